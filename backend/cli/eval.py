@@ -1,0 +1,6 @@
+"""``python -m backend eval <task>``: one module per task in ``backend/eval/``."""
+from backend.cli import group_command
+
+
+def register(subparsers):
+    group_command(subparsers, "eval", "backend.eval", "evaluate on the held-out split")

@@ -1,0 +1,6 @@
+"""``python -m backend train <task>``: one module per task in ``backend/train/``."""
+from backend.cli import group_command
+
+
+def register(subparsers):
+    group_command(subparsers, "train", "backend.train", "train a model")

@@ -1,0 +1,412 @@
+"""Wire schema v1: the one contract between the Blender add-on and the backend (served as OpenAPI).
+
+Conventions, stated once and used by every field below:
+
+* **Arrays** travel as :class:`Array`: ``{"dtype": "float32", "shape": [..], "data": <base64 of little-endian
+  float32, C order>}``. Arrays are checked on arrival: shape matches the byte count, every value finite.
+* **Quaternions are XYZW** (scalar last) everywhere on the wire. Blender's mathutils is WXYZ: the add-on converts at
+  the point where it reads/writes ``rotation_quaternion`` (``blender_addon/scene_io.py``), nowhere else.
+* **Spaces.** A motion in ``space="canonical"`` lives on the canonical 22-joint SMPL skeleton (Z up, metres,
+  world-aligned joint frames). A motion in ``space="rig"`` is in the rig's own pose-bone channels: per bone the value
+  Blender stores in ``pose_bone.rotation_quaternion`` (relative to the bone's rest, in bone space) and, for the root
+  bone, ``pose_bone.location`` (bone space, armature units). Those channels go straight into F-curves.
+* **Frames** are scene frame numbers (integers on the wire; the add-on resamples to its scene fps).
+
+Versioning: ``SCHEMA_VERSION`` changes only with a breaking change; the add-on checks it against ``GET /health``.
+"""
+from __future__ import annotations
+
+import base64
+import math
+from typing import Annotated, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = "1"
+MAX_FRAMES = 10_000
+MAX_BONES = 1_000
+MAX_PROMPT_CHARS = 500
+MAX_ARRAY_ELEMENTS = 50_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------------------- arrays
+class Array(_Strict):
+    """A dense float32 array: base64 of little-endian float32 bytes in C order, with its shape."""
+    dtype: Literal["float32"] = "float32"
+    shape: list[Annotated[int, Field(ge=0, le=MAX_ARRAY_ELEMENTS)]] = Field(max_length=6)
+    data: str = Field(description="base64 of little-endian float32, C order")
+
+    @model_validator(mode="after")
+    def _check(self):
+        n = math.prod(self.shape) if self.shape else 1
+        if n > MAX_ARRAY_ELEMENTS:
+            raise ValueError(f"array of shape {self.shape} is too large")
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except Exception:
+            raise ValueError("array data is not valid base64") from None
+        if len(raw) != 4 * n:
+            raise ValueError(f"array data holds {len(raw) // 4} float32 values but shape {self.shape} needs {n}")
+        arr = np.frombuffer(raw, dtype="<f4")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
+            idx = np.unravel_index(bad, self.shape) if self.shape else ()
+            raise ValueError(f"array contains NaN or infinity at index {list(map(int, idx))}")
+        return self
+
+    def numpy(self) -> np.ndarray:
+        return np.frombuffer(base64.b64decode(self.data), dtype="<f4").reshape(self.shape).astype(np.float32)
+
+    @classmethod
+    def from_numpy(cls, a) -> "Array":
+        a = np.ascontiguousarray(np.asarray(a, dtype="<f4"))
+        if not np.all(np.isfinite(a)):
+            raise ValueError("refusing to send an array with NaN or infinity")
+        return cls(shape=list(a.shape), data=base64.b64encode(a.tobytes()).decode("ascii"))
+
+
+def _check_tree(bones: list[str], parents: list[int]) -> None:
+    if len(bones) != len(parents):
+        raise ValueError(f"{len(bones)} bones but {len(parents)} parents")
+    seen = set()
+    for b in bones:
+        if b in seen:
+            raise ValueError(f"duplicate bone name {b!r}")
+        seen.add(b)
+    n = len(bones)
+    for i, p in enumerate(parents):
+        if p < -1 or p >= n:
+            raise ValueError(f"bone {bones[i]!r} has parent index {p}, outside -1..{n - 1}")
+    for i in range(n):
+        k, steps = parents[i], 0
+        while k >= 0:
+            steps += 1
+            if steps > n:
+                raise ValueError(f"cyclic parent chain through bone {bones[i]!r}")
+            k = parents[k]
+
+
+BoneName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+# ------------------------------------------------------------------------------------------------------ rig
+class RigSpec(_Strict):
+    """A rig as Blender sees it: bones (any order with parents), rest matrices in armature space.
+
+    ``rest_matrices[i]`` is ``bone.matrix_local`` (4x4, armature space, translation = head). ``tails`` are the
+    bones' rest tails in armature space. ``matrix_world`` is the armature object's world matrix (carries Y-up/Z-up
+    and unit scale of imported rigs). ``deform`` marks deform bones; ``controls`` optionally lists animator-facing
+    control bones (e.g. Rigify FK controls) that results should be written to instead of deform bones.
+    """
+    name: str = Field(default="rig", max_length=256)
+    bones: list[BoneName] = Field(min_length=1, max_length=MAX_BONES)
+    parents: list[int]
+    rest_matrices: Array = Field(description="(B,4,4) bone.matrix_local, armature space")
+    tails: Array | None = Field(default=None, description="(B,3) rest tails, armature space")
+    matrix_world: Array | None = Field(default=None, description="(4,4) armature object world matrix")
+    deform: list[bool] | None = None
+    controls: list[BoneName] | None = None
+    bone_map: dict[BoneName, BoneName] | None = Field(
+        default=None, description="overrides: canonical joint name -> rig bone name, taken as given")
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_tree(self.bones, self.parents)
+        B = len(self.bones)
+        if self.rest_matrices.shape != [B, 4, 4]:
+            raise ValueError(f"rest_matrices must have shape [{B}, 4, 4], got {self.rest_matrices.shape}")
+        if self.tails is not None and self.tails.shape != [B, 3]:
+            raise ValueError(f"tails must have shape [{B}, 3], got {self.tails.shape}")
+        if self.matrix_world is not None and self.matrix_world.shape != [4, 4]:
+            raise ValueError(f"matrix_world must have shape [4, 4], got {self.matrix_world.shape}")
+        if self.deform is not None and len(self.deform) != B:
+            raise ValueError(f"deform must list {B} flags, got {len(self.deform)}")
+        names = set(self.bones)
+        for c in self.controls or []:
+            if c not in names:
+                raise ValueError(f"control bone {c!r} is not a bone of rig {self.name!r}")
+        for k, v in (self.bone_map or {}).items():
+            if v not in names:
+                raise ValueError(f"bone map sends {k!r} to {v!r}, which is not a bone of rig {self.name!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------- motion
+class MotionSpec(_Strict):
+    """A motion: per-frame local rotations (XYZW) of ``bones`` and the root's translation.
+
+    ``space="canonical"``: bones are the canonical joints, ``root_translation`` is the pelvis world position (m).
+    ``space="rig"``: bones are rig bones, rotations are ``pose_bone.rotation_quaternion`` values (XYZW here),
+    ``root_translation`` is the root bone's ``pose_bone.location`` (bone space). ``root_bone`` names that bone.
+    """
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    space: Literal["canonical", "rig"] = "canonical"
+    bones: list[BoneName] = Field(min_length=1, max_length=MAX_BONES)
+    parents: list[int]
+    fps: float = Field(gt=0, le=1000)
+    start_frame: int = Field(default=1, ge=-1_000_000, le=1_000_000)
+    rotations: Array = Field(description="(T,B,4) local quaternions, XYZW")
+    root_translation: Array = Field(description="(T,3)")
+    root_bone: BoneName | None = None
+    contacts: Array | None = Field(default=None, description="(T,4) foot contacts 0/1: L ankle, L toe, R ankle, R toe")
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_tree(self.bones, self.parents)
+        B = len(self.bones)
+        s = self.rotations.shape
+        if len(s) != 3 or s[1:] != [B, 4]:
+            raise ValueError(f"rotations must have shape [frames, {B}, 4], got {s}")
+        T = s[0]
+        if T < 1:
+            raise ValueError("a motion needs at least one frame")
+        if T > MAX_FRAMES:
+            raise ValueError(f"{T} frames is more than the limit of {MAX_FRAMES}")
+        if self.root_translation.shape != [T, 3]:
+            raise ValueError(f"root_translation must have shape [{T}, 3], got {self.root_translation.shape}")
+        if self.contacts is not None and (len(self.contacts.shape) != 2 or self.contacts.shape[0] != T):
+            raise ValueError(f"contacts must have shape [{T}, K], got {self.contacts.shape}")
+        q = self.rotations.numpy()
+        norms = np.linalg.norm(q, axis=-1)
+        if np.any(norms < 1e-6):
+            t, b = np.argwhere(norms < 1e-6)[0]
+            raise ValueError(f"rotation of bone {self.bones[b]!r} at frame {t} is a zero quaternion")
+        if self.root_bone is not None and self.root_bone not in self.bones:
+            raise ValueError(f"root_bone {self.root_bone!r} is not among the bones")
+        return self
+
+    @property
+    def num_frames(self) -> int:
+        return self.rotations.shape[0]
+
+
+# ------------------------------------------------------------------------------------------------------ keys
+class KeySpec(_Strict):
+    """Sparse keyframes for in-betweening, in the same space as the request's rig (or canonical).
+
+    ``rotations[k, b]`` is bone b's rotation at ``frames[k]``; ``mask[k, b]`` is 1 where the artist keyed bone b on
+    that frame (partial-body keys), 0 where the value is only context. ``root_translation[k]`` is keyed where
+    ``root_mask[k]`` is 1. Frames must be strictly increasing.
+    """
+    frames: list[int] = Field(min_length=1, max_length=MAX_FRAMES)
+    bones: list[BoneName] = Field(min_length=1, max_length=MAX_BONES)
+    rotations: Array = Field(description="(K,B,4) XYZW")
+    root_translation: Array = Field(description="(K,3)")
+    mask: Array | None = Field(default=None, description="(K,B) 1 = keyed")
+    root_mask: list[bool] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        K, B = len(self.frames), len(self.bones)
+        if any(b >= a for a, b in zip(self.frames[1:], self.frames[:-1])):
+            raise ValueError("key frames must be strictly increasing")
+        if len(set(self.bones)) != B:
+            raise ValueError("duplicate bone names in keys")
+        if self.rotations.shape != [K, B, 4]:
+            raise ValueError(f"key rotations must have shape [{K}, {B}, 4], got {self.rotations.shape}")
+        if self.root_translation.shape != [K, 3]:
+            raise ValueError(f"key root_translation must have shape [{K}, 3], got {self.root_translation.shape}")
+        if self.mask is not None and self.mask.shape != [K, B]:
+            raise ValueError(f"key mask must have shape [{K}, {B}], got {self.mask.shape}")
+        if self.root_mask is not None and len(self.root_mask) != K:
+            raise ValueError(f"root_mask must have {K} entries")
+        if self.frames[-1] - self.frames[0] + 1 > MAX_FRAMES:
+            raise ValueError(f"keys span {self.frames[-1] - self.frames[0] + 1} frames, more than {MAX_FRAMES}")
+        q = self.rotations.numpy()
+        if np.any(np.linalg.norm(q, axis=-1) < 1e-6):
+            raise ValueError("a key rotation is a zero quaternion")
+        return self
+
+
+class JointTarget(_Strict):
+    """Put a canonical joint (or rig bone) at a world position (metres, Z up) on a frame."""
+    joint: BoneName
+    frame: int
+    position: tuple[float, float, float]
+
+    @field_validator("position")
+    @classmethod
+    def _finite(cls, v):
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError("joint target position must be finite")
+        return v
+
+
+class TimelineEntry(_Strict):
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    start: int = Field(ge=0, le=MAX_FRAMES)
+    end: int = Field(ge=1, le=MAX_FRAMES)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError(f"timeline entry {self.prompt!r} ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+def _clean_prompt(v: str) -> str:
+    v = v.strip()
+    if not v:
+        raise ValueError("the prompt is empty: describe the motion, e.g. 'a person walks forward'")
+    return v
+
+
+# --------------------------------------------------------------------------------------------------- requests
+class _JobBase(_Strict):
+    fps: float = Field(default=30.0, gt=0, le=240, description="frames per second of the result")
+    start_frame: int = Field(default=1, ge=-1_000_000, le=1_000_000)
+    rig: RigSpec | None = Field(default=None, description="return the result on this rig (space='rig')")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class Text2MotionRequest(_JobBase):
+    task: Literal["text2motion"] = "text2motion"
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    frames: int = Field(default=120, ge=2, le=MAX_FRAMES)
+    num_variations: int = Field(default=1, ge=1, le=8)
+    trajectory: Array | None = Field(default=None, description="(frames,3) or (N,3) root path, metres, Z up")
+    trajectory_timed: bool = Field(default=True, description="True: one point per frame; False: path only, speed "
+                                                           "left to the model")
+    joint_targets: list[JointTarget] = Field(default_factory=list, max_length=1000)
+    keys: KeySpec | None = None
+    timeline: list[TimelineEntry] | None = Field(default=None, max_length=64)
+    guidance_scale: float = Field(default=2.5, ge=0.0, le=20.0)
+    steps: int | None = Field(default=None, ge=1, le=1000)
+
+    _p = field_validator("prompt")(classmethod(lambda cls, v: _clean_prompt(v)))
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.trajectory is not None:
+            s = self.trajectory.shape
+            if len(s) != 2 or s[1] != 3 or s[0] < 2:
+                raise ValueError(f"trajectory must have shape [N>=2, 3], got {s}")
+            if self.trajectory_timed and s[0] != self.frames:
+                raise ValueError(f"a timed trajectory needs one point per frame ({self.frames}), got {s[0]}")
+        for t in self.joint_targets:
+            if not 0 <= t.frame - self.start_frame < self.frames:
+                raise ValueError(f"joint target frame {t.frame} is outside the generated range")
+        return self
+
+
+class InbetweenRequest(_JobBase):
+    """Fill every frame between the first and last key. Keys come back exactly as sent."""
+    task: Literal["inbetween"] = "inbetween"
+    keys: KeySpec
+    frame_range: tuple[int, int] | None = Field(default=None, description="inclusive; default first..last key")
+    context: MotionSpec | None = Field(default=None, description="optional dense context frames (same space)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        lo, hi = self.frame_range or (self.keys.frames[0], self.keys.frames[-1])
+        if hi < lo:
+            raise ValueError(f"frame_range end {hi} is before its start {lo}")
+        if hi - lo + 1 > MAX_FRAMES:
+            raise ValueError(f"frame range of {hi - lo + 1} frames is more than the limit of {MAX_FRAMES}")
+        if len(self.keys.frames) < 2 and self.context is None:
+            raise ValueError("in-betweening needs at least two keyed frames")
+        if self.rig is not None:
+            missing = [b for b in self.keys.bones if b not in set(self.rig.bones)]
+            if missing:
+                raise ValueError(f"keys name bones the rig does not have: {', '.join(missing[:5])}")
+        return self
+
+
+class RetargetRequest(_JobBase):
+    task: Literal["retarget"] = "retarget"
+    source_rig: RigSpec | None = Field(default=None, description="rig the source motion is on; none = canonical")
+    source: MotionSpec
+    target_rig: RigSpec
+    contact_cleanup: bool = True
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source.space == "rig":
+            if self.source_rig is None:
+                raise ValueError("a source motion in rig space needs source_rig")
+            missing = [b for b in self.source.bones if b not in set(self.source_rig.bones)]
+            if missing:
+                raise ValueError(f"source motion names bones the source rig does not have: {', '.join(missing[:5])}")
+        return self
+
+
+class EchoRequest(_Strict):
+    """A trivial job for health checks and the server benchmark: sleeps ``steps`` x ``step_ms`` and echoes."""
+    task: Literal["echo"] = "echo"
+    steps: int = Field(default=1, ge=1, le=1000)
+    step_ms: float = Field(default=0.0, ge=0.0, le=10_000.0)
+    payload: str = Field(default="", max_length=1000)
+
+
+JobRequest = Annotated[Union[Text2MotionRequest, InbetweenRequest, RetargetRequest, EchoRequest],
+                       Field(discriminator="task")]
+
+
+# ----------------------------------------------------------------------------------------------- job events
+class BoneMapEntry(_Strict):
+    canonical: str
+    bone: str | None
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class JobResult(_Strict):
+    motions: list[MotionSpec] = Field(default_factory=list, description="one per variation")
+    bone_map: list[BoneMapEntry] | None = None
+    model: str = Field(description="name of the model or baseline that produced the result")
+    info: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class JobEvent(_Strict):
+    """One event of a job's stream (SSE ``event:`` = ``type``, ``data:`` = this object as JSON)."""
+    type: Literal["queued", "started", "progress", "partial", "result", "error", "cancelled"]
+    job_id: str
+    seq: int = Field(ge=0)
+    step: int | None = None
+    total: int | None = None
+    eta_s: float | None = None
+    message: str | None = None
+    partial: MotionSpec | None = None
+    result: JobResult | None = None
+
+
+class JobCreated(_Strict):
+    job_id: str
+    status: Literal["queued"] = "queued"
+    events_url: str
+
+
+class JobStatus(_Strict):
+    job_id: str
+    task: str
+    status: Literal["queued", "running", "done", "error", "cancelled"]
+    step: int = 0
+    total: int = 0
+    message: str | None = None
+
+
+class ModelInfo(_Strict):
+    name: str
+    task: Literal["text2motion", "inbetween", "retarget", "echo"]
+    kind: Literal["learned", "baseline"]
+    loaded: bool
+    training_data: str
+    eval_summary: dict[str, float | str] = Field(default_factory=dict)
+
+
+class Health(_Strict):
+    status: Literal["ok"] = "ok"
+    version: str
+    schema_version: str = SCHEMA_VERSION
+    device: str
+    queue_length: int
+    models: list[ModelInfo]
+
+
+class ErrorBody(_Strict):
+    error: str
+    detail: list[dict] | str | None = None
