@@ -1,0 +1,8 @@
+"""Canonical motion core: skeletons, motions, rotations, forward kinematics, contacts, file formats.
+
+Pure numpy/torch; imports nothing else of the project.
+"""
+from .motion import Motion, MotionError
+from .skeleton import CANONICAL, CANONICAL_FPS, CANONICAL_JOINTS, Skeleton, SkeletonError
+
+__all__ = ["Motion", "MotionError", "Skeleton", "SkeletonError", "CANONICAL", "CANONICAL_FPS", "CANONICAL_JOINTS"]
