@@ -63,5 +63,23 @@ def load_rig(path, **kwargs) -> Rig:
     if ext == ".bvh":
         from ..motion.formats.bvh import load_bvh
         m = load_bvh(path)
-        return Rig.from_skeleton(m.skeleton, name=kwargs.get("name", path.stem))
+        rig = Rig.from_skeleton(m.skeleton, name=kwargs.get("name", path.stem))
+        rig.floor = 0.0  # BVH rest poses hang around the origin; the motion's floor is z = 0
+        return rig
     raise RigError(f"unknown rig file type {ext!r} (use .json, .glb, .gltf, .vrm or .bvh)")
+
+
+def bvh_rig_and_pose(path, fps: float | None = None):
+    """A BVH file as (rig, pose channels): the skeleton as a rig standing where the file has it (floor z = 0) and its
+    motion as pose channels (BVH rest frames are world-aligned, so the channels are the local rotations and the
+    root's displacement from its rest position). ``fps`` resamples first."""
+    from ..motion.formats.bvh import load_bvh
+    from .api import RigPose
+    m = load_bvh(path)
+    if fps is not None:
+        m = m.resample(fps)
+    rig = Rig.from_skeleton(m.skeleton, name=Path(path).stem)
+    rig.floor = 0.0
+    sk = m.skeleton
+    pose = RigPose(sk.names, m.rotations, {sk.names[0]: m.root_pos - sk.offsets[0]}, m.fps)
+    return rig, pose
