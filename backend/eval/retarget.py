@@ -131,10 +131,10 @@ def test_clips(max_clips=None, max_frames=600) -> tuple[list, str]:
     except (ImportError, FileNotFoundError, OSError):
         from backend.retarget.api import to_canonical
         from backend.retarget.rig_files import bvh_rig_and_pose
-        for rel, _ in FALLBACK_CLIPS:
+        for rel, _ in FALLBACK_CLIPS[:max_clips] if max_clips else FALLBACK_CLIPS:
             rig, pose = bvh_rig_and_pose(DATA / rel, fps=30.0)
             clips.append((Path(rel).stem, to_canonical(rig, pose).motion.grounded()))
-        source = "CMU BVH fallback (corpus not available): " + ", ".join(Path(r).stem for r, _ in FALLBACK_CLIPS)
+        source = "CMU BVH fallback (corpus not available)"
     if max_clips:
         clips = clips[:max_clips]
     clips = [(cid, m.slice(0, max_frames) if m.num_frames > max_frames else m) for cid, m in clips]

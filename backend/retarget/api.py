@@ -200,6 +200,14 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
                             f"Retargeting needs hips and both legs (hip, knee, ankle); map them with overrides if "
                             f"the automatic map missed them.")
     sk = source.skeleton
+    rest_pos = sk.rest_positions()
+    for s in ("left", "right"):  # a leg hangs down: refuse maps that would drive legs with arms or a tail
+        hip, ankle = rest_pos[sk.index(mapping[f"{s}_hip"])], rest_pos[sk.index(mapping[f"{s}_ankle"])]
+        leg = np.linalg.norm(hip - ankle)
+        if not hip[2] - ankle[2] > 0.5 * leg:
+            raise RetargetError(f"rig {rig.name!r}: the bones mapped as the {s} leg ({mapping[f'{s}_hip']} -> "
+                                f"{mapping[f'{s}_ankle']}) do not hang down in the rest pose; this rig has no usable "
+                                f"legs (map them with overrides if they exist)")
     new_parent = list(sk.parents)
     location_bones = []
     for c, b in mapping.items():

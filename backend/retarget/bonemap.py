@@ -418,10 +418,13 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         for s in ("left", "right"):  # no knee name: the middle of the lowest chain on that side
             if knee[s][1] < 0.5:
                 leaves = [j for j in range(len(names)) if not tree.children[j] and side[j] == s]
+                zmin = tree.pos[:, 2].min()
                 if leaves:
                     leaf = min(leaves, key=lambda j: tree.pos[j, 2])
                     chain = [j for j in tree.path(-1, leaf) if side[j] == s]
-                    if len(chain) >= 2:
+                    low_enough = tree.pos[leaf, 2] <= zmin + 0.25 * tree.height  # a leg reaches the floor
+                    if len(chain) >= 2 and low_enough and \
+                            tree.pos[chain[0], 2] - tree.pos[leaf, 2] >= 0.3 * tree.height:
                         zmid = 0.5 * (tree.pos[chain[0], 2] + tree.pos[leaf, 2])
                         knee[s] = (min(chain, key=lambda j: abs(tree.pos[j, 2] - zmid)), 0.0)
         if head is None and neck_s < 0.5:  # no head or neck name: the highest centre leaf
