@@ -23,7 +23,8 @@ Metrics per character (frame-weighted over clips), all measured on the target's 
   (``ground_d + s C (p_s - ground_s)``), divided by the target's leg length;
 * ``roundtrip_deg``: canonical -> rig -> canonical, mean angle (degrees) between original and returned local
   rotations of the 22 canonical joints (transfer only: the cleanup edits legs on purpose;
-  ``roundtrip_with_cleanup_deg`` reports the round trip through the cleaned result).
+  ``roundtrip_with_cleanup_deg`` reports the round trip through the cleaned result, ``roundtrip_mapped_deg`` only
+  over the canonical joints the rig has bones for).
 """
 from __future__ import annotations
 
@@ -189,9 +190,13 @@ def clip_metrics(prep, al, src, out, contacts) -> dict:
             "frames": out.num_frames}
 
 
-def roundtrip_deg(a, b) -> float:
+def roundtrip_deg(a, b, joints=None) -> float:
+    """Mean angle (degrees) between the local rotations of two canonical motions (all joints, or ``joints``)."""
     from backend.motion.rotations import np_quat_angle
-    return float(np.degrees(np_quat_angle(a.rotations, b.rotations)).mean())
+    err = np.degrees(np_quat_angle(a.rotations, b.rotations))
+    if joints is not None:
+        err = err[:, [a.skeleton.index(j) for j in joints]]
+    return float(err.mean())
 
 
 def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict:
@@ -212,7 +217,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
         rig = loaders[name]()
         prep = prepare(rig)
         acc = {m: {"skate_sum": 0.0, "skate_n": 0, "depth_sum": 0.0, "ee_sum": 0.0, "frames": 0, "rt": [],
-                   "rt_clean": []} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
+                   "rt_clean": [], "rt_mapped": []} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
         for cid, src in clips:
             contacts = source_contacts(src)
             full = from_canonical(rig, src, prepared=prep)
@@ -224,7 +229,9 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
                 for k, v in m.items():
                     acc[key][k] += v
             n = src.num_frames
-            acc["motionloom"]["rt"].append((roundtrip_deg(src, to_canonical(rig, bare.pose, prepared=prep).motion), n))
+            back = to_canonical(rig, bare.pose, prepared=prep).motion
+            acc["motionloom"]["rt"].append((roundtrip_deg(src, back), n))
+            acc["motionloom"]["rt_mapped"].append((roundtrip_deg(src, back, list(prep.bone_map.mapping())), n))
             acc["motionloom"]["rt_clean"].append((roundtrip_deg(src, to_canonical(rig, full.pose,
                                                                                    prepared=prep).motion), n))
             acc["motionloom_no_cleanup"]["rt"] = acc["motionloom"]["rt"]
@@ -240,6 +247,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
             }
             if a["rt_clean"]:
                 out[key]["roundtrip_with_cleanup_deg"] = round(sum(r * n for r, n in a["rt_clean"]) / max(w, 1), 3)
+                out[key]["roundtrip_mapped_deg"] = round(sum(r * n for r, n in a["rt_mapped"]) / max(w, 1), 3)
         ml, nv = out["motionloom"], out["naive"]
         out["skate_ratio_vs_naive"] = round(ml["foot_skate_cm_s"] / max(nv["foot_skate_cm_s"], 1e-9), 3)
         out["bones"] = len(rig.names)
@@ -264,23 +272,81 @@ def markdown_table(res: dict) -> str:
     return "\n".join(rows)
 
 
+def _draw_rows(rows, path, frames=7, title=""):
+    """rows: [(label, positions (T,J,3), parents, scale, floor)]; each row drawn at canonical size (positions divided
+    by the row's scale), side view (forward to the right), poses one metre apart, floor line at each row's floor."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.6 * frames, 2.3 * len(rows)), squeeze=False)
+    for ax, (label, pos, parents, scale, floor, color) in zip(axes[:, 0], rows):
+        idx = np.linspace(0, len(pos) - 1, frames).round().astype(int)
+        for k, t in enumerate(idx):
+            p = (pos[t] - np.array([0, 0, floor])) / scale
+            x = -p[:, 1] + p[:, 1].mean() + k * 1.0  # each pose centred on its own joints
+            for j, par in enumerate(parents):
+                if par >= 0:
+                    ax.plot([x[par], x[j]], [p[par, 2], p[j, 2]], color=color(j), lw=1.5)
+            ax.text(k * 1.0, -0.16, str(t), ha="center", fontsize=7, color="#666")
+        ax.axhline(0.0, color="#999", lw=0.6)
+        ax.set_aspect("equal")
+        ax.set_xlim(-0.7, frames - 0.3)
+        ax.set_ylim(-0.25, 2.0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(label, fontsize=9, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return Path(path)
+
+
 def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius_robot", "rigify_basic_human")):
-    """Source clip and its retargets (MotionLoom and naive) side by side, as stick figures."""
-    from backend.data.preview import draw_strip
+    """Source clip and its retargets (MotionLoom and naive) side by side, each row at canonical size, legs and
+    spine only coloured by side (left red, right blue)."""
     from backend.retarget.api import from_canonical, prepare
     from backend.retarget.naive import naive_from_canonical
-    clips, _ = test_clips(max_clips=clip_index + 1, max_frames=150)
+    clips, _ = test_clips(max_clips=clip_index + 1, max_frames=90)
     cid, src = clips[clip_index]
+
+    def colours(names):
+        def c(j):
+            n = names[j].lower()
+            if "left" in n or n.endswith((".l", "_l")) or n.startswith(("l_", "lhip", "lthumb")):
+                return "#d62728"
+            if "right" in n or n.endswith((".r", "_r")) or n.startswith(("r_", "rhip", "rthumb")):
+                return "#1f77b4"
+            return "#333333"
+        return c
+
+    rows = [(f"source: CMU {cid} on the canonical SMPL skeleton", src.positions(), src.skeleton.parents, 1.0,
+             0.0, colours(src.skeleton.names))]
     loaders = character_loaders()
-    motions, titles = [src], [f"source {cid} (canonical SMPL)"]
     for name in characters:
         rig = loaders[name]()
         prep = prepare(rig)
-        motions.append(from_canonical(rig, src, prepared=prep).motion)
-        titles.append(f"{name}: MotionLoom")
-        motions.append(naive_from_canonical(prep, src)[1])
-        titles.append(f"{name}: naive copy")
-    return draw_strip(motions, path, frames=8, titles=titles, title="retargeting: source and targets side by side")
+        res = from_canonical(rig, src, prepared=prep)
+        naive = naive_from_canonical(prep, src)[1]
+        drv = prep.driving
+        s = res.alignment.scale
+        # draw the bones that carry the motion (mapped, chain, location bones), each joined to its nearest drawn
+        # ancestor: IK poles, props and finger tips would only clutter the picture
+        keep = [drv.index(b) for b in prep.written if b in drv.index_of]
+        keep_set = set(keep)
+        parents = []
+        for j in keep:
+            p = drv.parents[j]
+            while p >= 0 and p not in keep_set:
+                p = drv.parents[p]
+            parents.append(keep.index(p) if p >= 0 else -1)
+        names = [drv.names[j] for j in keep]
+        for label, m in ((f"{name} ({len(rig.names)} bones): MotionLoom", res.motion),
+                         (f"{name}: naive Copy Rotation + Copy Location", naive)):
+            rows.append((label, m.positions()[:, keep], parents, s, prep.ground, colours(names)))
+    return _draw_rows(rows, path, title="retargeting: source and targets side by side (each row at canonical size)")
 
 
 def main(args) -> int:

@@ -14,7 +14,8 @@ Per leg, per frame:
 * around contacts, the correction (target minus transferred ankle) fades in and out over ``blend`` frames with a
   smoothstep, so there is no pop at lift-off or touch-down;
 * on every frame the ankle and toe are kept at or above their rest heights over the floor;
-* analytic two-bone IK (:mod:`backend.retarget.ik`) moves thigh and shin; the foot keeps its world rotation.
+* analytic two-bone IK (:mod:`backend.retarget.ik`) moves thigh and shin; the foot keeps its world rotation;
+* while ankle and toe are both planted (foot flat), the foot turns about the pinned ankle so the toe stays put too.
 
 Optional hand targets put wrists on given world positions with given weights (same IK on the arms).
 """
@@ -116,6 +117,50 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
     return target
 
 
+def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
+    """1 on mask, smoothstep down to 0 over ``blend`` frames on each side."""
+    w = mask.astype(float)
+    idx = np.nonzero(mask)[0]
+    if len(idx) == 0 or blend <= 0:
+        return w
+    for t in np.nonzero(~mask)[0]:
+        d = np.abs(idx - t).min()
+        if d <= blend:
+            w[t] = _smoothstep(1.0 - d / (blend + 1))
+    return w
+
+
+def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6) -> Motion:
+    """While ankle and toe are both planted, turn the foot about the (already pinned) ankle so the toe stays put too;
+    fade in and out like the leg correction. Only the ankle's rotation changes."""
+    from ..motion.kinematics import fk
+    from ..motion.rotations import np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
+    if leg.toe is None or not flat.any():
+        return motion
+    sk = motion.skeleton
+    g, p = fk(motion.rotations, motion.root_pos, sk.offsets, sk.parents)
+    ankle, toe = p[:, leg.ankle], p[:, leg.toe]
+    desired = toe.copy()
+    for start, stop in _runs(flat):
+        pin = toe[start:stop].mean(0)
+        pin[2] = max(pin[2], ground + leg.toe_clearance)
+        desired[start:stop] = pin
+    w = _ramp_weights(flat, blend)
+    # outside the runs, aim at the nearest run's pin, weighted down
+    runs = _runs(flat)
+    for t in np.nonzero((w > 0) & ~flat)[0]:
+        start, stop = min(runs, key=lambda r: min(abs(r[0] - t), abs(r[1] - 1 - t)))
+        desired[t] = desired[start] if t < start else desired[stop - 1]
+    on = w > 0
+    r = np_quat_between(toe[on] - ankle[on], desired[on] - ankle[on])
+    r = np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on])
+    g_new = np_quat_mul(r, g[on, leg.ankle])
+    par = sk.parents[leg.ankle]
+    rot = motion.rotations.copy()
+    rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
+    return motion.copy(rotations=rot)
+
+
 def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, ground: float,
                     blend: int = 6) -> Motion:
     """Hold planted feet and keep feet above the floor. ``contacts`` (T, len(legs), 2) bool: per leg, (ankle, toe)
@@ -130,6 +175,7 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
         out = solve_limb(out, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge)
+        out = flat_foot(out, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend)
     return out
 
 

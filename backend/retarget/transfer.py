@@ -41,6 +41,7 @@ class RetargetError(ValueError):
 
 
 LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
+_UP_CHAIN = (3, 6, 9, 12, 15)  # canonical indices of spine1, spine2, spine3, neck, head
 
 
 @dataclass
@@ -155,9 +156,9 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
                   if c in CANONICAL_JOINTS and d in dst.index_of}
 
     def mapped_descendant(j: int) -> int | None:
-        """The mapped child of target joint j in the mapped tree (mapped descendants with no mapped joint between),
-        choosing by canonical order (spine3 -> neck, pelvis -> left_hip), so both directions of a retarget (rig ->
-        canonical and back) build the same frames."""
+        """The mapped child of target joint j in the mapped tree (mapped descendants with no mapped joint between):
+        the next one up the spine if there is one, else the first in canonical order, so both directions of a
+        retarget (rig -> canonical and back) build the same frames."""
         found, frontier = [], list(dst.children(j))
         while frontier:
             nxt = []
@@ -169,7 +170,9 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
             frontier = nxt
         if not found:
             return None
-        return min(found, key=lambda c: (canon_rank.get(c, 10_000), c))
+        # up the spine first (pelvis -> spine1, chest -> neck): every rig agrees on "up", while the hips' and collars'
+        # offsets from their parent differ from rig to rig and would tilt the parent
+        return min(found, key=lambda c: (canon_rank.get(c, 10_000) not in _UP_CHAIN, canon_rank.get(c, 10_000), c))
 
     def tip_direction(sk: Skeleton, pos: np.ndarray, grot: np.ndarray, j: int):
         kids = sk.children(j)

@@ -309,3 +309,35 @@ def test_unknown_bones_and_absurd_lengths_are_refused():
         to_canonical(rig, long)
     with pytest.raises(RetargetError, match="not a bone of this rig"):
         from_canonical(rig, Motion.rest(CANONICAL, 2), overrides={"head": "Skull"})
+
+
+def test_reference_pose_replaces_a_rest_pose_that_is_not_a_t_pose():
+    """Rigs whose rest pose is not a T-pose (Character Creator's zero pose) can name a reference frame in which they
+    stand like the canonical rest pose. Here the A-pose Anny character gets a T-pose frame as reference: that frame
+    comes back as the canonical rest pose, and other frames come back as they do through the rig's own rest pose."""
+    rig = load_rig_cached("anny_characters/anny_mixamo_adult_m.glb")
+    t_pose = from_canonical(rig, Motion.rest(CANONICAL, 1), contact_cleanup_on=False).pose
+    back = to_canonical(rig, t_pose, reference=t_pose).motion
+    # (not to 1e-9: the body heading is re-measured from the reference pose's hips)
+    assert np.degrees(np_quat_angle(back.rotations[0], np.tile([0, 0, 0, 1.0], (22, 1)))).max() < 0.5
+    src = walk_clip().slice(0, 20)
+    pose = from_canonical(rig, src, contact_cleanup_on=False).pose
+    a = to_canonical(rig, pose, reference=t_pose).motion
+    b = to_canonical(rig, pose).motion
+    assert angles_deg(a, b).max() < 0.5
+    assert angles_deg(a, src).mean() < 0.5
+
+
+def test_rig_from_the_wire_schema():
+    """What the add-on sends (schema.RigSpec, float32 arrays) works like the fixture it came from."""
+    import json as _json
+    from backend.schema import Array, RigSpec
+    d = _json.loads((FIXTURES / "quaternius_male_casual.json").read_text())
+    spec = RigSpec(name=d["name"], bones=d["bones"], parents=d["parents"],
+                   rest_matrices=Array.from_numpy(np.array(d["rest_matrices"])),
+                   tails=Array.from_numpy(np.array(d["tails"])), matrix_world=Array.from_numpy(np.array(d["matrix_world"])))
+    rig = Rig.from_spec(spec)
+    src = walk_clip().slice(0, 10)
+    a = from_canonical(rig, src).motion.positions()
+    b = from_canonical(load_rig_cached("tests/fixtures/rigs/quaternius_male_casual.json"), src).motion.positions()
+    assert np.abs(a - b).max() < 1e-4 * rig.unit_scale + 1e-4  # float32 on the wire
