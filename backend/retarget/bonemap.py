@@ -27,6 +27,7 @@ The interface ``auto_bone_map(names, parents) -> BoneMap`` and ``BoneMap.mapping
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import json
 import re
@@ -196,8 +197,9 @@ def _has(core: str, tokens) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=65536)
 def name_score(role: str, core: str) -> float:
-    """How well a normalised bone name fits a body part (0..1)."""
+    """How well a normalised bone name fits a body part (0..1). Pure, so cached."""
     if not core:
         return 0.0
     best = 0.0
@@ -213,7 +215,8 @@ def name_score(role: str, core: str) -> float:
         elif len(alias) >= 4 and (core.startswith(alias) or core.endswith(alias)):
             s = 0.6
         else:
-            r = difflib.SequenceMatcher(None, core, alias).ratio()
+            m = difflib.SequenceMatcher(None, core, alias)
+            r = m.ratio() if m.real_quick_ratio() >= 0.85 and m.quick_ratio() >= 0.85 else 0.0
             s = 0.8 * r if r >= 0.85 else 0.0
         best = max(best, s * rank_w)
     if _has(core, _PENALTY):

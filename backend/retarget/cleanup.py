@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..motion.motion import Motion
-from .ik import solve_limb
+from .ik import fk_subset, solve_limb
 
 
 @dataclass
@@ -133,12 +133,11 @@ def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
 def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6) -> Motion:
     """While ankle and toe are both planted, turn the foot about the (already pinned) ankle so the toe stays put too;
     fade in and out like the leg correction. Only the ankle's rotation changes."""
-    from ..motion.kinematics import fk
     from ..motion.rotations import np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
     if leg.toe is None or not flat.any():
         return motion
     sk = motion.skeleton
-    g, p = fk(motion.rotations, motion.root_pos, sk.offsets, sk.parents)
+    g, p = fk_subset(motion, [leg.toe])
     ankle, toe = p[:, leg.ankle], p[:, leg.toe]
     desired = toe.copy()
     for start, stop in _runs(flat):
@@ -170,7 +169,7 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
         raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
     out = motion
     for k, leg in enumerate(legs):
-        pos = out.positions()
+        _, pos = fk_subset(out, [leg.ankle] + ([leg.toe] if leg.toe is not None else []))
         toe = pos[:, leg.toe] if leg.toe is not None else None
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
@@ -195,7 +194,7 @@ def hand_cleanup(motion: Motion, arms: dict[str, tuple[int, int, int, np.ndarray
                              f"({motion.num_frames},)")
         if not (np.all(np.isfinite(pos_t)) and np.all(np.isfinite(w))):
             raise ValueError(f"hand target {name!r} contains NaN or infinity")
-        cur = out.positions()[:, wr]
+        cur = fk_subset(out, [wr])[1][:, wr]
         goal = cur + w[:, None] * (pos_t - cur)
         out = solve_limb(out, (s, e, wr), goal, (w > 0).astype(float), hinge)
     return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..motion.kinematics import fk
 from ..motion.motion import Motion
 from ..motion.rotations import np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul
 
@@ -70,6 +69,30 @@ def two_bone_ik_rotations(a, b, c, t, g_a, g_b, rest_bend_axis, eps=1e-4):
     return np_quat_mul(r_a, g_a), np_quat_mul(np_quat_mul(r_b, r_a), g_b)
 
 
+def fk_subset(motion: Motion, joints) -> tuple[np.ndarray, np.ndarray]:
+    """Forward kinematics for ``joints`` and their ancestors only (a leg of a 65-bone rig is 6 joints, not 65).
+    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled."""
+    sk = motion.skeleton
+    need = set()
+    for j in joints:
+        k = int(j)
+        while k >= 0 and k not in need:
+            need.add(k)
+            k = int(sk.parents[k])
+    T, J = motion.num_frames, len(sk)
+    g = np.zeros((T, J, 4))
+    p = np.zeros((T, J, 3))
+    for j in sorted(need):
+        par = int(sk.parents[j])
+        if par < 0:
+            g[:, j] = motion.rotations[:, j]
+            p[:, j] = motion.root_pos + (sk.offsets[j] if j > 0 else 0.0)
+        else:
+            g[:, j] = np_quat_mul(g[:, par], motion.rotations[:, j])
+            p[:, j] = p[:, par] + np_quat_apply(g[:, par], sk.offsets[j])
+    return g, p
+
+
 def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray, weights: np.ndarray,
                rest_bend_axis: np.ndarray) -> Motion:
     """Move ``chain = (a, b, c)`` of ``motion`` so that c reaches ``targets`` (T,3) on frames with weight > 0
@@ -77,7 +100,7 @@ def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray,
     rotation. Returns a new motion; frames with weight 0 are untouched."""
     a, b, c = chain
     sk = motion.skeleton
-    g, p = fk(motion.rotations, motion.root_pos, sk.offsets, sk.parents)
+    g, p = fk_subset(motion, chain)
     on = np.asarray(weights) > 0
     if not on.any():
         return motion.copy()
