@@ -33,4 +33,4 @@ def run(args) -> int:
                               job_timeout_s=args.job_timeout, keep_results_s=args.keep_results,
                               max_body_bytes=int(args.max_body_mb * 1024 * 1024), cors_origins=args.cors_origin,
                               torch_threads=args.threads, device=args.device)
-    return serve(settings, log_level=args.log_level, token_given=bool(args.token))
+    return serve(settings, log_level=args.log_level)

@@ -26,6 +26,8 @@ from .settings import ServerSettings, is_loopback
 JOB_ID = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="job id from POST /v1/jobs")
 E = {"model": ErrorBody}
 COMMON = {400: E, 401: E, 413: E, 415: E, 422: E}
+# errors of the event stream route are JSON, not text/event-stream: say so explicitly
+EJ = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
 
 
 class EventStream(StreamingResponse):
@@ -110,7 +112,7 @@ def create_app(settings: ServerSettings | None = None, runner=run_job) -> FastAP
     @app.get("/v1/jobs/{job_id}/events", response_class=EventStream, tags=["jobs"],
              responses={200: {"description": "Server-Sent Events: `id:` seq, `event:` type, `data:` JobEvent JSON",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                        401: E, 404: E, 422: E})
+                        401: EJ, 404: EJ, 422: EJ})
     async def events(request: Request, job_id: str = JOB_ID,
                      after: int | None = Query(None, ge=-1, le=1_000_000_000,
                                                description="send only events with seq > after (like Last-Event-ID)"),

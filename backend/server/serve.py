@@ -5,7 +5,7 @@ with ``--port 0`` and needs the port::
 
     MOTIONLOOM_SERVER http://127.0.0.1:54321
 
-When a token is in force and was not given on the command line, a second line carries it:
+When the server generated its token (non-loopback address, none given), a second line carries it:
 ``MOTIONLOOM_TOKEN <token>``. On shutdown, unfinished jobs end with an ``error`` event so clients are told.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{h}]:{port}" if ":" in h else f"http://{h}:{port}"
 
 
-def serve(settings: ServerSettings, log_level: str = "warning", token_given: bool = False) -> int:
+def serve(settings: ServerSettings, log_level: str = "warning") -> int:
     import uvicorn
 
     from .app import create_app
@@ -51,7 +51,7 @@ def serve(settings: ServerSettings, log_level: str = "warning", token_given: boo
             await super().startup(sockets)
             if self.started:
                 print(f"MOTIONLOOM_SERVER {url}", flush=True)
-                if settings.token and not token_given:
+                if settings.token_generated:
                     print(f"MOTIONLOOM_TOKEN {settings.token}", flush=True)
                 if not is_loopback(settings.host):
                     print(f"listening on {settings.host} (not loopback): every request needs "

@@ -33,6 +33,7 @@ class ServerSettings:
     cors_origins: list[str] = field(default_factory=list)  # none by default: browsers get no CORS headers
     torch_threads: int = 2
     device: str | None = None  # None: cuda if available, else cpu
+    token_generated: bool = False  # set by resolve_token: the token was made here and must be printed
 
     def resolve_token(self) -> str | None:
         """Token from the flag, else ``$MOTIONLOOM_TOKEN``; on a non-loopback address one is generated if both are
@@ -41,4 +42,5 @@ class ServerSettings:
             self.token = os.environ.get(TOKEN_ENV) or None
         if not self.token and not is_loopback(self.host):
             self.token = secrets.token_urlsafe(24)
+            self.token_generated = True
         return self.token
