@@ -64,8 +64,10 @@ class SentenceEncoder:
 
 
 class TokenOverlapEncoder:
-    """Bag of words (lower case, plural 's' stripped), unit length: a dependency-free fallback and test encoder."""
+    """Bag of word stems without stop words, unit length: a dependency-free fallback and test encoder."""
     name = "token-overlap"
+    STOP = frozenset("a an the is are was be to of in on at and or with his her their its then while person "
+                     "someone somebody man woman people he she they it".split())
 
     def __init__(self, vocabulary: list[str] | None = None):
         self.vocab: dict[str, int] = {}
@@ -73,9 +75,17 @@ class TokenOverlapEncoder:
             for w in self._words(t):
                 self.vocab.setdefault(w, len(self.vocab))
 
-    @staticmethod
-    def _words(text: str) -> list[str]:
-        return [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in re.findall(r"[a-z]+", text.lower())]
+    @classmethod
+    def _stem(cls, w: str) -> str:
+        for suffix in ("ing", "ed", "es", "s"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[:-len(suffix)]
+                break
+        return w[:-1] if len(w) > 3 and w[-1] == w[-2] else w  # running -> runn -> run
+
+    @classmethod
+    def _words(cls, text: str) -> list[str]:
+        return [cls._stem(w) for w in re.findall(r"[a-z]+", text.lower()) if w not in cls.STOP]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), max(1, len(self.vocab))), np.float32)

@@ -1,0 +1,58 @@
+"""Real tasks through the service: what the add-on sends and gets back survives the wire exactly."""
+from __future__ import annotations
+
+import numpy as np
+
+from backend.pipelines.convert import canonical_motion_to_spec
+from backend.pipelines.rigs import RigBinding
+from backend.schema import Array, JobResult, KeySpec
+from srv_rigs import mixamo_rig
+from test_pipelines import random_motion
+
+
+def test_rig_inbetween_over_http_returns_the_sent_keys_bit_for_bit(client):
+    rig = mixamo_rig()
+    b = RigBinding(rig)
+    m = b.from_canonical(random_motion(T=31, seed=9))
+    bones = ["mixamorig:Hips", "mixamorig:LeftUpLeg", "mixamorig:LeftLeg", "mixamorig:Spine2", "mixamorig:Root"]
+    pose, loc = b.motion_to_channels(m, bones)
+    frames = [0, 15, 30]
+    keys = KeySpec(frames=[f + 101 for f in frames], bones=bones, rotations=Array.from_numpy(pose[frames]),
+                   root_translation=Array.from_numpy(loc[frames]))
+    req = {"task": "inbetween", "rig": rig.model_dump(mode="json"), "keys": keys.model_dump(mode="json")}
+    events = []
+    result = JobResult.model_validate(client.run(req, on_event=events.append))
+    assert [e["type"] for e in events][:2] == ["queued", "started"] and events[-1]["type"] == "result"
+    assert any(e["type"] == "partial" for e in events)
+    s = result.motions[0]
+    assert s.start_frame == 101 and s.num_frames == 31 and s.bones == bones and s.root_bone == "mixamorig:Hips"
+    out = s.rotations.numpy()
+    assert np.array_equal(out[frames], keys.rotations.numpy())
+    assert np.array_equal(s.root_translation.numpy()[frames], keys.root_translation.numpy())
+
+
+def test_retarget_over_http(client):
+    rig = mixamo_rig()
+    m = random_motion(T=10, seed=11)
+    req = {"task": "retarget", "source": canonical_motion_to_spec(m).model_dump(mode="json"),
+           "target_rig": rig.model_dump(mode="json")}
+    result = JobResult.model_validate(client.run(req))
+    assert result.model == "rest-offset-transfer"
+    b = RigBinding(rig)
+    pos = b.spec_to_motion(result.motions[0]).positions()
+    idx = [b.rig.index(b.mapping[c]) for c in m.skeleton.names]
+    assert np.abs(pos[:, idx] - m.positions()).max() < 1e-4
+
+
+def test_bonemap_endpoint(client):
+    rig = mixamo_rig()
+    entries = client.bonemap(rig.model_dump(mode="json"))
+    by = {e["canonical"]: e for e in entries}
+    assert len(entries) == 22
+    assert by["pelvis"]["bone"] == "mixamorig:Hips" and by["pelvis"]["confidence"] == 1.0
+    assert by["left_wrist"]["bone"] == "mixamorig:LeftHand"
+    over = client.bonemap({**rig.model_dump(mode="json"), "bone_map": {"head": "mixamorig:Neck"}})
+    by = {e["canonical"]: e for e in over}
+    assert by["head"]["bone"] == "mixamorig:Neck" and by["neck"]["bone"] is None
+    status, body = client.request("POST", "/v1/bonemap", {**rig.model_dump(mode="json"), "parents": [0] * 25})
+    assert status == 422 and "cyclic parent chain" in body["error"]
