@@ -47,7 +47,7 @@ def create_app(settings: ServerSettings | None = None, runner=run_job) -> FastAP
     device = _device(settings)
     manager = JobManager(runner, max_queue=settings.max_queue, job_timeout_s=settings.job_timeout_s,
                          keep_results_s=settings.keep_results_s, max_retained_jobs=settings.max_retained_jobs,
-                         device=device)
+                         max_retained_bytes=settings.max_retained_bytes, device=device)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -48,6 +48,7 @@ class Job:
     deadline: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     frames: list[str] = field(default_factory=list)  # SSE frames, index = seq
+    size: int = 0  # characters held in frames (results and partials dominate)
     _waiters: list = field(default_factory=list)
 
     @property
@@ -90,12 +91,14 @@ class JobManager:
     """Owns the jobs, the queue and the worker. ``runner(request, ctx) -> JobResult`` does the work."""
 
     def __init__(self, runner: Callable, *, max_queue: int = 64, job_timeout_s: float = 600.0,
-                 keep_results_s: float = 900.0, max_retained_jobs: int = 500, device: str = "cpu"):
+                 keep_results_s: float = 900.0, max_retained_jobs: int = 500,
+                 max_retained_bytes: int = 1 << 30, device: str = "cpu"):
         self.runner = runner
         self.max_queue = max_queue
         self.job_timeout_s = job_timeout_s
         self.keep_results_s = keep_results_s
         self.max_retained_jobs = max_retained_jobs
+        self.max_retained_bytes = max_retained_bytes
         self.device = device
         self.jobs: dict[str, Job] = {}
         self._queue: queue.Queue = queue.Queue()
@@ -171,6 +174,7 @@ class JobManager:
                 return
             ev = JobEvent(type=type_, job_id=job.id, seq=len(job.frames), **fields)
             job.frames.append(sse_frame(ev))
+            job.size += len(job.frames[-1])
         self._notify(job)
 
     def _notify(self, job: Job) -> None:
@@ -189,6 +193,7 @@ class JobManager:
             ev = JobEvent(type=kind, job_id=job.id, seq=len(job.frames), step=job.step, total=job.total,
                           message=message, result=result)
             job.frames.append(sse_frame(ev))
+            job.size += len(job.frames[-1])
             job.status, job.message, job.result = status, message, result
             job.finished_at = time.monotonic()
         self._notify(job)
@@ -246,7 +251,8 @@ class JobManager:
             self.sweep()
 
     def sweep(self, now: float | None = None) -> None:
-        """Time out the running job if it is past its deadline; forget finished jobs past their retention."""
+        """Time out the running job if it is past its deadline; forget finished jobs past their retention, and the
+        oldest finished ones beyond ``max_retained_jobs`` or ``max_retained_bytes``."""
         now = time.monotonic() if now is None else now
         with self._lock:
             job = self.current
@@ -255,6 +261,8 @@ class JobManager:
                 self._finish(job, "error", f"the job ran longer than {self.job_timeout_s:g} s and was stopped")
             finished = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.finished_at)
             excess = len(finished) - self.max_retained_jobs
+            held = sum(j.size for j in finished)
             for i, j in enumerate(finished):
-                if i < excess or now - j.finished_at > self.keep_results_s:
+                if i < excess or held > self.max_retained_bytes or now - j.finished_at > self.keep_results_s:
                     del self.jobs[j.id]
+                    held -= j.size

@@ -28,6 +28,7 @@ class ServerSettings:
     job_timeout_s: float = 600.0
     keep_results_s: float = 900.0  # finished jobs (events and result) stay readable this long
     max_retained_jobs: int = 500  # and at most this many finished jobs are kept
+    max_retained_bytes: int = 1 << 30  # and at most this much event data (oldest finished jobs go first)
     max_body_bytes: int = 64 * 1024 * 1024
     keepalive_s: float = 10.0  # SSE comment line when nothing else was sent for this long
     cors_origins: list[str] = field(default_factory=list)  # none by default: browsers get no CORS headers

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,14 +87,7 @@ def test_cli_bad_input_is_a_message_not_a_traceback(tmp_path, capsys):
     assert "prompt is empty" in capsys.readouterr().err
 
 
-def test_serve_port_zero_prints_a_parseable_first_line():
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", "0"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        first = proc.stdout.readline().strip()
-        assert first.startswith("MOTIONLOOM_SERVER http://127.0.0.1:")
-        port = int(first.rsplit(":", 1)[1])
-        assert 0 < port < 65536 and port != 8765
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def test_serve_port_zero_prints_a_parseable_first_line(server):
+    """Every test server is started with --port 0; its first stdout line named the port it got."""
+    assert server.url == f"http://127.0.0.1:{server.port}" and 0 < server.port < 65536 and server.port != 8765
+    assert server.client().health()["status"] == "ok"

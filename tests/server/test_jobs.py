@@ -1,7 +1,9 @@
 """Cancel, concurrency, queue limits, timeouts and a server that dies: asserted on events and states only."""
 from __future__ import annotations
 
+import http.client
 import threading
+import time
 
 import pytest
 
@@ -83,7 +85,7 @@ def test_twenty_jobs_at_once_all_finish_none_lost_or_mixed(server):
 
 @pytest.fixture(scope="module")
 def tight_server():
-    s = start_server("--max-queue", "2", "--job-timeout", "1")
+    s = start_server("--max-queue", "2", "--job-timeout", "1", "--keep-results", "1", "--keepalive", "0.2")
     yield s
     s.stop()
 
@@ -111,6 +113,32 @@ def test_a_job_past_its_timeout_ends_with_an_error(tight_server):
     assert evs[-1]["type"] == "error" and "longer than 1 s" in evs[-1]["message"]
     assert c.status(job)["status"] == "error"
     assert evs[-2]["type"] == "progress" and evs[-2]["step"] < 1000
+
+
+def test_quiet_streams_get_keepalive_comments(tight_server):
+    job = tight_server.client().submit(echo(steps=1, step_ms=600))  # quiet for 0.6 s; keep-alive every 0.2 s
+    conn = http.client.HTTPConnection("127.0.0.1", tight_server.port, timeout=30)
+    conn.request("GET", f"/v1/jobs/{job}/events")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    assert ": keep-alive\n\n" in text
+    assert text.endswith("\n\n") and ("event: result" in text or "event: error" in text)
+
+
+def test_finished_jobs_are_forgotten_after_the_retention_period(tight_server):
+    c = tight_server.client()
+    job = c.submit(echo(steps=1, payload="brief"))
+    assert list(c.events(job))[-1]["type"] == "result"
+    deadline = time.monotonic() + 60  # only guards against a hang; the server forgets after about 1 s
+    while time.monotonic() < deadline:
+        status, body = c.request("GET", f"/v1/jobs/{job}")
+        if status == 404:
+            break
+        time.sleep(0.2)
+    assert status == 404 and "forgotten" in body["error"]
+    with pytest.raises(BackendHTTPError) as e:
+        list(c.events(job))
+    assert e.value.status == 404
 
 
 def test_server_killed_mid_stream_gives_the_client_a_clear_error():
