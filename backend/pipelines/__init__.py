@@ -32,7 +32,7 @@ def _load(module: str, factory: str):
 def _default_registry() -> Registry:
     from . import text2motion as t2m
     reg = Registry()
-    reg.register(ModelEntry("echo", "echo", "baseline", "none", load=lambda: None,
+    reg.register(ModelEntry("echo", "echo", "baseline", "none", load=lambda: None, preload=True,
                             note="no model: waits and echoes (health checks, tests, benchmarks)"))
     reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
                             load=_load("inbetween", "SlerpInbetweener"),
@@ -41,6 +41,7 @@ def _default_registry() -> Registry:
                             load=_load("text2motion", "RetrievalBaseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))
     reg.register(ModelEntry("rest-offset-transfer", "retarget", "baseline", "none (analytic)", load=lambda: None,
+                            preload=True,
                             note="analytic retargeting: per-bone rest offsets in world space, hips scaled by leg "
                                  "length (backend.retarget)"))
     return reg
@@ -66,6 +67,8 @@ def run_job(request, ctx: JobContext | None = None) -> JobResult:
     ctx = ctx or JobContext(seed=getattr(request, "seed", 0))
     check_request(request)
     entry = REGISTRY.active(request.task)
+    if not entry.loaded:
+        ctx.progress(0, 0, f"loading {entry.name} (first use; it stays loaded)")
     model = entry.get()
     mod = _runner(request.task)
     return mod.run(request, ctx, model)

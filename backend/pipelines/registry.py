@@ -29,19 +29,26 @@ class ModelEntry:
     note: str | None = None
     requires: str = "its weights or data"  # what must be present for ``available()``, for error messages
     eval_summary: dict = field(default_factory=dict)
+    preload: bool = False  # nothing to load (analytic methods): mark it loaded at once
     _obj: Any = None
+    _loaded: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        if self.preload:
+            self.get()
 
     @property
     def loaded(self) -> bool:
-        return self._obj is not None
+        return self._loaded
 
     def get(self):
         """The loaded model (loads it on first use)."""
-        if self._obj is None:
+        if not self._loaded:
             with self._lock:
-                if self._obj is None:
+                if not self._loaded:
                     self._obj = self.load()
+                    self._loaded = True
         return self._obj
 
     def info(self, active: bool) -> ModelInfo:

@@ -3,13 +3,11 @@ with ``.motion``, ``.texts``, ``.id``, ``.source``, ``.split``), for testing the
 (ranking, length fitting, path following) without the real corpus."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 
 from backend.motion.motion import Motion
-from backend.motion.rotations import np_quat_about_z
 from backend.motion.skeleton import CANONICAL, CANONICAL_JOINTS
 
 J = {n: i for i, n in enumerate(CANONICAL_JOINTS)}

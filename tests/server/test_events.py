@@ -4,7 +4,6 @@ from __future__ import annotations
 import http.client
 import json
 
-import numpy as np
 import pytest
 
 from backend.server.client import BackendHTTPError

@@ -11,7 +11,7 @@ from backend.pipelines import JobContext, RequestError, check_request, inbetween
 from backend.pipelines.convert import canonical_motion_to_spec, spec_to_canonical_motion
 from backend.pipelines.rigs import RigBinding
 from backend.schema import Array, InbetweenRequest, KeySpec, MotionSpec, RetargetRequest, Text2MotionRequest
-from srv_corpus import corpus, walk
+from srv_corpus import corpus
 from srv_rigs import mixamo_rig
 
 
