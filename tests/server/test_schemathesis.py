@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from conftest import start_server
+from srv_live import start_server
 
 MAX_EXAMPLES = 30
 OPERATIONS = [("GET", "/health"), ("GET", "/v1/models"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs/{job_id}"),

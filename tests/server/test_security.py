@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import start_server
+from srv_live import start_server
 
 
 def _get(port, path, headers=None, host="127.0.0.1"):

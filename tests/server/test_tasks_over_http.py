@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from backend.pipelines.convert import canonical_motion_to_spec
 from backend.pipelines.rigs import RigBinding
+from backend.pipelines.text2motion import corpus_available
 from backend.schema import Array, JobResult, KeySpec
 from srv_rigs import mixamo_rig
 from test_pipelines import random_motion
@@ -59,3 +61,23 @@ def test_bonemap_endpoint(client):
     assert by["head"]["bone"] == "mixamorig:Neck" and by["neck"]["bone"] is None
     status, body = client.request("POST", "/v1/bonemap", {**rig.model_dump(mode="json"), "parents": [0] * 25})
     assert status == 422 and "cyclic parent chain" in body["error"]
+
+
+@pytest.mark.skipif(not corpus_available(), reason="the motion corpus (data/corpus) is not built")
+def test_text2motion_on_the_real_corpus_over_http(client):
+    rig = mixamo_rig()
+    T = 90
+    path = np.stack([np.linspace(0, 2.5, T), np.zeros(T), np.zeros(T)], 1)  # walk 2.5 m along +X
+    req = {"task": "text2motion", "prompt": "a person walks forward", "frames": T, "start_frame": 10,
+           "trajectory": Array.from_numpy(path).model_dump(mode="json"), "rig": rig.model_dump(mode="json")}
+    events = []
+    result = JobResult.model_validate(client.run(req, on_event=events.append))
+    assert result.model == "retrieval-baseline" and "walk" in str(result.info["match_text"]).lower()
+    s = result.motions[0]
+    assert s.space == "rig" and s.num_frames == T and s.start_frame == 10
+    # on the rig, the hips follow the path: the motion converted back to the world puts the root on it
+    b = RigBinding(rig)
+    m = b.spec_to_motion(s)
+    hips = m.positions()[:, b.rig.index("mixamorig:Hips")]
+    assert np.abs(hips[:, :2] - path[:, :2]).max() < 0.05
+    assert any(e["type"] == "partial" for e in events)
