@@ -36,8 +36,9 @@ class JobContext:
     """
 
     def __init__(self, seed: int = 0, on_progress: ProgressFn | None = None, on_partial=None,
-                 cancel: threading.Event | None = None, deadline: float | None = None):
+                 cancel: threading.Event | None = None, deadline: float | None = None, device: str = "cpu"):
         self.seed = int(seed)
+        self.device = device  # torch device the runner's models should use
         self._on_progress = on_progress
         self._on_partial = on_partial
         self.cancel = cancel or threading.Event()

@@ -35,9 +35,15 @@ class EventStream(StreamingResponse):
 
 
 def _device(settings: ServerSettings) -> str:
-    if settings.device:
-        return settings.device
     import torch
+    if settings.device:
+        try:
+            dev = torch.device(settings.device)
+        except RuntimeError:
+            raise SystemExit(f"--device {settings.device!r} is not a torch device (try cpu or cuda)") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise SystemExit(f"--device {settings.device}: this machine has no usable CUDA device")
+        return str(dev)
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 

@@ -227,7 +227,7 @@ class JobManager:
             self._emit(job, "partial", step=job.step, total=job.total, partial=spec)
 
         ctx = JobContext(seed=getattr(job.request, "seed", 0), on_progress=on_progress, on_partial=on_partial,
-                         cancel=job.cancel, deadline=job.deadline)
+                         cancel=job.cancel, deadline=job.deadline, device=self.device)
         try:
             result = self.runner(job.request, ctx)
         except JobCancelled:
