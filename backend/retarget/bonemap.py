@@ -435,6 +435,15 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
             if tops:
                 head = max(tops, key=lambda j: tree.pos[j, 2])
     up_anchor = head if head is not None else (neck_named if neck_s >= 0.5 else None)
+    # a leg is found through its knee; failing that through a named thigh, then a named foot (whatever sits
+    # between them on the chain is then placed by topology, with a low confidence)
+    for s in ("left", "right"):
+        if knee[s][0] is None or (knee[s][1] < 0.5 and tree.pos is None):
+            for role in ("hip", "ankle"):
+                j, js = _best([j for j in free if side[j] == s], lambda j, r=role, s=s: score(r, j, s))
+                if j is not None and js >= 0.8:
+                    knee[s] = (j, 0.0)
+                    break
     kl, kr = knee["left"][0], knee["right"][0]
     pelvis = tree.lca([kl, kr, up_anchor]) if kl is not None and kr is not None else None
     if pelvis is not None and pelvis in (kl, kr):

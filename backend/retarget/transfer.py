@@ -11,9 +11,9 @@ rotation that takes the target bone's reference frame onto the source bone's, bu
 (towards the next mapped joint) and a body axis (forward, across or up, whichever is least parallel). So a T-pose
 source drives an A-pose target with the same world-space limb directions, and bone rolls do not matter.
 
-Unmapped target joints that sit between two mapped ones on a chain (a 3-bone spine driven by a 2-bone one) share
-the bend: their world delta is slerped between their mapped ancestor's and descendant's. Other unmapped joints
-(fingers, twist bones, props) keep their reference-pose local rotation.
+Unmapped target joints that sit between two mapped ones on the axial chain (a 5-bone spine driven by a 3-joint one,
+a 2-bone neck) share the bend: their world delta is slerped between their mapped ancestor's and descendant's. Other
+unmapped joints (fingers, twist bones, props, CMU's hip connectors) keep their reference-pose local rotation.
 
 Root: the target's hip centre (mid-point of its mapped left and right hips) follows the source's, scaled by the
 ratio of leg lengths about each side's ground point::
@@ -42,6 +42,7 @@ class RetargetError(ValueError):
 
 LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
 _UP_CHAIN = (3, 6, 9, 12, 15)  # canonical indices of spine1, spine2, spine3, neck, head
+_AXIAL = ("pelvis", "spine1", "spine2", "spine3", "neck", "head")
 
 
 @dataclass
@@ -229,13 +230,15 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
         a_by_dst[d] = A
         # offsets[k] = C^-1-free form: W_d(t) = C Gs(t) Gs_ref^-1 C^-1 A Gd_ref
         offsets[k] = np_quat_mul(np_matrix_to_quat(C.T @ A), dg[d])
+    axial = {dst.index(d) for c, d in sem.items() if c in _AXIAL and d in dst.index_of}
     return Alignment(src, dst, pairs, sg, dst_ref_local, dg, offsets, heading, scale, ships, dhips,
-                     (slh, srh), (dlh, drh), float(src_ground), float(dst_ground), _chain_fill(dst, mapped_dst))
+                     (slh, srh), (dlh, drh), float(src_ground), float(dst_ground), _chain_fill(dst, mapped_dst, axial))
 
 
-def _chain_fill(dst: Skeleton, mapped: dict[int, int]) -> list:
-    """Unmapped target joints between a mapped ancestor and a single mapped descendant on a chain, with their
-    fraction along it (by depth)."""
+def _chain_fill(dst: Skeleton, mapped: dict[int, int], axial: set[int]) -> list:
+    """Unmapped target joints between a mapped ancestor and a single mapped descendant on the axial chain (pelvis,
+    spine, neck, head: a 5-bone spine driven by a 3-joint one), with their fraction along it (by depth). Connector
+    bones elsewhere (CMU's LHipJoint between hips and thigh) stay rigid with their parent."""
     out = []
     for j in range(len(dst)):
         if j in mapped:
@@ -258,6 +261,8 @@ def _chain_fill(dst: Skeleton, mapped: dict[int, int]) -> list:
         if len(found) != 1:
             continue  # a leaf branch (fingers, props) or a fork: keep the reference pose
         c, dc = found[0]
+        if a not in axial or c not in axial:
+            continue
         out.append((j, a, c, da / (da + dc)))
     return out
 
