@@ -1,6 +1,6 @@
 """``python -m backend eval retarget``: retarget held-out clips onto real characters; MotionLoom vs naive copy.
 
-Source clips: the corpus's **test** split (``backend.data.corpus``); until that exists, five CMU clips from two
+Source clips: the corpus's **test** split (``backend.data.corpus``); if no corpus is built, five CMU clips from two
 skeletons (``cmu_bvh_mb_friendly`` 02_01 walk, 05_06 dance; ``cmu_bvh11_max`` 131_01/131_02 walk, 131_03 hop),
 brought to the canonical skeleton with :func:`backend.retarget.api.to_canonical`, resampled to 30 fps and grounded.
 
@@ -24,7 +24,7 @@ Metrics per character (frame-weighted over clips), all measured on the target's 
 * ``roundtrip_deg``: canonical -> rig -> canonical, mean angle (degrees) between original and returned local
   rotations of the 22 canonical joints (transfer only: the cleanup edits legs on purpose;
   ``roundtrip_with_cleanup_deg`` reports the round trip through the cleaned result, ``roundtrip_mapped_deg`` only
-  over the canonical joints the rig has bones for).
+  over the canonical joints the rig has bones for, ``roundtrip_world_deg`` on world rotations).
 """
 from __future__ import annotations
 
@@ -190,10 +190,14 @@ def clip_metrics(prep, al, src, out, contacts) -> dict:
             "frames": out.num_frames}
 
 
-def roundtrip_deg(a, b, joints=None) -> float:
-    """Mean angle (degrees) between the local rotations of two canonical motions (all joints, or ``joints``)."""
+def roundtrip_deg(a, b, joints=None, world=False) -> float:
+    """Mean angle (degrees) between the local (or world) rotations of two canonical motions (all joints, or
+    ``joints``)."""
     from backend.motion.rotations import np_quat_angle
-    err = np.degrees(np_quat_angle(a.rotations, b.rotations))
+    if world:
+        err = np.degrees(np_quat_angle(a.global_rotations_and_positions()[0], b.global_rotations_and_positions()[0]))
+    else:
+        err = np.degrees(np_quat_angle(a.rotations, b.rotations))
     if joints is not None:
         err = err[:, [a.skeleton.index(j) for j in joints]]
     return float(err.mean())
@@ -217,7 +221,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
         rig = loaders[name]()
         prep = prepare(rig)
         acc = {m: {"skate_sum": 0.0, "skate_n": 0, "depth_sum": 0.0, "ee_sum": 0.0, "frames": 0, "rt": [],
-                   "rt_clean": [], "rt_mapped": []} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
+                   "rt_clean": [], "rt_mapped": [], "rt_world": []} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
         for cid, src in clips:
             contacts = source_contacts(src)
             full = from_canonical(rig, src, prepared=prep)
@@ -232,6 +236,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
             back = to_canonical(rig, bare.pose, prepared=prep).motion
             acc["motionloom"]["rt"].append((roundtrip_deg(src, back), n))
             acc["motionloom"]["rt_mapped"].append((roundtrip_deg(src, back, list(prep.bone_map.mapping())), n))
+            acc["motionloom"]["rt_world"].append((roundtrip_deg(src, back, world=True), n))
             acc["motionloom"]["rt_clean"].append((roundtrip_deg(src, to_canonical(rig, full.pose,
                                                                                    prepared=prep).motion), n))
             acc["motionloom_no_cleanup"]["rt"] = acc["motionloom"]["rt"]
@@ -248,6 +253,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
             if a["rt_clean"]:
                 out[key]["roundtrip_with_cleanup_deg"] = round(sum(r * n for r, n in a["rt_clean"]) / max(w, 1), 3)
                 out[key]["roundtrip_mapped_deg"] = round(sum(r * n for r, n in a["rt_mapped"]) / max(w, 1), 3)
+                out[key]["roundtrip_world_deg"] = round(sum(r * n for r, n in a["rt_world"]) / max(w, 1), 3)
         ml, nv = out["motionloom"], out["naive"]
         out["skate_ratio_vs_naive"] = round(ml["foot_skate_cm_s"] / max(nv["foot_skate_cm_s"], 1e-9), 3)
         out["bones"] = len(rig.names)
@@ -304,7 +310,7 @@ def _draw_rows(rows, path, frames=7, title=""):
     return Path(path)
 
 
-def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius_robot", "rigify_basic_human")):
+def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius_male", "rigify_basic_human")):
     """Source clip and its retargets (MotionLoom and naive) side by side, each row at canonical size, legs and
     spine only coloured by side (left red, right blue)."""
     from backend.retarget.api import from_canonical, prepare
