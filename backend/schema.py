@@ -10,6 +10,21 @@ Conventions, stated once and used by every field below:
   world-aligned joint frames). A motion in ``space="rig"`` is in the rig's own pose-bone channels: per bone the value
   Blender stores in ``pose_bone.rotation_quaternion`` (relative to the bone's rest, in bone space) and, for the root
   bone, ``pose_bone.location`` (bone space, armature units). Those channels go straight into F-curves.
+* **Rig results carry three kinds of channel** (all optional beyond the first two; a reader that ignores the
+  optional ones gets the v1 behaviour):
+
+  - ``rotations`` (T,B,4): ``pose_bone.rotation_quaternion`` of every bone in ``bones`` (XYZW here);
+  - ``root_translation`` (T,3): ``pose_bone.location`` of ``root_bone``;
+  - ``location_bones`` + ``locations`` (T,L,3): ``pose_bone.location`` of other bones, each in its own bone space
+    (armature units), e.g. feet that are parented to the root as IK targets (Quaternius) and must be moved, not
+    turned, to stay on the legs;
+  - ``properties``: custom properties to set on pose bones before the channels mean what they say, as
+    ``{"bone", "name", "value"}``, e.g. Rigify's ``IK_FK = 1`` on ``thigh_parent.L`` (legs follow the FK controls)
+    and ``neck_follow`` / ``head_follow`` on ``torso``. They are constant over the motion. The bone may be any bone
+    of the rig, also one without channels (``thigh_parent.L`` carries no motion).
+
+  A client writes every listed channel into the new action (rotation and location F-curves; each property as an
+  F-curve ``pose.bones["<bone>"]["<name>"]`` with one key at ``start_frame``) and leaves every other channel alone.
 * **Frames** are scene frame numbers (integers on the wire; the add-on resamples to its scene fps).
 
 Versioning: ``SCHEMA_VERSION`` changes only with a breaking change; the add-on checks it against ``GET /health``.
@@ -111,9 +126,14 @@ class RigSpec(_Strict):
     tails: Array | None = Field(default=None, description="(B,3) rest tails, armature space")
     matrix_world: Array | None = Field(default=None, description="(4,4) armature object world matrix")
     deform: list[bool] | None = None
-    controls: list[BoneName] | None = None
+    controls: list[BoneName] | None = Field(
+        default=None, description="animator-facing control bones: results are solved on these bones' own "
+                                  "hierarchy and written onto them only (Rigify is recognised without this list)")
     bone_map: dict[BoneName, BoneName] | None = Field(
         default=None, description="overrides: canonical joint name -> rig bone name, taken as given")
+    floor: float | None = Field(default=None, ge=-1e6, le=1e6,
+                                description="world height (m) of the floor the rig stands on; default: the rest "
+                                            "pose's lowest bone head (BVH skeletons hang around the origin: 0)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -138,12 +158,21 @@ class RigSpec(_Strict):
 
 
 # ---------------------------------------------------------------------------------------------------- motion
+class PoseBoneProperty(_Strict):
+    """A custom property to set on a pose bone (``pose_bone[name] = value``), e.g. Rigify's IK/FK switch."""
+    bone: BoneName
+    name: str = Field(min_length=1, max_length=128)
+    value: float
+
+
 class MotionSpec(_Strict):
     """A motion: per-frame local rotations (XYZW) of ``bones`` and the root's translation.
 
     ``space="canonical"``: bones are the canonical joints, ``root_translation`` is the pelvis world position (m).
     ``space="rig"``: bones are rig bones, rotations are ``pose_bone.rotation_quaternion`` values (XYZW here),
     ``root_translation`` is the root bone's ``pose_bone.location`` (bone space). ``root_bone`` names that bone.
+    Rig space only: ``location_bones``/``locations`` are ``pose_bone.location`` of further bones (each in its own
+    bone space), ``properties`` pose-bone custom properties to set (see the module docstring).
     """
     schema_version: Literal["1"] = SCHEMA_VERSION
     space: Literal["canonical", "rig"] = "canonical"
@@ -155,6 +184,14 @@ class MotionSpec(_Strict):
     root_translation: Array = Field(description="(T,3)")
     root_bone: BoneName | None = None
     contacts: Array | None = Field(default=None, description="(T,4) foot contacts 0/1: L ankle, L toe, R ankle, R toe")
+    location_bones: list[BoneName] | None = Field(
+        default=None, max_length=MAX_BONES, description="rig space: bones other than root_bone whose "
+                                                        "pose_bone.location is in locations (each listed in bones)")
+    locations: Array | None = Field(default=None, description="(T,L,3) pose_bone.location of location_bones, each "
+                                                              "in its own bone space (armature units)")
+    properties: list[PoseBoneProperty] | None = Field(
+        default=None, max_length=MAX_BONES, description="rig space: pose-bone custom properties to set (constant), "
+                                                        "e.g. Rigify IK_FK = 1")
 
     @model_validator(mode="after")
     def _check(self):
@@ -179,11 +216,38 @@ class MotionSpec(_Strict):
             raise ValueError(f"rotation of bone {self.bones[b]!r} at frame {t} is a zero quaternion")
         if self.root_bone is not None and self.root_bone not in self.bones:
             raise ValueError(f"root_bone {self.root_bone!r} is not among the bones")
+        _check_locations(self.location_bones, self.locations, T, self.bones, self.root_bone, "frames")
+        if self.space == "canonical" and (self.location_bones or self.properties):
+            raise ValueError("location_bones and properties are rig-space channels; a canonical motion has neither")
+        seen = set()
+        for p in self.properties or []:
+            if (p.bone, p.name) in seen:
+                raise ValueError(f"property {p.name!r} of bone {p.bone!r} is listed twice")
+            seen.add((p.bone, p.name))
         return self
 
     @property
     def num_frames(self) -> int:
         return self.rotations.shape[0]
+
+
+def _check_locations(location_bones, locations, n: int, bones, root_bone, what: str) -> None:
+    """``location_bones`` and ``locations`` come together; (n, L, 3); distinct bones, listed in ``bones``."""
+    if (location_bones is None) != (locations is None):
+        raise ValueError("location_bones and locations must be given together")
+    if location_bones is None:
+        return
+    L = len(location_bones)
+    if locations.shape != [n, L, 3]:
+        raise ValueError(f"locations must have shape [{n}, {L}, 3] ({what}, location bones, xyz), "
+                         f"got {locations.shape}")
+    if len(set(location_bones)) != L:
+        raise ValueError("location_bones lists a bone twice")
+    missing = [b for b in location_bones if b not in set(bones)]
+    if missing:
+        raise ValueError(f"location_bones names bones that are not among the bones: {', '.join(missing[:5])}")
+    if root_bone is not None and root_bone in location_bones:
+        raise ValueError(f"root_bone {root_bone!r} carries root_translation; do not list it in location_bones")
 
 
 # ------------------------------------------------------------------------------------------------------ keys
@@ -202,6 +266,11 @@ class KeySpec(_Strict):
     root_mask: list[bool] | None = None
     root_bone: BoneName | None = Field(default=None, description="rig space: the bone whose location "
                                        "root_translation holds (default: the bone mapped to the pelvis)")
+    location_bones: list[BoneName] | None = Field(
+        default=None, max_length=MAX_BONES, description="rig space: further bones with location keys (e.g. feet "
+                                                        "parented to the root); keyed where the bone's mask is 1 "
+                                                        "(every key if the bone is not in bones)")
+    locations: Array | None = Field(default=None, description="(K,L,3) pose_bone.location of location_bones")
 
     @model_validator(mode="after")
     def _check(self):
@@ -223,6 +292,17 @@ class KeySpec(_Strict):
         q = self.rotations.numpy()
         if np.any(np.linalg.norm(q, axis=-1) < 1e-6):
             raise ValueError("a key rotation is a zero quaternion")
+        if self.location_bones is not None and self.root_bone is not None and self.root_bone in self.location_bones:
+            raise ValueError(f"keys.root_bone {self.root_bone!r} carries root_translation; do not list it in "
+                             f"location_bones")
+        if (self.location_bones is None) != (self.locations is None):
+            raise ValueError("location_bones and locations must be given together")
+        if self.location_bones is not None:
+            L = len(self.location_bones)
+            if self.locations.shape != [K, L, 3]:
+                raise ValueError(f"key locations must have shape [{K}, {L}, 3], got {self.locations.shape}")
+            if len(set(self.location_bones)) != L:
+                raise ValueError("location_bones lists a bone twice")
         return self
 
 
@@ -314,9 +394,11 @@ class InbetweenRequest(_JobBase):
         if len(self.keys.frames) < 2 and self.context is None:
             raise ValueError("in-betweening needs at least two keyed frames")
         if self.rig is not None:
-            missing = [b for b in self.keys.bones if b not in set(self.rig.bones)]
+            missing = [b for b in self.keys.bones + (self.keys.location_bones or []) if b not in set(self.rig.bones)]
             if missing:
                 raise ValueError(f"keys name bones the rig does not have: {', '.join(missing[:5])}")
+        elif self.keys.location_bones:
+            raise ValueError("keys.location_bones are rig channels: send the rig")
         return self
 
 

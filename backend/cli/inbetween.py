@@ -30,9 +30,8 @@ def run(args) -> int:
     from backend.motion.rotations import np_quat_angle
     from backend.pipelines import JobContext, RequestError, run_job
     from backend.pipelines.convert import spec_to_canonical_motion
-    from backend.pipelines.files import is_canonical, load_motion_file, off_rig, onto_rig, print_progress, \
-        rig_spec_from_skeleton, write_result
-    from backend.pipelines.rigs import RigBinding
+    from backend.pipelines.files import is_canonical, load_motion_file, print_progress, rig_spec_from_skeleton, \
+        world_aligned_channels, world_aligned_motion, write_result
     from backend.schema import Array, InbetweenRequest, KeySpec
 
     torch.set_num_threads(2)
@@ -44,21 +43,19 @@ def run(args) -> int:
         m = load_motion_file(args.input)
         if not frames or frames[0] < 0 or frames[-1] >= m.num_frames:
             raise RequestError(f"--keys must lie in 0..{m.num_frames - 1} (the input has {m.num_frames} frames)")
+        bones = list(m.skeleton.names)
         if is_canonical(m.skeleton):
-            rig, binding = None, None
-            rot, loc, bones = m.rotations, m.root_pos, list(m.skeleton.names)
-        else:
-            rig = rig_spec_from_skeleton(m.skeleton, "input")
-            binding = RigBinding(rig)
-            bones = list(rig.bones)
-            rot, loc = binding.motion_to_channels(onto_rig(binding, m), bones)
+            rig, root_bone = None, None
+            rot, loc = m.rotations, m.root_pos
+        else:  # a BVH: its skeleton is the rig (world-aligned), its motion that rig's channels
+            rig, root_bone = rig_spec_from_skeleton(m.skeleton, "input"), bones[0]
+            rot, loc = world_aligned_channels(m)
         keys = KeySpec(frames=frames, bones=bones, rotations=Array.from_numpy(rot[frames]),
-                       root_translation=Array.from_numpy(loc[frames]))
+                       root_translation=Array.from_numpy(loc[frames]), root_bone=root_bone)
         req = InbetweenRequest(keys=keys, rig=rig, fps=m.fps, start_frame=frames[0])
         result = run_job(req, JobContext(on_progress=print_progress()))
         spec = result.motions[0]
-        out = spec_to_canonical_motion(spec) if binding is None else \
-            off_rig(binding, binding.spec_to_motion(spec), m.skeleton)
+        out = spec_to_canonical_motion(spec) if rig is None else world_aligned_motion(spec, m.skeleton)
         write_result(result, out, args.out, up=args.up)
     except (ValidationError, RequestError, OSError, ValueError) as e:
         print(f"inbetween: {e}", file=sys.stderr)

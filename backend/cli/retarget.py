@@ -1,5 +1,14 @@
-"""``python -m backend retarget SRC.bvh --to RIG.bvh --out OUT.bvh``: put a motion on another skeleton through the
-same retarget pipeline the service runs (bone maps found automatically; override with --map)."""
+"""``python -m backend retarget SRC.bvh --to RIG.glb --out OUT.glb``: put a motion on another character through the
+same retarget pipeline the service runs (bone maps found automatically; override with --map).
+
+``--to`` takes anything :func:`backend.retarget.rig_files.load_rig` reads: ``.glb``/``.gltf``/``.vrm`` characters,
+``.json`` rig dumps (what the add-on sends) and ``.bvh`` skeletons. ``--out``:
+
+* ``.glb``/``.gltf`` (glTF targets): the target file with the retargeted animation added (a rotation channel on
+  every joint node, translation on the hips and any bone moved by location), mesh, skin and materials kept;
+* ``.bvh``: the target skeleton (a BVH target keeps its file's joint order) with the result, metres, ``--up`` up;
+* ``.json``: the wire ``JobResult`` (rig channels, bone map with confidences, numbers).
+"""
 from __future__ import annotations
 
 import sys
@@ -7,52 +16,82 @@ import sys
 
 def register(subparsers):
     p = subparsers.add_parser("retarget", help="retarget a motion onto another rig",
-                              description="Retarget SRC (.bvh) onto the rig of --to (.bvh; .glb/.gltf once glTF "
-                                          "rigs can be read) and write --out (.bvh on the target skeleton, or .json).")
+                              description="Retarget SRC (.bvh or canonical .json) onto the rig of --to (.glb, .gltf, "
+                                          ".vrm, .json rig dump or .bvh) and write --out (.glb/.gltf: the target "
+                                          "character animated; .bvh: the target skeleton; .json: the wire result).")
     p.add_argument("source", help="source motion (.bvh, or canonical .json)")
-    p.add_argument("--to", required=True, help="target rig: .bvh (its skeleton) or .glb/.gltf")
-    p.add_argument("--out", required=True, help="output .bvh or .json")
+    p.add_argument("--to", required=True, help="target rig: .glb/.gltf/.vrm, .json rig dump or .bvh")
+    p.add_argument("--out", required=True, help="output .glb/.gltf (glTF targets), .bvh or .json")
     p.add_argument("--map", default=None, help="target bone map overrides as JSON: {\"left_knee\": \"Knee_L\"}")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the result (default: the source's)")
+    p.add_argument("--no-cleanup", action="store_true", help="no foot-contact cleanup (transfer only)")
     p.add_argument("--up", default="Y", choices=["Y", "Z"], help="up axis of a written BVH (default Y)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import json
+    from pathlib import Path
 
     import torch
     from pydantic import ValidationError
 
     from backend.pipelines import JobContext, RequestError, run_job
     from backend.pipelines.convert import canonical_motion_to_spec
-    from backend.pipelines.files import is_canonical, load_motion_file, load_target_skeleton, off_rig, onto_rig, \
-        print_progress, rig_spec_from_skeleton, write_result
+    from backend.pipelines.files import is_canonical, load_motion_file, load_target_rig, print_progress, \
+        reorder_onto, rig_spec_from_skeleton, world_aligned_channels, write_result
     from backend.pipelines.rigs import RigBinding
-    from backend.schema import RetargetRequest
+    from backend.retarget.rig import RigError
+    from backend.schema import Array, MotionSpec, RetargetRequest
 
     torch.set_num_threads(2)
+    out_path = Path(args.out)
+    gltf_out = out_path.suffix.lower() in (".glb", ".gltf")
     try:
+        if gltf_out and Path(args.to).suffix.lower() not in (".glb", ".gltf", ".vrm"):
+            raise RequestError(f"{out_path.name}: a glTF output needs a glTF target (.glb, .gltf or .vrm)")
         m = load_motion_file(args.source)
-        target, target_sk = load_target_skeleton(args.to)
+        target, target_rig, target_sk = load_target_rig(args.to)
         if args.map:
-            target = target.model_copy(update={"bone_map": json.loads(args.map)})
-            target = type(target).model_validate(target.model_dump())
+            try:
+                overrides = json.loads(args.map)
+            except ValueError:
+                raise RequestError(f"--map must be a JSON object, e.g. {{\"left_knee\": \"Knee_L\"}}; got "
+                                   f"{args.map!r}") from None
+            target = type(target).model_validate({**target.model_dump(), "bone_map": overrides})
         if is_canonical(m.skeleton):
             source_rig, source = None, canonical_motion_to_spec(m, start_frame=0)
-        else:
+        else:  # a BVH: its skeleton is the source rig (world-aligned, floor z = 0), its motion that rig's channels
             source_rig = rig_spec_from_skeleton(m.skeleton, "source")
-            sb = RigBinding(source_rig)
-            source = sb.motion_to_spec(onto_rig(sb, m), 0, bones=list(source_rig.bones))
-        req = RetargetRequest(source=source, source_rig=source_rig, target_rig=target, fps=m.fps)
+            rot, loc = world_aligned_channels(m)
+            source = MotionSpec(space="rig", bones=list(source_rig.bones), parents=list(source_rig.parents),
+                                fps=m.fps, start_frame=0, rotations=Array.from_numpy(rot),
+                                root_translation=Array.from_numpy(loc), root_bone=m.skeleton.names[0])
+        req = RetargetRequest(source=source, source_rig=source_rig, target_rig=target, fps=args.fps or m.fps,
+                              contact_cleanup=not args.no_cleanup)
         result = run_job(req, JobContext(on_progress=print_progress()))
-        tb = RigBinding(target)
-        out = tb.spec_to_motion(result.motions[0])
-        if target_sk is not None:
-            out = off_rig(tb, out, target_sk)
-        write_result(result, out, args.out, up=args.up)
-    except (ValidationError, RequestError, OSError, ValueError) as e:
+        binding = RigBinding(target)
+        pose = binding.spec_to_pose(result.motions[0])
+        frames = pose.num_frames
+        if gltf_out:
+            if binding.prepared.source is not binding.prepared.rig or binding.solve_rig is not binding.rig:
+                raise RequestError("this target is a control rig (results go on its controls, which glTF files "
+                                   "do not evaluate); write .json or .bvh")
+            from backend.retarget.gltf import write_animation
+            names, g, p = binding.world(pose)
+            order = [names.index(n) for n in target_rig.names]
+            loc_bones = [result.motions[0].root_bone] + list(result.motions[0].location_bones or [])
+            write_animation(args.to, out_path, target_rig, g[:, order], p[:, order], pose.fps, loc_bones,
+                            name=f"motionloom_{Path(args.source).stem}")
+        else:
+            out = binding.world_motion(pose)
+            if target_sk is not None:
+                out = reorder_onto(out, target_sk)
+            write_result(result, out, out_path, up=args.up)
+    except (ValidationError, RequestError, RigError, OSError, ValueError) as e:
         print(f"retarget: {e}", file=sys.stderr)
         return 2
     mapped = sum(1 for e in result.bone_map or [] if e.bone)
-    print(json.dumps({"model": result.model, "frames": out.num_frames, "mapped_joints": mapped, **result.info}))
+    print(json.dumps({"model": result.model, "frames": frames, "mapped_joints": mapped, "out": str(out_path),
+                      **result.info}))
     return 0

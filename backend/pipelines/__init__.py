@@ -42,8 +42,9 @@ def _default_registry() -> Registry:
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))
     reg.register(ModelEntry("rest-offset-transfer", "retarget", "baseline", "none (analytic)", load=lambda: None,
                             preload=True,
-                            note="analytic retargeting: per-bone rest offsets in world space, hips scaled by leg "
-                                 "length (backend.retarget)"))
+                            note="analytic retargeting (backend.retarget.api): bone maps from names and topology, "
+                                 "per-bone rest offsets in world space, hips scaled by leg length, planted feet "
+                                 "kept planted (two-bone IK), Rigify FK controls with their IK/FK switches"))
     return reg
 
 

@@ -5,8 +5,8 @@ Two spaces travel on the wire (see :mod:`backend.schema`):
 * ``canonical``: the 22 SMPL joints, world-aligned local rotations, pelvis world position. A spec may list the
   joints in any order or only some of them; missing joints are at rest (identity).
 * ``rig``: a rig's own pose channels (``pose_bone.rotation_quaternion`` per bone, ``pose_bone.location`` of the
-  ``root_bone``). Turning channels into a world-aligned :class:`Motion` needs the rig: :class:`backend.retarget.rig.Rig`
-  does the maths; this module only puts bones in the right order and checks names.
+  ``root_bone`` and of ``location_bones``, pose-bone properties). Those need the rig:
+  :class:`backend.pipelines.rigs.RigBinding` turns them into :class:`backend.retarget.api.RigPose` and back.
 
 Every function raises :class:`~backend.pipelines.context.RequestError` with a readable message on bad input.
 """
@@ -82,29 +82,3 @@ def spec_to_canonical_motion(spec: MotionSpec) -> Motion:
         contacts, cj = spec.contacts.numpy() > 0.5, FOOT_JOINTS
     return Motion(CANONICAL, spec.fps, spec.root_translation.numpy().astype(np.float64), rot, contacts=contacts,
                   contact_joints=cj)
-
-
-# ------------------------------------------------------------------------------------------------------- rig
-def channels_to_spec(bones: list[str], parents: list[int], pose_xyzw: np.ndarray, location: np.ndarray, fps: float,
-                     start_frame: int, root_bone: str) -> MotionSpec:
-    """Pose channels (T,B,4) of ``bones`` and the root bone's location (T,3) -> ``MotionSpec(space="rig")``."""
-    return MotionSpec(space="rig", bones=list(bones), parents=[int(p) for p in parents], fps=float(fps),
-                      start_frame=int(start_frame), rotations=Array.from_numpy(pose_xyzw),
-                      root_translation=Array.from_numpy(location), root_bone=root_bone)
-
-
-def spec_to_channels(spec: MotionSpec, rig_names, default_root: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """``MotionSpec(space="rig")`` -> (pose (T,J,4) in ``rig_names`` order, location (T,3), root bone name).
-
-    Bones the spec does not list stay at rest (identity channel).
-    """
-    if spec.space != "rig":
-        raise RequestError("expected a motion in rig space")
-    bad = unknown_names(spec.bones, rig_names)
-    if bad:
-        raise RequestError(f"motion names bones the rig does not have: {', '.join(map(repr, bad[:5]))}")
-    index = {n: i for i, n in enumerate(rig_names)}
-    q = spec.rotations.numpy().astype(np.float64)
-    pose = identity_quats(q.shape[0], len(rig_names))
-    pose[:, [index[b] for b in spec.bones]] = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    return pose, spec.root_translation.numpy().astype(np.float64), spec.root_bone or default_root

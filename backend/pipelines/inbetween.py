@@ -8,12 +8,14 @@ rig's channels and then puts the exact key values back.
 Baseline (``slerp-baseline``, classical, no training): per bone, slerp between that bone's keyed frames and hold
 before the first / after the last; the root translation is interpolated linearly between frames where it is keyed.
 
-Rig space: mapped bones go rig -> canonical -> in-betweener -> rig. Because that round trip is not exactly the
-identity (a rig has twist and helper bones the canonical body lacks), the result is *warped* onto the keys: at each
-key the rotation offset between the round-tripped pose and the sent key is computed per bone, and that offset is
-slerped across the in-betweens (Witkin & Popovic's motion warping), so the curve passes through every key without a
-jump. Bones that map to no canonical joint are interpolated directly in their own channels. Finally the sent key
-values are written back bit for bit.
+Rig space: the bones the retargeting solves (mapped bones and the bones sharing a chain's bend, see
+:mod:`backend.retarget.api`) go rig -> canonical -> in-betweener -> rig, with no contact cleanup. Because that round
+trip is not exactly the identity (a rig has twist and helper bones the canonical body lacks), the result is *warped*
+onto the keys: at each key the rotation offset between the round-tripped pose and the sent key is computed per bone,
+and that offset is slerped across the in-betweens (Witkin & Popovic's motion warping), so the curve passes through
+every key without a jump. Locations (the root bone's, and ``keys.location_bones`` such as feet parented to the root)
+come from the same solve, warped by offsets interpolated linearly. Bones the solve does not drive are interpolated
+directly in their own channels. Finally the sent key values are written back bit for bit.
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ import numpy as np
 from ..motion.motion import Motion
 from ..motion.rotations import np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS
-from ..schema import Array, InbetweenRequest, JobResult
+from ..retarget.api import RigPose
+from ..schema import Array, InbetweenRequest, JobResult, MotionSpec
 from .context import JobContext, RequestError
-from .convert import canonical_motion_to_spec, check_canonical_bones, identity_quats
+from .convert import canonical_motion_to_spec, check_canonical_bones, identity_quats, subset_parents
 from .rigs import RigBinding
 
 MODEL_NAME = "slerp-baseline"
@@ -125,7 +128,11 @@ def check(request: InbetweenRequest) -> None:
         rb = request.keys.root_bone
         if rb is not None and rb not in request.rig.bones:
             raise RequestError(f"keys.root_bone {rb!r} is not a bone of rig {request.rig.name!r}")
-        RigBinding(request.rig)  # raises RequestError for unusable rigs
+        binding = RigBinding(request.rig)  # raises RequestError for unusable rigs
+        root = rb or binding.translation_bone
+        if root in (request.keys.location_bones or []):
+            raise RequestError(f"keys.location_bones lists {root!r}, whose location root_translation holds "
+                               f"(keys.root_bone, default: the bone that carries the hips' translation)")
     if request.context is not None and request.context.space != ("rig" if request.rig is not None else "canonical"):
         raise RequestError("the context motion must be in the same space as the keys")
 
@@ -157,33 +164,40 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
         return JobResult(motions=[spec], model=model.name, info=info)
 
     binding = RigBinding(request.rig)
-    rig_names = list(binding.rig.names)
-    topo = {n: i for i, n in enumerate(rig_names)}
     root_bone = k.root_bone or binding.translation_bone
-    out_bones = list(k.bones) + ([root_bone] if root_bone not in k.bones else [])
+    key_loc_bones = list(k.location_bones or [])
+    loc_bones = [root_bone] + key_loc_bones  # location channels: the root bone's, then the keys' other ones
+    out_bones = list(k.bones) + [b for b in loc_bones if b not in k.bones]
     out_rows = np.searchsorted(out_frames, frames)
     key_cols = list(range(len(k.bones)))  # keys' bones are the first columns of the output
     out_q = np.empty((len(out_frames), len(out_bones), 4))
-    mapped_bones = set(binding.mapping.values())
-    via_canonical = not binding.missing_required
+    via_canonical = binding.has_body
     info["via_canonical"] = int(via_canonical)
+    written = set(binding.written) if via_canonical else set()
+    solve = set(binding.solve_bones) if via_canonical else set()
 
-    # key channels for every output bone (the root bone, if it was not keyed, holds its rest rotation)
+    # key channels for every output bone (a bone keyed only by location holds its rest rotation)
     key_out_q = identity_quats(len(frames), len(out_bones))
     key_out_q[:, key_cols] = q
     key_out_mask = np.zeros((len(frames), len(out_bones)), bool)
     key_out_mask[:, key_cols] = mask
-    direct = [i for i, b in enumerate(out_bones) if not (via_canonical and b in mapped_bones)]
-    through = [i for i, b in enumerate(out_bones) if via_canonical and b in mapped_bones]
+    key_loc32 = root32[:, None] if not key_loc_bones else \
+        np.concatenate([root32[:, None], k.locations.numpy()], axis=1)  # (K, L, 3) as sent
+    loc_mask = np.stack([root_mask] + [mask[:, k.bones.index(b)] if b in k.bones else np.ones(len(frames), bool)
+                                       for b in key_loc_bones], axis=1)
+    direct = [i for i, b in enumerate(out_bones) if b not in written]
+    through = [i for i, b in enumerate(out_bones) if b in written]
+    loc_through = [i for i, b in enumerate(loc_bones) if b in solve]
+    loc_direct = [i for i, b in enumerate(loc_bones) if b not in solve]
     info["bones_direct"] = len(direct)
     info["bones_via_canonical"] = len(through)
 
     ctx.progress(1, 3, "in-betweening")
-    if through:
-        key_pose = binding.rest_channels(len(frames))
-        key_pose[:, [topo[b] for b in k.bones]] = q
-        key_motion = binding.channels_to_motion(key_pose, root32.astype(np.float64), request.fps, root_bone)
-        canon_keys_motion = binding.to_canonical(key_motion)
+    loc = np.empty((len(out_frames), len(loc_bones), 3))
+    if through or loc_through:
+        key_pose = RigPose(tuple(k.bones), q, {b: key_loc32[:, i].astype(np.float64) for i, b in enumerate(loc_bones)},
+                           request.fps)
+        canon_keys_motion = binding.to_canonical(key_pose)
         keyed = {b: mask[:, i] for i, b in enumerate(k.bones)}
         cmask = np.zeros((len(frames), 22), bool)
         for j, c in enumerate(CANONICAL_JOINTS):
@@ -193,31 +207,47 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
         ck = CanonicalKeys(frames, canon_keys_motion.rotations, canon_keys_motion.root_pos, cmask, root_mask)
         canon = model.fill(ck, out_frames, request.fps, ctx)
         ctx.partial(canonical_motion_to_spec(canon, start_frame=lo))
-        rig_motion = binding.from_canonical(canon)
-        pose, loc = binding.motion_to_channels(rig_motion, [out_bones[i] for i in through], root_bone)
-        out_q[:, through] = pose
-        warped = [i for i in through if i < len(k.bones)]  # an unkeyed root bone keeps the round-tripped pose
-        if warped:
-            cols = [through.index(i) for i in warped]
-            out_q[:, warped] = warp_rotations(pose[:, cols], frames, out_frames, key_out_q[:, warped],
-                                              key_out_mask[:, warped])
-        key_loc = binding.motion_to_channels(binding.from_canonical(canon_keys_motion), [root_bone], root_bone)[1]
-        offset = root32.astype(np.float64) - key_loc
-        loc = loc + lerp_points(frames, offset, root_mask, out_frames)
-    else:
-        loc = lerp_points(frames, root32.astype(np.float64), root_mask, out_frames)
+        # no contact cleanup: the keys are the artist's, and the warp below must only bend the curves onto them
+        through_locs = [loc_bones[i] for i in loc_through]
+        pose = binding.to_rig(canon, contact_cleanup=False, location_bones=through_locs).pose
+        col = {b: i for i, b in enumerate(pose.bones)}
+        if through:
+            out_q[:, through] = pose.rotations[:, [col[out_bones[i]] for i in through]]
+            warped = [i for i in through if i < len(k.bones)]  # a bone keyed only by location keeps the solve's
+            if warped:
+                out_q[:, warped] = warp_rotations(out_q[:, warped], frames, out_frames, key_out_q[:, warped],
+                                                  key_out_mask[:, warped])
+        if loc_through:
+            key_pose_back = binding.to_rig(canon_keys_motion, contact_cleanup=False, location_bones=through_locs).pose
+            for i in loc_through:
+                b = loc_bones[i]
+                offset = key_loc32[:, i].astype(np.float64) - key_pose_back.locations[b]
+                loc[:, i] = pose.locations[b] + lerp_points(frames, offset, loc_mask[:, i], out_frames)
+    for i in loc_direct:
+        loc[:, i] = lerp_points(frames, key_loc32[:, i].astype(np.float64), loc_mask[:, i], out_frames)
     if direct:
         out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
 
     ctx.progress(2, 3, "writing result")
-    spec = binding.channels_spec(out_bones, out_q, loc, request.fps, lo, root_bone)
-    spec = _exact_keys(spec, out_rows, key_cols, q32, mask, root32, root_mask)
+    spec = _rig_spec(binding, out_bones, out_q, loc, loc_bones, request.fps, lo)
+    spec = _exact_keys(spec, out_rows, key_cols, q32, mask, root32, root_mask, k.locations, loc_mask[:, 1:])
     ctx.progress(3, 3)
     return JobResult(motions=[spec], bone_map=binding.bone_map_entries(), model=model.name, info=info)
 
 
-def _exact_keys(spec, rows, cols, q32, mask, root32, root_mask):
-    """Write the keys' float32 values into the spec's arrays bit for bit (nothing renormalised in between)."""
+def _rig_spec(binding, bones, rot, loc, loc_bones, fps, start_frame) -> MotionSpec:
+    """Rig channels -> ``MotionSpec(space="rig")``: ``loc[:, 0]`` is the root bone's location, the rest go to
+    ``location_bones``."""
+    parents = subset_parents(list(bones), list(binding.spec.bones), list(binding.spec.parents))
+    return MotionSpec(space="rig", bones=list(bones), parents=parents, fps=float(fps), start_frame=int(start_frame),
+                      rotations=Array.from_numpy(rot), root_translation=Array.from_numpy(loc[:, 0]),
+                      root_bone=loc_bones[0], location_bones=loc_bones[1:] or None,
+                      locations=Array.from_numpy(loc[:, 1:]) if len(loc_bones) > 1 else None)
+
+
+def _exact_keys(spec, rows, cols, q32, mask, root32, root_mask, locations=None, loc_mask=None):
+    """Write the keys' float32 values into the spec's arrays bit for bit (nothing renormalised in between).
+    ``locations``: the keys' (K,L,3) location_bones array, keyed where ``loc_mask`` (K,L) is set."""
     rot = spec.rotations.numpy().copy()
     root = spec.root_translation.numpy().copy()
     for k, r in enumerate(rows):
@@ -226,4 +256,10 @@ def _exact_keys(spec, rows, cols, q32, mask, root32, root_mask):
                 rot[r, c] = q32[k, i]
         if root_mask[k]:
             root[r] = root32[k]
-    return spec.model_copy(update={"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(root)})
+    update = {"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(root)}
+    if locations is not None:
+        key_locs, locs = locations.numpy(), spec.locations.numpy().copy()
+        for k, r in enumerate(rows):
+            locs[r, loc_mask[k]] = key_locs[k, loc_mask[k]]
+        update["locations"] = Array.from_numpy(locs)
+    return spec.model_copy(update=update)

@@ -1,15 +1,17 @@
 """The ``retarget`` task: a source motion (canonical, or on its own rig) onto a target rig's pose channels.
 
-Classical and analytic (``rest-offset-transfer``, :mod:`backend.retarget.transfer`): both rigs are bound to the
-canonical joints by their bone maps (automatic, with the request's overrides); each mapped target bone takes the
-world-space turn of its source bone relative to the source's rest, corrected by the per-bone rest offset, so a
-T-pose source drives an A-pose target; the hips follow the source's, scaled by the ratio of leg lengths.
-A rig-space source is transferred rig to rig directly (no detour through the canonical body, which would drop the
-bones the canonical body lacks).
+Analytic, through :mod:`backend.retarget.api` (the model name ``rest-offset-transfer`` names its core): both rigs are
+bound to the canonical joints by their bone maps (names and topology, with the request's overrides); a rig-space
+source goes to the canonical body first (``to_canonical``), then onto the target (``from_canonical``): each mapped
+target bone takes the world-space turn of its source joint corrected by the per-bone rest offset (a T-pose source
+drives an A-pose target), extra spine/neck bones share the bend, the hips follow the source's scaled by the ratio of
+leg lengths, and, unless ``contact_cleanup`` is off, feet planted in the source stay planted on the target (pins,
+foot roll, two-bone IK). Rigify rigs get their FK controls and the IK/FK switch properties; feet parented to the
+root get location channels. The result lists exactly the channels it sets (see :mod:`backend.schema`).
 """
 from __future__ import annotations
 
-from ..retarget.transfer import RetargetError, transfer
+from ..retarget.transfer import RetargetError
 from ..schema import JobResult, RetargetRequest
 from .context import JobContext, RequestError
 from .convert import spec_to_canonical_motion
@@ -30,25 +32,28 @@ def check(request: RetargetRequest) -> None:
 def run(request: RetargetRequest, ctx: JobContext, model=None) -> JobResult:
     ctx.progress(0, 3, "binding rigs")
     target = RigBinding(request.target_rig)
+    target.require_body()
     src = request.source
     info = {"frames": src.num_frames, "source_space": src.space}
     try:
         if src.space == "rig":
             source = RigBinding(request.source_rig)
-            motion = source.spec_to_motion(src)
-            ctx.progress(1, 3, "transferring")
-            out = transfer(motion, target.alignment_from(source))
+            canon = source.to_canonical(source.spec_to_pose(src))
         else:
-            motion = spec_to_canonical_motion(src)
-            ctx.progress(1, 3, "transferring")
-            out = target.from_canonical(motion)
+            canon = spec_to_canonical_motion(src)
+        if "fps" in request.model_fields_set and abs(canon.fps - request.fps) > 1e-6:
+            canon = canon.resample(request.fps)  # only when asked: by default the source's frame rate is kept
+            info["frames"] = canon.num_frames
+        ctx.progress(1, 3, "retargeting")
+        res = target.to_rig(canon, contact_cleanup=request.contact_cleanup)
     except RetargetError as e:
         raise RequestError(str(e)) from None
-    if "fps" in request.model_fields_set and abs(out.fps - request.fps) > 1e-6:
-        out = out.resample(request.fps)  # only when asked: by default the source's frame rate is kept
     ctx.progress(2, 3, "writing channels")
-    spec = target.motion_to_spec(out, src.start_frame)
+    spec = target.pose_to_spec(res.pose, src.start_frame)
     info["bones_written"] = len(spec.bones)
-    info["contact_cleanup"] = "not available yet" if request.contact_cleanup else "off"
+    info["location_bones"] = len(spec.location_bones or [])
+    info["properties"] = len(spec.properties or [])
+    info["contact_cleanup"] = "on" if request.contact_cleanup else "off"
+    info["scale"] = round(float(res.info.get("scale", 1.0)), 6)
     ctx.progress(3, 3)
     return JobResult(motions=[spec], bone_map=target.bone_map_entries(), model=MODEL_NAME, info=info)

@@ -1,155 +1,246 @@
-"""A rig bound to the canonical skeleton: its bone map and the transfers both ways.
+"""A rig bound to the canonical skeleton: its bone map and the conversions both ways, through the retargeting API.
 
 Everything the runners need to go between a Blender rig's pose channels and the canonical body the models work on
 lives here, so the runners read as "to canonical, run the model, back to the rig". The maths is
-:mod:`backend.retarget` (``Rig``, ``auto_bone_map``, ``align``/``transfer``); this module only wires it up and turns
+:mod:`backend.retarget.api` (``prepare``, ``from_canonical``, ``to_canonical``, ``RigPose``): bone maps from names and
+topology, contact cleanup, Rigify FK controls with their switch properties, location channels for feet parented to
+the root, and the extra spine/neck bones that share a bend. This module only wires it to the wire schema and turns
 its errors into :class:`~backend.pipelines.context.RequestError` messages an animator can act on.
+
+Which bones a result writes: the *solve rig*'s ``written`` bones (mapped bones, bones between mapped ones, location
+bones). The solve rig is the rig itself, Rigify's FK controls (recognised by name), or, when the request lists
+``RigSpec.controls`` for a rig that is not recognised, the listed control bones with their own hierarchy (nearest
+listed ancestor as parent): results are then solved on and written onto those bones only.
 """
 from __future__ import annotations
 
-from functools import cached_property
+import dataclasses
 
 import numpy as np
 
 from ..motion.motion import Motion
-from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, SkeletonError
-from ..retarget.bonemap import auto_bone_map
+from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
+from ..retarget.api import PreparedRig, RetargetResult, RigPose, _sub_rig, from_canonical, pose_to_motion, prepare, \
+    to_canonical
+from ..retarget.bonemap import BoneMap, BoneMapError, rig_bone_map
+from ..retarget.control_rigs import find_profile
 from ..retarget.rig import Rig, RigError
-from ..retarget.transfer import RetargetError, align, transfer
-from ..schema import BoneMapEntry, RigSpec
+from ..retarget.transfer import RetargetError
+from ..schema import Array, BoneMapEntry, MotionSpec, PoseBoneProperty, RigSpec
 from .context import RequestError
-from .convert import channels_to_spec, identity_quats, spec_to_channels, subset_parents
+from .convert import subset_parents, unknown_names
 
 # Canonical joints a rig must have for any transfer (the transfer places the body by its hips and legs).
 REQUIRED_JOINTS = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 class RigBinding:
-    """A :class:`RigSpec` with its :class:`Rig`, canonical bone map and translation bone.
+    """A :class:`RigSpec` with its :class:`Rig`, its bone map and the prepared retargeting solve.
 
-    ``mapping`` is canonical joint -> rig bone: the automatic map, with the request's ``bone_map`` overrides taken
-    as given. The *translation bone* (whose ``location`` carries root motion) is the bone mapped to the pelvis.
+    ``mapping`` is canonical joint -> rig bone as the animator sees it (the automatic map, with the request's
+    ``bone_map`` overrides taken as given; Rigify joints map to its FK controls). The *translation bone* (whose
+    ``location`` carries root motion) is the first location bone of the solve: the bone mapped to the pelvis, or
+    Rigify's ``torso``. A rig that cannot be retargeted (no legs) still binds, so its bone map can be shown;
+    :meth:`require_body` says why it cannot be used.
     """
 
     def __init__(self, spec: RigSpec):
         self.spec = spec
         try:
-            self.rig = Rig.from_spec(spec)
+            rig = Rig.from_spec(spec)
         except (RigError, SkeletonError, ValueError) as e:
             raise RequestError(f"rig {spec.name!r} cannot be used: {e}") from None
-        auto = auto_bone_map(list(spec.bones), list(spec.parents))
+        if spec.floor is not None:
+            rig.floor = float(spec.floor)
+        self.rig = rig
         overrides = dict(spec.bone_map or {})
         bad = [c for c in overrides if c not in CANONICAL_JOINTS]
         if bad:
             raise RequestError(f"bone_map keys must be canonical joints; {', '.join(map(repr, bad[:5]))} "
                                f"{'is' if len(bad) == 1 else 'are'} not (canonical joints: "
                                f"{', '.join(CANONICAL_JOINTS)})")
-        taken = set(overrides.values())
-        mapping, confidence = {}, {}
-        for c in CANONICAL_JOINTS:
-            if c in overrides:
-                mapping[c], confidence[c] = overrides[c], 1.0
-                continue
-            bone, conf = auto.entries.get(c, (None, 0.0))
-            if bone is not None and bone not in taken:
-                mapping[c], confidence[c] = bone, float(conf)
-                taken.add(bone)
-        self.mapping = mapping
-        self.confidence = confidence
-        missing = [c for c in REQUIRED_JOINTS if c not in mapping]
-        self.missing_required = missing
-        self.translation_bone = mapping.get("pelvis") or self.rig.names[0]
+        self.profile = find_profile(rig.names)
+        self.solve_rig = rig
+        if spec.controls and self.profile is None:
+            self.solve_rig = _controls_rig(rig, list(spec.controls))
+            off = [f"{c!r} -> {b!r}" for c, b in overrides.items() if b not in set(spec.controls)]
+            if off:
+                raise RequestError(f"rig {spec.name!r}: bone_map sends {', '.join(off[:3])}, but results go on the "
+                                   f"control bones listed in rig.controls; map onto a control bone")
+        self.problem: str | None = None
+        self.prepared: PreparedRig | None = None
+        try:
+            self.prepared = prepare(self.solve_rig, overrides=overrides or None)
+        except RetargetError as e:
+            self.problem = str(e)
+        if self.prepared is not None:
+            bm = self.prepared.bone_map
+        else:
+            try:
+                bm = rig_bone_map(self.solve_rig, overrides or None)
+            except BoneMapError as e:
+                raise RequestError(f"rig {spec.name!r}: {e}") from None
+        self.bone_map: BoneMap = bm
+        self.mapping = bm.mapping()
+        self.confidence = {c: bm.confidence(c) for c in CANONICAL_JOINTS}
+        self.missing_required = [c for c in REQUIRED_JOINTS if c not in self.mapping]
+        if self.prepared is not None:
+            self.translation_bone = self.prepared.location_bones[0]
+        else:
+            self.translation_bone = self.mapping.get("pelvis") or rig.names[0]
 
     # -------------------------------------------------------------------------------------------- bone map
     def bone_map_entries(self) -> list[BoneMapEntry]:
-        return [BoneMapEntry(canonical=c, bone=self.mapping.get(c), confidence=round(self.confidence.get(c, 0.0), 3))
+        return [BoneMapEntry(canonical=c, bone=self.bone_map.bone(c), confidence=round(self.confidence[c], 3))
                 for c in CANONICAL_JOINTS]
 
     def require_body(self) -> None:
-        """Raise :class:`RequestError` unless hips and legs are mapped (every transfer needs them)."""
+        """Raise :class:`RequestError` unless the rig can be retargeted (hips and legs mapped, legs hanging down)."""
+        if self.prepared is not None:
+            return
         if self.missing_required:
             nice = ", ".join(c.replace("_", " ") for c in self.missing_required)
             raise RequestError(f"rig {self.spec.name!r}: no bone found for {nice}; name them in bone_map "
                                f"(canonical joint -> bone), e.g. {{\"{self.missing_required[0]}\": \"<bone>\"}}")
+        raise RequestError(f"rig {self.spec.name!r}: {self.problem}")
 
     @property
-    def mapped_bones(self) -> list[str]:
-        """Rig bones that carry a canonical joint, in the caller's bone order."""
-        used = set(self.mapping.values())
-        return [b for b in self.spec.bones if b in used]
+    def has_body(self) -> bool:
+        return self.prepared is not None
 
-    # -------------------------------------------------------------------------------------------- transfers
-    @cached_property
-    def _to_rig(self):
+    @property
+    def written(self) -> tuple:
+        """Bones whose rotation channels a result from the canonical body sets (solve rig order)."""
         self.require_body()
+        return self.prepared.written
+
+    @property
+    def solve_bones(self) -> tuple:
+        """Bones the solve reads and writes (every bone, Rigify's FK controls, or the listed controls)."""
+        return self.prepared.source.names if self.prepared is not None else self.solve_rig.names
+
+    # -------------------------------------------------------------------------------------------- conversions
+    def to_rig(self, motion: Motion, contact_cleanup: bool = True, location_bones=()) -> RetargetResult:
+        """Canonical motion -> this rig's channels (``result.pose``: a :class:`RigPose` with rotations of
+        :attr:`written`, locations, properties). ``location_bones``: further bones of the solve to give location
+        channels, each putting its head where the solve has it given its parent's channels (e.g. a root bone above
+        the hips: it takes the whole translation and the hips' location becomes zero)."""
+        prep = self._prepared_for(location_bones)
         try:
-            return align(CANONICAL, self.rig.skeleton, {b: c for c, b in self.mapping.items()},
-                         dst_semantics=dict(self.mapping))
+            return from_canonical(prep.rig, motion, prepared=prep, contact_cleanup_on=contact_cleanup)
+        except RetargetError as e:
+            raise RequestError(f"retargeting onto rig {self.spec.name!r}: {e}") from None
+
+    def to_canonical(self, pose: RigPose) -> Motion:
+        """This rig's channels -> canonical motion. Bones outside the solve (fingers on a control rig, ...) are
+        ignored; unlisted bones are at rest."""
+        self.require_body()
+        pose = self._solve_pose(pose)
+        try:
+            return to_canonical(self.prepared.rig, pose, prepared=self.prepared).motion
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
 
-    @cached_property
-    def _to_canonical(self):
+    def world(self, pose: RigPose) -> tuple[tuple, np.ndarray, np.ndarray]:
+        """(bone names, world rotations (T,J,4) XYZW, head positions (T,J,3) metres) of the solve rig's bones posed
+        by ``pose``, walking the rig's real hierarchy (locations included). World rotations are turns from the rest
+        pose (``Motion`` convention): a bone's posed world frame is ``rotation * rig.rest_rot``."""
+        self.require_body()
+        prep = self.prepared
+        try:
+            m = pose_to_motion(prep, self._solve_pose(pose))
+        except RetargetError as e:
+            raise RequestError(f"rig {self.spec.name!r}: {e}") from None
+        g, p = m.global_rotations_and_positions()
+        return prep.source.names, g[:, prep.rig_to_drive], p[:, prep.rig_to_drive]
+
+    def world_motion(self, pose: RigPose) -> Motion:
+        """The pose as a world-aligned motion on the solve's driving skeleton (the rig's skeleton, with bones that
+        only move by location re-parented under their anatomical parent): what a BVH of the result holds."""
         self.require_body()
         try:
-            return align(self.rig.skeleton, CANONICAL, dict(self.mapping))
+            return pose_to_motion(self.prepared, self._solve_pose(pose))
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
 
-    def from_canonical(self, motion: Motion) -> Motion:
-        """Canonical motion -> world-aligned motion on this rig's skeleton."""
-        return transfer(motion, self._to_rig)
+    def _solve_pose(self, pose: RigPose) -> RigPose:
+        """Only the channels of bones the solve knows (the rest cannot move the solve rig)."""
+        known = set(self.solve_bones)
+        keep = [i for i, b in enumerate(pose.bones) if b in known]
+        if len(keep) == len(pose.bones) and all(b in known for b in pose.locations):
+            return pose
+        return RigPose(tuple(pose.bones[i] for i in keep), np.asarray(pose.rotations)[:, keep],
+                       {b: v for b, v in pose.locations.items() if b in known}, pose.fps, dict(pose.properties))
 
-    def to_canonical(self, motion: Motion) -> Motion:
-        """World-aligned motion on this rig's skeleton -> canonical motion."""
-        return transfer(motion, self._to_canonical)
-
-    def alignment_from(self, source: "RigBinding"):
-        """Alignment for a direct rig -> rig transfer (source bones matched to ours through canonical names)."""
+    def _prepared_for(self, location_bones=()) -> PreparedRig:
         self.require_body()
-        source.require_body()
-        joint_map = {b: source.mapping[c] for c, b in self.mapping.items() if c in source.mapping}
-        try:
-            return align(source.rig.skeleton, self.rig.skeleton, joint_map, dst_semantics=dict(self.mapping))
-        except RetargetError as e:
-            raise RequestError(f"retargeting {source.spec.name!r} onto {self.spec.name!r}: {e}") from None
+        prep = self.prepared
+        extra = [b for b in dict.fromkeys(location_bones) if b not in prep.location_bones]
+        if not extra:
+            return prep
+        known = set(prep.source.names)
+        outside = [b for b in extra if b not in known]
+        if outside:
+            raise RequestError(f"rig {self.spec.name!r}: {', '.join(map(repr, outside[:3]))} "
+                               f"{'is' if len(outside) == 1 else 'are'} not among the bones results are solved on")
+        return dataclasses.replace(prep, location_bones=tuple(prep.location_bones) + tuple(extra))
 
-    # -------------------------------------------------------------------------------------------- channels
-    def channels_to_motion(self, pose_topo: np.ndarray, location: np.ndarray, fps: float,
-                           root_bone: str | None = None) -> Motion:
-        """Pose channels in the rig's topological order -> world-aligned motion on the rig skeleton."""
-        return self.rig.channels_to_motion(pose_topo, location, fps, root_bone or self.translation_bone)
+    # -------------------------------------------------------------------------------------------- wire specs
+    def spec_to_pose(self, spec: MotionSpec) -> RigPose:
+        """``MotionSpec(space="rig")`` of this rig -> :class:`RigPose` (root translation and location bones as
+        locations). Bones the spec does not list are at rest."""
+        if spec.space != "rig":
+            raise RequestError("expected a motion in rig space")
+        bad = unknown_names(spec.bones, self.rig.names)
+        if bad:
+            raise RequestError(f"motion names bones the rig does not have: {', '.join(map(repr, bad[:5]))}")
+        q = spec.rotations.numpy().astype(np.float64)
+        q /= np.linalg.norm(q, axis=-1, keepdims=True)
+        locs = {spec.root_bone or self.translation_bone: spec.root_translation.numpy().astype(np.float64)}
+        if spec.location_bones:
+            v = spec.locations.numpy().astype(np.float64)
+            locs.update({b: v[:, i] for i, b in enumerate(spec.location_bones)})
+        return RigPose(tuple(spec.bones), q, locs, float(spec.fps))
 
-    def spec_to_motion(self, spec) -> Motion:
-        """``MotionSpec(space="rig")`` of this rig -> world-aligned motion on the rig skeleton."""
-        pose, loc, root = spec_to_channels(spec, self.rig.names, self.translation_bone)
-        return self.channels_to_motion(pose, loc, spec.fps, root)
+    def pose_to_spec(self, pose: RigPose, start_frame: int, root_bone: str | None = None) -> MotionSpec:
+        """:class:`RigPose` -> ``MotionSpec(space="rig")``: rotations of the pose's bones (in the caller's bone
+        order), ``root_bone``'s location as ``root_translation`` (default: the translation bone), every other
+        location as ``location_bones``/``locations``, and the pose's properties."""
+        rb = root_bone or self.translation_bone
+        if rb not in pose.locations:
+            raise RequestError(f"the result has no location for root bone {rb!r}")
+        listed = set(pose.bones) | set(pose.locations)
+        bones = [b for b in self.spec.bones if b in listed]
+        col = {b: i for i, b in enumerate(pose.bones)}
+        T = pose.num_frames
+        rot = np.zeros((T, len(bones), 4))
+        rot[..., 3] = 1.0
+        for i, b in enumerate(bones):
+            if b in col:
+                rot[:, i] = pose.rotations[:, col[b]]
+        others = [b for b in bones if b in pose.locations and b != rb]
+        parents = subset_parents(bones, list(self.spec.bones), list(self.spec.parents))
+        props = [PoseBoneProperty(bone=b, name=n, value=float(v))
+                 for b, d in sorted(pose.properties.items()) for n, v in sorted(d.items())]
+        return MotionSpec(space="rig", bones=bones, parents=parents, fps=float(pose.fps), start_frame=int(start_frame),
+                          rotations=Array.from_numpy(rot), root_translation=Array.from_numpy(pose.locations[rb]),
+                          root_bone=rb, location_bones=others or None,
+                          locations=Array.from_numpy(np.stack([pose.locations[b] for b in others], 1))
+                          if others else None, properties=props or None)
 
-    def motion_to_channels(self, motion: Motion, bones: list[str] | None = None, root_bone: str | None = None):
-        """World-aligned motion on the rig skeleton -> (pose (T,len(bones),4), location (T,3)) for ``bones``
-        (default: every bone, caller order); location is ``root_bone``'s (default: the translation bone)."""
-        pose, loc = self.rig.motion_to_channels(motion, root_bone or self.translation_bone)
-        bones = list(self.spec.bones) if bones is None else bones
-        idx = [self.rig.index(b) for b in bones]
-        return pose[:, idx], loc
 
-    def motion_to_spec(self, motion: Motion, start_frame: int, bones: list[str] | None = None):
-        """World-aligned motion on the rig skeleton -> ``MotionSpec(space="rig")`` for ``bones`` (default: the
-        mapped bones plus the translation bone, so unmapped bones the animator owns are left alone)."""
-        if bones is None:
-            bones = self.output_bones()
-        pose, loc = self.motion_to_channels(motion, bones)
-        return self.channels_spec(bones, pose, loc, motion.fps, start_frame)
-
-    def output_bones(self, extra=()) -> list[str]:
-        """Mapped bones, the translation bone and ``extra``, in the caller's bone order."""
-        keep = set(self.mapped_bones) | {self.translation_bone} | set(extra)
-        return [b for b in self.spec.bones if b in keep]
-
-    def channels_spec(self, bones, pose, loc, fps, start_frame, root_bone: str | None = None):
-        """Channels of ``bones`` (caller order subset) -> ``MotionSpec(space="rig")``."""
-        parents = subset_parents(list(bones), list(self.spec.bones), list(self.spec.parents))
-        return channels_to_spec(bones, parents, pose, loc, fps, start_frame, root_bone or self.translation_bone)
-
-    def rest_channels(self, frames: int) -> np.ndarray:
-        return identity_quats(frames, len(self.rig.names))
+def _controls_rig(rig: Rig, controls: list[str]) -> Rig:
+    """The listed control bones as a rig of their own: each control's parent is its nearest listed ancestor."""
+    listed = set(controls)
+    sk = rig.skeleton
+    parents = {}
+    for b in controls:
+        k = sk.parents[sk.index(b)]
+        while k >= 0 and sk.names[k] not in listed:
+            k = sk.parents[k]
+        parents[b] = sk.names[k] if k >= 0 else None
+    order = [b for b in sk.names if b in listed]  # topological, so parents come first
+    try:
+        return _sub_rig(rig, order, parents)
+    except (RigError, SkeletonError) as e:
+        raise RequestError(f"rig {rig.name!r}: its control bones do not form a usable rig: {e}") from None

@@ -314,7 +314,7 @@ def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
         if binding is None:
             spec = canonical_motion_to_spec(motion, start_frame=request.start_frame)
         else:
-            spec = binding.motion_to_spec(binding.from_canonical(motion), request.start_frame)
+            spec = binding.pose_to_spec(binding.to_rig(motion).pose, request.start_frame)
         motions.append(spec)
         for k, val in vinfo.items():
             info[k if v == 0 else f"{k}_{v}"] = val

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..motion.rotations import np_quat_to_matrix
+from ..motion.rotations import np_matrix_to_quat, np_quat_to_matrix
 from .rig import Rig, RigError
 
 # glTF (Y up, +Z forward) -> Z up, -Y forward: (x, y, z) -> (x, -z, y)
@@ -177,3 +177,117 @@ def vrm_bone_map(path) -> dict[str, str]:
         if c is not None and 0 <= node < len(g.nodes):
             out[c] = g.nodes[node].name or f"node{node}"
     return out
+
+
+# ----------------------------------------------------------------------------------------------------- writing
+def write_animation(src_path, out_path, rig: Rig, world_rot: np.ndarray, world_pos: np.ndarray, fps: float,
+                    translation_bones=(), name: str = "motionloom") -> Path:
+    """Copy the glTF character ``src_path`` to ``out_path`` (.glb or .gltf) with one animation added.
+
+    ``rig`` is :func:`rig_from_gltf` of the same file; ``world_rot`` (T,J,4) XYZW and ``world_pos`` (T,J,3) metres
+    are every rig bone's world turn from its rest frame and head position per frame (``Motion`` convention, rig
+    order), e.g. :meth:`backend.pipelines.rigs.RigBinding.world`. Every joint node gets a rotation channel (its local
+    rotation in glTF's Y-up space, which like ours is XYZW); the nodes of ``translation_bones`` (the hips) also get a
+    translation channel. Meshes, skins, materials and any animations already in the file are kept.
+    """
+    import pygltflib
+    out_path = Path(out_path)
+    if out_path.suffix.lower() not in (".glb", ".gltf"):
+        raise RigError(f"{out_path.name}: a glTF output must end in .glb or .gltf")
+    world_rot = np.asarray(world_rot, np.float64)
+    world_pos = np.asarray(world_pos, np.float64)
+    T, J = world_rot.shape[:2]
+    if J != len(rig.names) or world_pos.shape != (T, J, 3) or T < 1:
+        raise RigError(f"expected world rotations (T, {len(rig.names)}, 4) and positions (T, {len(rig.names)}, 3)")
+    g = _load(src_path)
+    parent = _node_parents(g)
+    joints = _select_bones(g, parent)
+    node_of = [joints[rig.order[k]] for k in range(J)]
+    if [g.nodes[n].name or f"node{n}" for n in node_of] != list(rig.names):
+        raise RigError(f"the rig does not come from {Path(src_path).name} (bone names differ)")
+    glob_zup = _global_matrices(g, parent)
+    zup_to_yup = np.linalg.inv(YUP_TO_ZUP)
+    # posed armature-space bone matrices: rotation W^-1 G B_w, head W^-1 (P - loc) / scale (rig.py conventions)
+    w_inv = np_quat_to_matrix(rig.world_rot).T
+    bone_rot = np_quat_to_matrix(rig.rest_rot)  # (J,3,3) world rest frames W B
+    posed = np.zeros((T, J, 4, 4))
+    posed[..., :3, :3] = np.einsum("ab,tjbc,jcd->tjad", w_inv, np_quat_to_matrix(world_rot), bone_rot)
+    posed[..., :3, 3] = np.einsum("ab,tjb->tja", w_inv, world_pos - rig.world_loc) / rig.unit_scale
+    posed[..., 3, 3] = 1.0
+    # a joint node's posed global matrix (glTF space, with the node's own scale):
+    #   M_j(t) = Y^-1  posed_k(t)  rest_k^-1  (Y M0_j)      (at rest: M0_j, the file's own global matrix)
+    rest_inv = np.linalg.inv(rig.rest_local)
+    animated = {}
+    for k, n in enumerate(node_of):
+        animated[n] = zup_to_yup @ posed[:, k] @ (rest_inv[k] @ glob_zup[n])
+    cache = {}
+
+    def global_of(i):  # (T,4,4) posed global matrix of node i (non-joint nodes follow their parents)
+        if i not in cache:
+            if i in animated:
+                cache[i] = animated[i]
+            elif parent[i] < 0:
+                cache[i] = np.broadcast_to(_local_matrix(g.nodes[i]), (T, 4, 4))
+            else:
+                cache[i] = global_of(parent[i]) @ _local_matrix(g.nodes[i])
+        return cache[i]
+
+    loc_nodes = {node_of[rig.names.index(b)] for b in translation_bones}
+    blob = bytearray(_blob(g, pygltflib))
+    times = np.arange(T, dtype=np.float32) / np.float32(fps)
+    t_acc = _add_accessor(g, blob, times, pygltflib.SCALAR, pygltflib)
+    anim = pygltflib.Animation(name=name, channels=[], samplers=[])
+    for n in sorted(set(node_of)):
+        p = parent[n]
+        local = global_of(n) if p < 0 else np.linalg.inv(global_of(p)) @ global_of(n)
+        scale = np.linalg.norm(local[:, :3, :3], axis=1)  # column norms
+        q = np_matrix_to_quat(local[:, :3, :3] / scale[:, None, :])
+        d = np.sum(q[1:] * q[:-1], -1)  # sign continuity: samplers interpolate components
+        q[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0))[:, None]
+        channels = [("rotation", q, pygltflib.VEC4)]
+        if n in loc_nodes:
+            channels.append(("translation", local[:, :3, 3], pygltflib.VEC3))
+        for path, values, kind in channels:
+            v_acc = _add_accessor(g, blob, values.astype(np.float32), kind, pygltflib)
+            anim.samplers.append(pygltflib.AnimationSampler(input=t_acc, output=v_acc, interpolation="LINEAR"))
+            anim.channels.append(pygltflib.AnimationChannel(
+                sampler=len(anim.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=n, path=path)))
+    g.animations = list(g.animations or []) + [anim]
+    if g.buffers:
+        g.buffers[0].byteLength = len(blob)
+    else:
+        g.buffers = [pygltflib.Buffer(byteLength=len(blob))]
+    g.set_binary_blob(bytes(blob))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_path.suffix.lower() == ".glb":
+        g.save_binary(str(out_path))
+    else:
+        g.convert_buffers(pygltflib.BufferFormat.DATAURI)
+        g.save_json(str(out_path))
+    return out_path
+
+
+def _blob(g, pygltflib) -> bytes:
+    """The file's buffer 0 as bytes (a .glb's binary chunk, or a .gltf's data URI / external .bin)."""
+    blob = g.binary_blob()
+    if blob is None and g.buffers:
+        g.convert_buffers(pygltflib.BufferFormat.BINARYBLOB)
+        blob = g.binary_blob()
+    if len(g.buffers) > 1:
+        raise RigError("glTF files with more than one buffer are not supported for writing")
+    return blob or b""
+
+
+def _add_accessor(g, blob: bytearray, values: np.ndarray, kind: str, pygltflib) -> int:
+    """Append float32 ``values`` to ``blob`` (4-byte aligned) with a buffer view and an accessor; its index."""
+    values = np.ascontiguousarray(values, dtype="<f4")
+    while len(blob) % 4:
+        blob.append(0)
+    view = pygltflib.BufferView(buffer=0, byteOffset=len(blob), byteLength=values.nbytes)
+    blob.extend(values.tobytes())
+    g.bufferViews.append(view)
+    flat = values.reshape(len(values), -1)
+    acc = pygltflib.Accessor(bufferView=len(g.bufferViews) - 1, componentType=pygltflib.FLOAT, count=len(values),
+                             type=kind, min=flat.min(0).tolist(), max=flat.max(0).tolist())
+    g.accessors.append(acc)
+    return len(g.accessors) - 1

@@ -89,3 +89,21 @@ def mixamo_rig(a_pose_deg: float = 40.0, seed: int = 0, extra_bones: bool = True
     mw[:3, :3] = 0.01 * np_quat_to_matrix(np.array([np.sin(np.pi / 4), 0.0, 0.0, np.cos(np.pi / 4)]))
     return RigSpec(name=name, bones=names, parents=parents, rest_matrices=Array.from_numpy(rest),
                    tails=Array.from_numpy(tails_data), matrix_world=Array.from_numpy(mw))
+
+
+def pose_channels(pose, bones, root_bone):
+    """Rotations (T,B,4) of ``bones`` from a :class:`backend.retarget.api.RigPose` (identity for bones it does not
+    list) and ``root_bone``'s location (T,3): what the add-on would read off a keyed action."""
+    col = {b: i for i, b in enumerate(pose.bones)}
+    rot = np.zeros((pose.num_frames, len(bones), 4))
+    rot[..., 3] = 1.0
+    for i, b in enumerate(bones):
+        if b in col:
+            rot[:, i] = pose.rotations[:, col[b]]
+    return rot, pose.locations[root_bone]
+
+
+def joint_positions(binding, spec) -> dict:
+    """World head positions (T,3) of every solved bone when ``spec`` (a rig-space result) is keyed on the rig."""
+    names, _, pos = binding.world(binding.spec_to_pose(spec))
+    return {n: pos[:, i] for i, n in enumerate(names)}

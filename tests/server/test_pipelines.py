@@ -12,7 +12,7 @@ from backend.pipelines.convert import canonical_motion_to_spec, spec_to_canonica
 from backend.pipelines.rigs import RigBinding
 from backend.schema import Array, InbetweenRequest, KeySpec, MotionSpec, RetargetRequest, Text2MotionRequest
 from srv_corpus import corpus
-from srv_rigs import mixamo_rig
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
 
 
 def random_motion(T=12, seed=0, sigma=0.35) -> Motion:
@@ -103,17 +103,17 @@ def rig():
     return mixamo_rig()
 
 
-def _rig_keys(binding, motion_rig, frames, bones=None, offset=1):
+def _rig_keys(binding, pose, frames, bones=None, offset=1):
     bones = list(binding.spec.bones) if bones is None else bones
-    pose, loc = binding.motion_to_channels(motion_rig, bones)
-    return KeySpec(frames=[f + offset for f in frames], bones=bones, rotations=Array.from_numpy(pose[frames]),
+    rot, loc = pose_channels(pose, bones, binding.translation_bone)
+    return KeySpec(frames=[f + offset for f in frames], bones=bones, rotations=Array.from_numpy(rot[frames]),
                    root_translation=Array.from_numpy(loc[frames]))
 
 
 def test_rig_space_inbetween_goes_through_canonical_and_returns_exact_keys(rig):
     b = RigBinding(rig)
-    m_rig = b.from_canonical(random_motion(T=13, seed=5))
-    keys = _rig_keys(b, m_rig, [0, 6, 12])
+    pose = b.to_rig(random_motion(T=13, seed=5), contact_cleanup=False).pose
+    keys = _rig_keys(b, pose, [0, 6, 12])
     ctx = Recorder()
     res = inbetween.run(InbetweenRequest(keys=keys, rig=rig), ctx)
     s = res.motions[0]
@@ -153,32 +153,46 @@ def test_rig_inbetween_of_a_subset_of_bones_with_a_legless_rig_interpolates_chan
 
 
 # ------------------------------------------------------------------------------------------------ retarget
+# The retargeting puts each side's floor at its lowest rest joint (the canonical toes, 2 cm up) unless the rig says
+# where it stands; this rig's lowest joint is its root bone at the origin, so the tests that compare positions with
+# the canonical body tell it that its floor is where the canonical one is.
+CANONICAL_FLOOR = float(CANONICAL.rest_positions()[:, 2].min())
+
+
 def test_retarget_canonical_onto_an_a_pose_rig_keeps_joint_positions(rig):
     m = random_motion(T=8, seed=2)
-    res = retarget.run(RetargetRequest(source=canonical_motion_to_spec(m), target_rig=rig), JobContext())
+    on_floor = rig.model_copy(update={"floor": CANONICAL_FLOOR})
+    req = RetargetRequest(source=canonical_motion_to_spec(m), target_rig=on_floor, contact_cleanup=False)
+    res = retarget.run(req, JobContext())
     s = res.motions[0]
-    b = RigBinding(rig)
-    assert s.space == "rig" and set(s.bones) == set(b.mapping.values())  # only mapped bones are written
-    rm = b.spec_to_motion(s)
-    pos = rm.positions()
-    idx = [b.rig.index(b.mapping[c]) for c in CANONICAL_JOINTS]
+    b = RigBinding(on_floor)
+    # the mapped bones and the hips' location; the root, the finger and the head-top end are left alone
+    assert s.space == "rig" and set(s.bones) == set(b.mapping.values()) and s.root_bone == "mixamorig:Hips"
+    assert s.location_bones is None and s.properties is None and res.info["contact_cleanup"] == "off"
+    pos = joint_positions(b, s)
+    got = np.stack([pos[b.mapping[c]] for c in CANONICAL_JOINTS], 1)
     # same body proportions: every mapped joint lands where the canonical joint is (to a tenth of a millimetre)
-    assert np.abs(pos[:, idx] - m.positions()).max() < 1e-4
+    assert np.abs(got - m.positions()).max() < 1e-4
+    # without the floor, the rig stands on its lowest bone (the root at z = 0): the same motion, lowered 2 cm
+    s0 = retarget.run(req.model_copy(update={"target_rig": rig}), JobContext()).motions[0]
+    pos0 = joint_positions(RigBinding(rig), s0)
+    got0 = np.stack([pos0[b.mapping[c]] for c in CANONICAL_JOINTS], 1)
+    assert np.abs(got0 - got - [0.0, 0.0, -CANONICAL_FLOOR]).max() < 1e-4
 
 
 def test_retarget_rig_to_rig(rig):
     src_spec = mixamo_rig(a_pose_deg=0.0, seed=7, extra_bones=False, prefix="", name="tpose")
     src = RigBinding(src_spec)
     m = random_motion(T=6, seed=4)
-    src_motion = src.from_canonical(m)
-    source = src.motion_to_spec(src_motion, start_frame=10, bones=list(src_spec.bones))
-    res = retarget.run(RetargetRequest(source=source, source_rig=src_spec, target_rig=rig), JobContext())
-    s = res.motions[0]
+    source = src.pose_to_spec(src.to_rig(m, contact_cleanup=False).pose, start_frame=10)
+    on_floor = rig.model_copy(update={"floor": CANONICAL_FLOOR})
+    req = RetargetRequest(source=source, source_rig=src_spec, target_rig=on_floor, contact_cleanup=False)
+    s = retarget.run(req, JobContext()).motions[0]
     assert s.start_frame == 10
-    b = RigBinding(rig)
-    pos = b.spec_to_motion(s).positions()
-    idx = [b.rig.index(b.mapping[c]) for c in CANONICAL_JOINTS]
-    assert np.abs(pos[:, idx] - m.positions()).max() < 1e-4
+    b = RigBinding(on_floor)
+    pos = joint_positions(b, s)
+    got = np.stack([pos[b.mapping[c]] for c in CANONICAL_JOINTS], 1)
+    assert np.abs(got - m.positions()).max() < 1e-4
 
 
 def test_retarget_checks_name_the_missing_joints(rig):
@@ -188,7 +202,7 @@ def test_retarget_checks_name_the_missing_joints(rig):
              for n in rig.bones]
     legless = rig.model_copy(update={"bones": bones})
     req = RetargetRequest(source=canonical_motion_to_spec(random_motion(T=2)), target_rig=legless)
-    with pytest.raises(RequestError, match="left knee"):
+    with pytest.raises(RequestError, match="no bone found for left (hip|knee|ankle).*bone_map"):
         check_request(req)
     fixed = legless.model_copy(update={"bone_map": {"left_hip": "mixamorig:LeftPart6", "left_knee": "mixamorig:LeftPart7",
                                                     "left_ankle": "mixamorig:LeftPart8"}})

@@ -325,7 +325,10 @@ def write_bvh(motion: Motion, path: str | Path, *, rotation_order: str = "ZXY", 
     fmt = f"%.{precision}f"
     lines = ["HIERARCHY"]
 
+    emitted = []  # the MOTION columns follow the hierarchy's order, which is not the skeleton's if it is not DFS
+
     def emit(j: int, depth: int):
+        emitted.append(j)
         ind = "\t" * depth
         kind = "ROOT" if j == 0 else "JOINT"
         lines.append(f"{ind}{kind} {sk.names[j]}")
@@ -348,7 +351,8 @@ def write_bvh(motion: Motion, path: str | Path, *, rotation_order: str = "ZXY", 
     T = m.num_frames
     cols = []
     q = np_quat_fix_hemisphere(m.rotations)
-    for j, chans in enumerate(channels):
+    for j in emitted:
+        chans = channels[j]
         rot_order = "".join(_ROT[c] for c in chans if c in _ROT)
         euler = np_quat_to_euler(rot_order, q[:, j], degrees=True) if rot_order else None
         k_rot = 0
