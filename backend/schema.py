@@ -437,7 +437,8 @@ JobRequest = Annotated[Union[Text2MotionRequest, InbetweenRequest, RetargetReque
 # ----------------------------------------------------------------------------------------------- job events
 class BoneMapEntry(_Strict):
     canonical: str
-    bone: str | None
+    bone: str | None = Field(default=None, description="none: no bone plays this joint (the event stream leaves "
+                                                       "the key out)")
     confidence: float = Field(ge=0.0, le=1.0)
 
 

@@ -54,6 +54,6 @@ def run(request: RetargetRequest, ctx: JobContext, model=None) -> JobResult:
     info["location_bones"] = len(spec.location_bones or [])
     info["properties"] = len(spec.properties or [])
     info["contact_cleanup"] = "on" if request.contact_cleanup else "off"
-    info["scale"] = round(float(res.info.get("scale", 1.0)), 6)
+    info["leg_scale"] = round(float(res.info.get("scale", 1.0)), 6)  # target leg length / canonical
     ctx.progress(3, 3)
     return JobResult(motions=[spec], bone_map=target.bone_map_entries(), model=MODEL_NAME, info=info)

@@ -19,10 +19,11 @@ import dataclasses
 import numpy as np
 
 from ..motion.motion import Motion
+from ..motion.rotations import np_quat_apply, np_quat_mul
 from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
 from ..retarget.api import PreparedRig, RetargetResult, RigPose, _sub_rig, from_canonical, pose_to_motion, prepare, \
     to_canonical
-from ..retarget.bonemap import BoneMap, BoneMapError, rig_bone_map
+from ..retarget.bonemap import BoneMap, rig_bone_map
 from ..retarget.control_rigs import find_profile
 from ..retarget.rig import Rig, RigError
 from ..retarget.transfer import RetargetError
@@ -69,16 +70,18 @@ class RigBinding:
                                    f"control bones listed in rig.controls; map onto a control bone")
         self.problem: str | None = None
         self.prepared: PreparedRig | None = None
+        # RetargetError, BoneMapError, RigError and SkeletonError are ValueErrors; the rest guards degenerate rigs
+        # (zero-length bones, collapsed rest frames) so a request never becomes a server error
         try:
             self.prepared = prepare(self.solve_rig, overrides=overrides or None)
-        except RetargetError as e:
+        except (ValueError, ArithmeticError, IndexError) as e:
             self.problem = str(e)
         if self.prepared is not None:
             bm = self.prepared.bone_map
         else:
             try:
                 bm = rig_bone_map(self.solve_rig, overrides or None)
-            except BoneMapError as e:
+            except (ValueError, ArithmeticError, IndexError) as e:
                 raise RequestError(f"rig {spec.name!r}: {e}") from None
         self.bone_map: BoneMap = bm
         self.mapping = bm.mapping()
@@ -143,16 +146,30 @@ class RigBinding:
 
     def world(self, pose: RigPose) -> tuple[tuple, np.ndarray, np.ndarray]:
         """(bone names, world rotations (T,J,4) XYZW, head positions (T,J,3) metres) of the solve rig's bones posed
-        by ``pose``, walking the rig's real hierarchy (locations included). World rotations are turns from the rest
-        pose (``Motion`` convention): a bone's posed world frame is ``rotation * rig.rest_rot``."""
+        by ``pose``, walking the rig's real hierarchy with every location channel (a foot parented to the root is
+        where its location puts it). World rotations are turns from the rest pose (``Motion`` convention): a bone's
+        posed world frame is ``rotation * rest_rot``. What Blender shows when the channels are keyed."""
         self.require_body()
         prep = self.prepared
+        pose = self._solve_pose(pose)
         try:
-            m = pose_to_motion(prep, self._solve_pose(pose))
+            m = pose_to_motion(prep, pose)
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
-        g, p = m.global_rotations_and_positions()
-        return prep.source.names, g[:, prep.rig_to_drive], p[:, prep.rig_to_drive]
+        G = m.global_rotations_and_positions()[0][:, prep.rig_to_drive]
+        src = prep.source
+        sk = src.skeleton
+        T = pose.num_frames
+        P = np.empty((T, len(sk), 3))
+        ident = np.tile([0.0, 0.0, 0.0, 1.0], (T, 1))
+        for k in range(len(sk)):  # the rotations are right on the driving skeleton; positions follow real parents
+            par = sk.parents[k]
+            gp = G[:, par] if par >= 0 else ident
+            P[:, k] = (P[:, par] if par >= 0 else 0.0) + np_quat_apply(gp, sk.offsets[k])
+            loc = pose.locations.get(sk.names[k])
+            if loc is not None:
+                P[:, k] += np_quat_apply(np_quat_mul(gp, src.rest_rot[k]), loc) * src.unit_scale
+        return sk.names, G, P
 
     def world_motion(self, pose: RigPose) -> Motion:
         """The pose as a world-aligned motion on the solve's driving skeleton (the rig's skeleton, with bones that

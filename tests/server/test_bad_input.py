@@ -77,6 +77,20 @@ CASES = [
     ("bone map from nowhere", {"task": "inbetween", "keys": keys(bones=("mixamorig:Hips",), rot=quats(2, 1)),
                                "rig": {**RIG, "bone_map": {"hips": "mixamorig:Hips"}}}, 422,
      ["canonical joints", "'hips'"]),
+    ("location bones without locations", {"task": "inbetween", "rig": RIG, "keys": {
+        **keys(bones=("mixamorig:Hips", "mixamorig:LeftFoot")), "location_bones": ["mixamorig:LeftFoot"]}}, 422,
+     ["location_bones and locations must be given together"]),
+    ("location keys of the wrong shape", {"task": "inbetween", "rig": RIG, "keys": {
+        **keys(bones=("mixamorig:Hips", "mixamorig:LeftFoot")), "location_bones": ["mixamorig:LeftFoot"],
+        "locations": arr(np.zeros((2, 3)))}}, 422, ["key locations must have shape [2, 1, 3]"]),
+    ("location keys without a rig", {"task": "inbetween", "keys": {
+        **keys(), "location_bones": ["left_hip"], "locations": arr(np.zeros((2, 1, 3)))}}, 422, ["send the rig"]),
+    ("root bone as a location bone", {"task": "inbetween", "rig": RIG, "keys": {
+        **keys(bones=("mixamorig:Hips", "mixamorig:Head")), "root_bone": "mixamorig:Hips",
+        "location_bones": ["mixamorig:Hips"], "locations": arr(np.zeros((2, 1, 3)))}}, 422, ["do not list it"]),
+    ("location keys on an unknown bone", {"task": "inbetween", "rig": RIG, "keys": {
+        **keys(bones=("mixamorig:Hips", "mixamorig:Head")), "location_bones": ["Tail"],
+        "locations": arr(np.zeros((2, 1, 3)))}}, 422, ["rig does not have", "Tail"]),
 ]
 
 

@@ -48,6 +48,25 @@ def test_retarget_over_http(client):
     assert np.abs(got - m.positions()).max() < 1e-4
 
 
+def test_retarget_results_carry_locations_and_properties_over_http(client):
+    """Feet parented to the root come back as location channels, Rigify's IK/FK switches as properties."""
+    from test_rig_channels import fixture_rig
+    m = random_motion(T=8, seed=12)
+    source = canonical_motion_to_spec(m).model_dump(mode="json")
+    q = JobResult.model_validate(client.run({"task": "retarget", "source": source,
+                                             "target_rig": fixture_rig("quaternius_male_casual").model_dump(mode="json")}))
+    s = q.motions[0]
+    assert s.root_bone == "Body" and s.location_bones == ["Foot.L", "Foot.R"] and s.locations.shape == [8, 2, 3]
+    assert np.ptp(s.locations.numpy(), axis=0).max() > 0.05 and q.info["location_bones"] == 2
+    r = JobResult.model_validate(client.run({"task": "retarget", "source": source,
+                                             "target_rig": fixture_rig("rigify_basic_human").model_dump(mode="json")}))
+    props = {(p.bone, p.name): p.value for p in r.motions[0].properties}
+    assert props[("thigh_parent.L", "IK_FK")] == 1.0 and props[("torso", "neck_follow")] == 1.0
+    assert r.motions[0].root_bone == "torso" and r.info["properties"] == len(props)
+    by = {e.canonical: (e.bone, e.confidence) for e in r.bone_map}
+    assert by["left_knee"] == ("shin_fk.L", 1.0)
+
+
 def test_bonemap_endpoint(client):
     rig = mixamo_rig()
     entries = client.bonemap(rig.model_dump(mode="json"))
