@@ -1,0 +1,213 @@
+"""The one job at a time and the main-thread pump that applies its events.
+
+Network I/O happens in worker threads (:mod:`client`); they only fill queues. :func:`pump` runs on Blender's main
+thread: in the GUI as a ``bpy.app.timers`` callback, in tests and the headless demo called in a loop (timers never
+fire in the ``bpy`` module). Each tick drains the queue within a small time budget, applies at most the newest
+partial result (older ones are dropped), and finishes the job on a terminal event. Handlers look bpy data up by name
+every tick, so undo or file loads in between never leave stale pointers.
+"""
+from __future__ import annotations
+
+import queue
+import time
+from dataclasses import dataclass, field
+
+import bpy
+
+from . import client, wire
+
+TICK_S = 0.05  # timer interval while a job runs
+BUDGET_S = 0.008  # time per tick spent draining events before yielding to Blender
+
+
+@dataclass
+class Job:
+    """One running request. Handlers run on the main thread and may raise; a raise fails the job cleanly."""
+    kind: str
+    label: str
+    stream: client.JobStream | None = None
+    call: client.Call | None = None
+    on_partial: object = None  # fn(job, wire.Motion)
+    on_result: object = None  # fn(job, wire.Result | value) -> message
+    on_cleanup: object = None  # fn(job, ok: bool): always called once at the end
+    state: str = "running"  # running | done | error | cancelled
+    progress: float = 0.0
+    message: str = "waiting for the backend"
+    data: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    tick_times: list = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+_active: Job | None = None
+_last: Job | None = None
+
+
+def active() -> Job | None:
+    return _active
+
+
+def last() -> Job | None:
+    """The running job, or the one that finished last (for the panel's status line)."""
+    return _active or _last
+
+
+def start(job: Job) -> Job:
+    global _active
+    if _active is not None and _active.running:
+        raise RuntimeError(f"'{_active.label}' is still running: wait for it or cancel it first")
+    _active = job
+    if job.stream is not None:
+        job.stream.start()
+    if not bpy.app.timers.is_registered(pump):
+        bpy.app.timers.register(pump, first_interval=0.0, persistent=True)
+    return job
+
+
+def cancel() -> bool:
+    """Cancel the running job: the stream closes, the backend drops the job, nothing is written."""
+    job = _active
+    if job is None or not job.running:
+        return False
+    if job.stream is not None:
+        job.stream.cancel()
+    _finish(job, "cancelled", "cancelled: nothing was written")
+    return True
+
+
+def _finish(job: Job, state: str, message: str) -> None:
+    global _active, _last
+    job.state = state
+    job.message = message
+    if state == "done":
+        job.progress = 1.0
+    try:
+        if job.on_cleanup is not None:
+            job.on_cleanup(job, state == "done")
+    except Exception as e:  # cleanup must not hide the job's own outcome
+        job.message += f" (and cleaning up failed: {e})"
+    if _active is job:
+        _active = None
+    _last = job
+    _report(job)
+
+
+def _report(job: Job) -> None:
+    """Write the outcome to the Info log (and the terminal) in plain words."""
+    level = {"done": "INFO", "error": "ERROR", "cancelled": "WARNING"}.get(job.state, "INFO")
+    text = f"MotionLoom {job.label}: {job.message}"
+    print(text)
+    try:
+        bpy.ops.motionloom.report("EXEC_DEFAULT", level=level, message=text)
+    except Exception:
+        pass  # add-on unregistered or no window: the terminal line above stays
+
+
+def _fail(job: Job, message: str) -> None:
+    if job.stream is not None:
+        job.stream.cancel()
+    _finish(job, "error", message)
+
+
+def _handle(job: Job, ev) -> bool:
+    """Apply one event; returns True when the job is over."""
+    if isinstance(ev, client.Failure):
+        _fail(job, ev.message)
+        return True
+    if ev.type in ("queued", "started"):
+        job.message = "queued" if ev.type == "queued" else "running"
+    elif ev.type == "progress":
+        if ev.fraction is not None:
+            job.progress = ev.fraction
+        job.message = ev.message or f"step {ev.step} of {ev.total}"
+    elif ev.type == "result":
+        message = job.on_result(job, ev.result) if job.on_result else "done"
+        _finish(job, "done", message or "done")
+        return True
+    elif ev.type == "error":
+        _fail(job, f"the backend reported an error: {ev.message or 'no details'}")
+        return True
+    elif ev.type == "cancelled":
+        _finish(job, "cancelled", "cancelled: nothing was written")
+        return True
+    return False
+
+
+def pump() -> float | None:
+    """One main-thread tick. Returns the delay until the next tick, or None when no job is left (timer stops)."""
+    job = _active
+    if job is None or not job.running:
+        return None
+    t0 = time.perf_counter()
+    try:
+        if job.call is not None:
+            if job.call.done:
+                if job.call.error:
+                    _fail(job, job.call.error)
+                else:
+                    _finish(job, "done", (job.on_result(job, job.call.value) if job.on_result else None) or "done")
+        else:
+            latest_partial = None
+            while time.perf_counter() - t0 < BUDGET_S:
+                try:
+                    ev = job.stream.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(ev, client.Failure) and ev.type == "partial":
+                    if ev.partial is not None:
+                        latest_partial = ev.partial
+                    if ev.fraction is not None:
+                        job.progress = ev.fraction
+                    continue
+                if _handle(job, ev):
+                    latest_partial = None
+                    break
+            if latest_partial is not None and job.running and job.on_partial is not None:
+                job.on_partial(job, latest_partial)
+    except (wire.WireError, ValueError, RuntimeError, ReferenceError, KeyError) as e:
+        if job.running:
+            _fail(job, str(e))
+    except Exception as e:
+        if job.running:
+            _fail(job, f"unexpected error while applying the result: {e!r}")
+    job.tick_times.append(time.perf_counter() - t0)
+    _redraw()
+    return TICK_S if job.running else None
+
+
+def _redraw() -> None:
+    wm = bpy.context.window_manager
+    if wm is None:
+        return
+    for win in wm.windows:
+        screen = win.screen
+        if screen is None:
+            continue
+        for area in screen.areas:
+            if area.type in {"VIEW_3D", "DOPESHEET_EDITOR", "GRAPH_EDITOR", "NLA_EDITOR"}:
+                area.tag_redraw()
+
+
+def run_until_idle(timeout: float = 120.0, sleep: float = 0.005) -> Job | None:
+    """Pump until the active job is over (tests, the headless demo). Returns the finished job."""
+    job = _active
+    t_end = time.monotonic() + timeout
+    while _active is not None and _active.running:
+        if time.monotonic() > t_end:
+            cancel()
+            raise TimeoutError(f"the job did not finish within {timeout:.0f} s")
+        pump()
+        time.sleep(sleep)
+    return job or _last
+
+
+def shutdown() -> None:
+    """On unregister / file load: cancel whatever runs and stop the timer."""
+    global _last
+    cancel()
+    _last = None
+    if bpy.app.timers.is_registered(pump):
+        bpy.app.timers.unregister(pump)
