@@ -74,7 +74,7 @@ def _error_text(status: int, body: bytes) -> str:
         elif isinstance(detail, str):
             msg = detail
         if d.get("error"):
-            msg = f"{d['error']}" + (f" ({msg})" if msg and msg not in d["error"] else "")
+            msg = str(d["error"])  # the backend's own sentence; ``detail`` is for programs
     if not msg:
         msg = body.decode("utf-8", "replace").strip()[:300] or http.client.responses.get(status, "")
     if status in (401, 403):

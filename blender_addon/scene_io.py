@@ -130,10 +130,19 @@ def _matrices(coll, attr: str) -> np.ndarray:
     return buf.reshape(-1, 4, 4).transpose(0, 2, 1)  # foreach_get gives column-major 4x4
 
 
-def translation_bone(obj) -> str:
-    """The bone that carries root motion: the root of the largest bone tree (the hips on usual rigs)."""
-    bones = obj.data.bones
-    roots = [b for b in bones if b.parent is None]
+def translation_bone(obj, fcurves=None) -> str:
+    """The bone that carries root motion: the shallowest bone with location keys in ``fcurves`` (the action's
+    curves) if any, else the root of the largest bone tree (the hips on usual rigs)."""
+    if fcurves is not None:
+        best = None
+        for b in obj.data.bones:
+            if any(fcurves.find(bone_path(b.name, "location"), index=i) is not None for i in range(3)):
+                depth = len(b.parent_recursive)
+                if best is None or depth < best[0]:
+                    best = (depth, b.name)
+        if best is not None:
+            return best[1]
+    roots = [b for b in obj.data.bones if b.parent is None]
     return max(roots, key=lambda b: len(b.children_recursive)).name
 
 
@@ -239,7 +248,7 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
     bones = [b for b in bones if b in all_animated]
     if not bones:
         raise SceneError("none of the chosen bones has keys in the active action")
-    root = translation_bone(obj)
+    root = translation_bone(obj, coll)
 
     rot_curves, frames_per_bone = {}, {}
     sel_frames: set = set()
@@ -639,10 +648,12 @@ def _ordered_polyline(verts: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def trajectory_points(obj) -> np.ndarray:
     """World-space points along a curve object (evaluated, so resolution and modifiers count) or along the first
     stroke of a Grease Pencil object's active layer at the current frame."""
-    mw = np.array(obj.matrix_world, np.float64)
+    if obj.type not in ("CURVE", "GREASEPENCIL"):
+        raise SceneError(f"'{obj.name}' is a {obj.type.lower()}: pick a curve or a Grease Pencil object as the "
+                         "trajectory")
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mw = np.array(ev.matrix_world, np.float64)
     if obj.type == "CURVE":
-        dg = bpy.context.evaluated_depsgraph_get()
-        ev = obj.evaluated_get(dg)
         me = ev.to_mesh()
         try:
             co = np.empty(len(me.vertices) * 3, np.float32)
@@ -667,9 +678,6 @@ def trajectory_points(obj) -> np.ndarray:
         dr.curve_offsets.foreach_get("value", offs)
         pts = P.reshape(-1, 3)[offs[0]:offs[1]].astype(np.float64)
         mw = mw @ np.array(layer.matrix_local, np.float64)
-    else:
-        raise SceneError(f"'{obj.name}' is a {obj.type.lower()}: pick a curve or a Grease Pencil object as the "
-                         "trajectory")
     if len(pts) < 2:
         raise SceneError(f"the trajectory '{obj.name}' has fewer than two points")
     return pts @ mw[:3, :3].T + mw[:3, 3]
@@ -721,7 +729,7 @@ def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
         if not np.all(np.isfinite(vals)):
             raise SceneError(f"bone '{b}' of '{obj.name}' has rotation keys that are not numbers")
         rot[:, j] = wxyz_to_xyzw(channels_to_quat_wxyz(vals, pb.rotation_mode))
-    root = rig.root_bone
+    root = rig.root_bone = translation_bone(obj, coll)
     loc = np.empty((T, 3))
     for c in range(3):
         fc = coll.find(bone_path(root, "location"), index=c)

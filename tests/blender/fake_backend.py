@@ -124,6 +124,18 @@ def strip_unknown(req: dict) -> dict:
     return req
 
 
+def _sentences(e) -> str:
+    """Pydantic errors as the real service words them: 'where: what' per problem."""
+    if not hasattr(e, "errors"):
+        return str(e)
+    out = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("text2motion", "inbetween", "retarget", "echo"))
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        out.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(out)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -164,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 schema.RigSpec.model_validate(body)
             except Exception as e:
-                return self._json(422, {"error": "invalid rig", "detail": str(e)})
+                return self._json(422, {"error": _sentences(e)})
             return self._json(200, [{"canonical": "pelvis", "bone": body["bones"][0], "confidence": 0.9},
                                     {"canonical": "head", "bone": None, "confidence": 0.0}])
         if self.path == "/v1/jobs":
@@ -172,7 +184,7 @@ class Handler(BaseHTTPRequestHandler):
                 from pydantic import TypeAdapter
                 TypeAdapter(schema.JobRequest).validate_python(strip_unknown(body))
             except Exception as e:
-                return self._json(422, {"error": "invalid request", "detail": str(e)[:2000]})
+                return self._json(422, {"error": _sentences(e)})
             job_id = uuid.uuid4().hex[:12]
             JOBS[job_id] = body
             return self._json(202, {"job_id": job_id, "status": "queued", "events_url": f"/v1/jobs/{job_id}/events"})

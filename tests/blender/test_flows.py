@@ -1,0 +1,179 @@
+"""The artist's flows, end to end: operator -> worker thread -> HTTP/SSE backend -> main-thread pump -> actions.
+
+Runs against the real backend (``python -m backend serve --port 0``, started once per module) and, for the plumbing
+alone, against the scripted fake. Asserts the issue's promises: in-betweening fills the frames between three key
+poses, keeps every key bit-identical and is undone by one undo; generation and retargeting write NEW actions and
+leave the artist's action untouched.
+"""
+import numpy as np
+import pytest
+
+import bpy
+
+from helpers import (FAKE, PY, POSE_BONES, ROOT, Server, key_poses, load_character, real_backend_cmd,
+                     select_all_keys, use_backend)
+
+HAS_SERVER = (ROOT / "backend" / "cli" / "serve.py").is_file()
+
+
+@pytest.fixture(scope="module", params=["real", "fake"])
+def server(request):
+    if request.param == "real":
+        if not HAS_SERVER:
+            pytest.skip("the backend service (backend/cli/serve.py) is not in this checkout yet")
+        srv = Server(real_backend_cmd())
+    else:
+        srv = Server([PY, str(FAKE), "--port", "0"])
+    srv.kind = request.param
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def backend(addon, server):
+    use_backend(server.url)
+    return server
+
+
+def _run(op: str, timeout: float = 120.0):
+    from blender_addon import jobs
+    assert getattr(bpy.ops.motionloom, op)() == {"FINISHED"}
+    job = jobs.run_until_idle(timeout)
+    assert job.state == "done", job.message
+    return job
+
+
+def _curves(arm):
+    from blender_addon import compat
+    return compat.fcurves(*compat.assigned(arm))
+
+
+def test_inbetween_three_key_poses_then_undo(backend):
+    from blender_addon import scene_io
+    arm = load_character()
+    action = key_poses(arm, frames=(1, 15, 30))
+    select_all_keys(arm)
+    bpy.ops.ed.undo_push(message="artist keys")  # what the artist's keyframe insertions do in the GUI
+    before = scene_io.action_snapshot(action)
+    job = _run("inbetween")
+    assert job.data["keys_added"] > 0
+
+    after = scene_io.action_snapshot(bpy.data.actions["artist"])
+    assert after.keys() == before.keys()
+    for key, snap in before.items():
+        now = after[key]
+        np.testing.assert_array_equal(now["co"][0::2], np.arange(1, 31, dtype=np.float32), err_msg=str(key))
+        pos = np.searchsorted(now["co"][0::2], snap["co"][0::2])
+        for field in scene_io.KEY_FIELDS_F2 + scene_io.KEY_FIELDS_ENUM + scene_io.KEY_FIELDS_F + scene_io.KEY_FIELDS_B:
+            a, b = now[field], snap[field]
+            if field in scene_io.KEY_FIELDS_F2:
+                a, b = a.reshape(-1, 2), b.reshape(-1, 2)
+            assert np.array_equal(a[pos], b), (key, field)  # the artist's keys, bit for bit
+
+    # the in-betweens are real rotations that travel from key to key without jumps
+    coll = _curves(arm)
+    for b in POSE_BONES:
+        q = np.array([[coll.find(f'pose.bones["{b}"].rotation_quaternion', index=c).evaluate(f) for c in range(4)]
+                      for f in range(1, 31)])
+        np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
+        step = 2 * np.arccos(np.clip(np.abs(np.sum(q[1:] * q[:-1], axis=1)), 0, 1))
+        span = 2 * np.arccos(np.clip(abs(np.dot(q[0], q[14])), 0, 1)) + 2 * np.arccos(np.clip(abs(np.dot(q[14], q[29])), 0, 1))
+        assert step.max() < 0.5 * span + 1e-3, b  # no frame jumps most of the way at once
+
+    # one undo step restores the action exactly
+    bpy.ops.ed.undo()
+    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(bpy.data.actions["artist"]))
+
+
+def test_generate_on_mixamo_rig_writes_a_new_action(backend):
+    from blender_addon import compat, scene_io, tasks
+    arm = load_character()
+    artist = key_poses(arm)
+    before = scene_io.action_snapshot(artist)
+    s = bpy.context.scene.motionloom
+    s.prompt, s.duration_unit, s.duration_seconds, s.seed = "a person walks forward", "SECONDS", 2.0, 3
+    job = _run("generate")
+    fps = scene_io.scene_fps(bpy.context.scene)
+    new = bpy.data.actions[job.data["actions"][0]]
+    assert new != artist and new.name == "a person walks forward"
+    assert arm.animation_data.action == new
+    if compat.HAS_SLOTS:
+        assert arm.animation_data.action_slot is not None
+        assert arm.animation_data.action_slot.identifier == new.slots[0].identifier
+    coll = compat.fcurves(new, arm.animation_data.action_slot if compat.HAS_SLOTS else None)
+    lengths = {len(fc.keyframe_points) for fc in coll}
+    assert lengths == {int(round(2.0 * fps))}
+    assert coll.find('pose.bones["mixamorig:LeftUpLeg"].rotation_quaternion', index=0) is not None
+    # the artist's action: untouched, kept on a muted stash track
+    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))
+    stash = [t for t in arm.animation_data.nla_tracks if t.name == tasks.STASH_TRACK]
+    assert len(stash) == 1 and stash[0].mute and stash[0].strips[0].action == artist
+    assert "MotionLoom Preview" not in bpy.data.actions
+
+
+def test_generate_variations_and_nla_mode_keep_the_active_action(backend):
+    from blender_addon import scene_io
+    arm = load_character()
+    artist = key_poses(arm)
+    before = scene_io.action_snapshot(artist)
+    s = bpy.context.scene.motionloom
+    s.prompt, s.duration_unit, s.duration_frames, s.variations, s.apply_mode = "a person jumps", "FRAMES", 40, 3, "NLA"
+    job = _run("generate")
+    names = job.data["actions"]
+    assert names == ["a person jumps v1", "a person jumps v2", "a person jumps v3"]
+    assert arm.animation_data.action == artist
+    tracks = {t.strips[0].action.name: t for t in arm.animation_data.nla_tracks}
+    assert set(tracks) == set(names) and not tracks[names[0]].mute and tracks[names[1]].mute
+    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))
+
+
+def test_retarget_armature_onto_a_second_character(backend):
+    from blender_addon import compat, scene_io
+    src = load_character(rename="source")
+    key_poses(src, frames=(1, 10, 20), action_name="jump")
+    tgt = load_character("cmu_heavy_f.glb", rename="target")
+    tgt_keys = key_poses(tgt, frames=(1, 5), bones=("Hips", "Spine", "LeftArm"), action_name="target own")
+    before = scene_io.action_snapshot(tgt_keys)
+    bpy.context.view_layer.objects.active = tgt
+    s = bpy.context.scene.motionloom
+    s.source_type, s.source_armature = "ARMATURE", src
+    job = _run("retarget")
+    new = bpy.data.actions[job.data["actions"][0]]
+    assert new.name == "jump -> target" and tgt.animation_data.action == new
+    coll = compat.fcurves(new, compat.assigned(tgt)[1])
+    assert {len(fc.keyframe_points) for fc in coll} == {20}
+    assert all(fc.data_path.split('"')[1] in tgt.data.bones for fc in coll)
+    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(tgt_keys))
+    if backend.kind == "real":
+        # the retargeted arm turns like the source's: compare world-space bone directions at the keys
+        for f in (10, 20):
+            bpy.context.scene.frame_set(f)
+            a = src.matrix_world @ src.pose.bones["mixamorig:LeftForeArm"].head - \
+                src.matrix_world @ src.pose.bones["mixamorig:LeftArm"].head
+            b = tgt.matrix_world @ tgt.pose.bones["LeftForeArm"].head - \
+                tgt.matrix_world @ tgt.pose.bones["LeftArm"].head
+            assert np.dot(a.normalized(), b.normalized()) > 0.9, f
+
+
+def test_auto_bone_map_is_stored_on_the_rig_and_sent_back(backend):
+    from blender_addon import jobs, tasks
+    arm = load_character()
+    assert bpy.ops.motionloom.bone_map_auto() == {"FINISHED"}
+    job = jobs.run_until_idle(60)
+    assert job.state == "done", job.message
+    rows = {it.canonical: (it.bone, it.confidence) for it in arm.data.motionloom_bone_map}
+    assert rows["pelvis"][0] == "mixamorig:Hips" and rows["pelvis"][1] > 0.5
+    if backend.kind == "real":
+        assert len(rows) == 22 and rows["left_knee"][0] == "mixamorig:LeftLeg"
+    # the artist edits a row; the edit is what the next request carries
+    arm.data.motionloom_bone_map[0].bone = "mixamorig:Spine"
+    assert tasks.bone_map_overrides(arm)["pelvis"] == "mixamorig:Spine"
+    arm.data.motionloom_use_bone_map = False
+    assert tasks.bone_map_overrides(arm) is None
+
+
+def test_connect_reports_version_and_models(backend):
+    from blender_addon import tasks
+    _run("connect")
+    c = tasks.CONNECTION
+    assert c["state"] == "connected" and c["url"] == backend.url and c["version"] and c["models"]
