@@ -1,7 +1,7 @@
 """Rebuild the demo characters in this folder from the CC0 originals in ``../shared/data/anny_characters``.
 
 The originals are 4 MB each (82k-vertex skins); the demo and the tests only need the rig and a recognisable body, so
-the skin is decimated (collapse, ratio 0.06) and the glTF importer's bone-shape ``Icosphere`` dropped. Rigs, rest
+the skin is welded at the importer's seams and decimated (collapse, ratio 0.12) and the glTF importer's bone-shape ``Icosphere`` dropped. Rigs, rest
 poses, bone names and skin weights are unchanged. Run from the repository root:
 
     .venv/bin/python demo/assets/make_assets.py
@@ -19,7 +19,7 @@ import bpy  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared" / "data" / "anny_characters"
 ASSETS = {"anny_mixamo_adult_m.glb": "mixamo_adult.glb", "anny_cmu_mb_heavy_f.glb": "cmu_heavy_f.glb"}
-RATIO = 0.06
+RATIO = 0.12
 
 
 def convert(src: Path, dst: Path) -> None:
@@ -32,6 +32,12 @@ def convert(src: Path, dst: Path) -> None:
         if o.type != "MESH":
             continue
         bpy.context.view_layer.objects.active = o
+        import bmesh
+        bm = bmesh.new()
+        bm.from_mesh(o.data)
+        bmesh.ops.remove_doubles(bm, verts=bm.verts, dist=1e-5)  # the importer splits vertices at UV seams
+        bm.to_mesh(o.data)
+        bm.free()
         mod = o.modifiers.new("decimate", "DECIMATE")
         mod.ratio = RATIO
         bpy.ops.object.modifier_move_to_index(modifier=mod.name, index=0)

@@ -159,8 +159,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {"status": "ok", "version": "fake-0", "schema_version": "1", "device": "cpu",
                                     "queue_length": 0, "models": []})
         if self.path == "/v1/models":
-            return self._json(200, [{"name": "fake-lerp", "task": "inbetween", "kind": "baseline", "loaded": True,
-                                     "training_data": "none"}])
+            return self._json(200, [{"name": n, "task": t, "kind": "baseline", "loaded": True, "training_data": "none"}
+                                    for n, t in (("fake-lerp", "inbetween"), ("fake-rest", "text2motion"),
+                                                 ("fake-rest", "retarget"))])
         if self.path.startswith("/v1/jobs/") and self.path.endswith("/events"):
             return self._events(self.path.split("/")[3])
         self._json(404, {"error": "not found"})

@@ -1,6 +1,7 @@
 """Scene builders and backend launchers shared by the Blender tests."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -126,6 +127,11 @@ def fake_backend(*args: str):
         yield srv
     finally:
         srv.stop()
+
+
+# the backend checkout the integration tests start (default: this repository; set MOTIONLOOM_BACKEND_DIR to test
+# the add-on against another checkout of the backend)
+BACKEND_DIR = Path(os.environ.get("MOTIONLOOM_BACKEND_DIR", ROOT))
 
 
 def real_backend_cmd() -> list[str]:
