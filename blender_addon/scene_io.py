@@ -69,14 +69,7 @@ def quat_wxyz_to_channels(q: np.ndarray, mode: str, reference: np.ndarray | None
     q = np.asarray(q, np.float64)
     anchors = anchors or {}
     if mode == "QUATERNION":
-        out = q.copy()
-        prev = reference
-        for i in range(len(out)):
-            ref = anchors.get(i, prev)
-            if ref is not None and float(np.dot(out[i], ref)) < 0.0:
-                out[i] = -out[i]
-            prev = out[i]
-        return out
+        return _continuous_signs(q, reference, anchors)
     if mode == "AXIS_ANGLE":
         out = np.empty((len(q), 4))
         for i, v in enumerate(q):
@@ -92,6 +85,27 @@ def quat_wxyz_to_channels(q: np.ndarray, mode: str, reference: np.ndarray | None
         out[i] = e
         prev = e
     return out
+
+
+def _continuous_signs(q: np.ndarray, reference, anchors: dict) -> np.ndarray:
+    """Flip rows of (N,4) ``q`` so each row is on the hemisphere of the previous one, restarting at anchor rows
+    (sign chosen towards the anchor's value) and at row 0 (towards ``reference`` if given). Vectorised."""
+    n = len(q)
+    if n == 0:
+        return q.copy()
+    rel = np.ones(n)
+    rel[1:] = np.where(np.sum(q[1:] * q[:-1], axis=1) < 0, -1.0, 1.0)
+    chain = np.cumprod(rel)  # sign of row i relative to row 0 along the chain (+-1, so its own inverse)
+    restart = {0: 1.0 if reference is None or float(np.dot(q[0], reference)) >= 0 else -1.0}
+    for i, ref in anchors.items():
+        if 0 <= i < n:
+            restart[i] = 1.0 if float(np.dot(q[i], ref)) >= 0 else -1.0
+    idx = np.zeros(n, int)
+    idx[list(restart)] = list(restart)
+    start = np.maximum.accumulate(idx)  # the restart row each row's chain begins at
+    sign_at = np.zeros(n)
+    sign_at[list(restart)] = list(restart.values())
+    return q * (sign_at[start] * chain * chain[start])[:, None]
 
 
 def hemisphere_continuous(q: np.ndarray) -> np.ndarray:
@@ -326,6 +340,9 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
 
 
 # ----------------------------------------------------------------------------------------------- writing
+_BEZIER = compat.enum_value(bpy.types.Keyframe, "interpolation", "BEZIER")
+
+
 def _interp_value(name: str | None = None) -> int:
     ident = name or bpy.context.preferences.edit.keyframe_new_interpolation_type
     return compat.enum_value(bpy.types.Keyframe, "interpolation", ident)
@@ -340,8 +357,25 @@ def write_curve(fc, frames: np.ndarray, values: np.ndarray, interpolation: int) 
     co[0::2] = frames
     co[1::2] = values
     kp.foreach_set("co", co)
-    kp.foreach_set("interpolation", np.full(n, interpolation, np.int32))
+    if interpolation != _BEZIER:  # add() already makes BEZIER keys
+        kp.foreach_set("interpolation", np.full(n, interpolation, np.int32))
     fc.update()
+
+
+def set_curve_values(fc, frames: np.ndarray, values: np.ndarray) -> bool:
+    """Overwrite the keys of a curve that already has exactly these frames (streamed previews); False otherwise."""
+    kp = fc.keyframe_points
+    n = len(frames)
+    if len(kp) != n:
+        return False
+    co = np.empty(2 * n, np.float32)
+    kp.foreach_get("co", co)
+    if not np.array_equal(co[0::2], np.asarray(frames, np.float32)):
+        return False
+    co[1::2] = values
+    kp.foreach_set("co", co)
+    fc.update()
+    return True
 
 
 def scene_fps(scene) -> float:
@@ -398,15 +432,22 @@ def write_motion_action(obj, motion, name: str, interpolation: str | None = None
 
 
 def overwrite_motion_action(action, slot, obj, motion) -> None:
-    """Replace every curve of a preview action with ``motion`` (used for streamed partial results)."""
+    """Show a new partial result in the preview action: values are overwritten in place where the curves already
+    hold the same frames (the common case while a job streams), curves are rebuilt otherwise."""
     coll = compat.fcurves(action, slot, ensure=True)
-    for fc in list(coll):
-        coll.remove(fc)
     fps = scene_fps(bpy.context.scene)
     interp = _interp_value("LINEAR")
+    wanted = set()
     for bone, path, idx, frames, values in motion_curves(obj, motion, fps):
-        fc = compat.new_fcurve(action, slot, path, idx, group=bone)
-        write_curve(fc, frames, values, interp)
+        wanted.add((path, idx))
+        fc = coll.find(path, index=idx)
+        if fc is not None and set_curve_values(fc, frames, values):
+            continue
+        if fc is not None:
+            coll.remove(fc)
+        write_curve(compat.new_fcurve(action, slot, path, idx, group=bone), frames, values, interp)
+    for fc in [fc for fc in coll if (fc.data_path, fc.array_index) not in wanted]:
+        coll.remove(fc)
 
 
 # ------------------------------------------------------------------------------------------- snapshots

@@ -240,3 +240,26 @@ def test_import_motion_file_leaves_no_trace(addon, tmp_path):
         np.testing.assert_allclose(ang(qb), ang(qa), atol=2e-3, err_msg=b)
     with pytest.raises(scene_io.SceneError, match="does not exist"):
         scene_io.import_motion_file(str(tmp_path / "missing.bvh"))
+
+
+def test_quaternion_sign_continuity_matches_the_plain_loop(addon):
+    """The vectorised hemisphere fix equals the obvious per-frame loop, anchors and reference included."""
+    from blender_addon.scene_io import _continuous_signs
+
+    def loop(q, reference, anchors):
+        out, prev = q.copy(), reference
+        for i in range(len(out)):
+            r = anchors.get(i, prev)
+            if r is not None and np.dot(out[i], r) < 0:
+                out[i] = -out[i]
+            prev = out[i]
+        return out
+
+    rng = np.random.default_rng(0)
+    for t in range(100):
+        n = int(rng.integers(1, 40))
+        q = rng.normal(size=(n, 4))
+        rows = rng.choice(n, size=int(rng.integers(0, min(n, 5) + 1)), replace=False)
+        anchors = {int(i): rng.normal(size=4) for i in rows}
+        ref = rng.normal(size=4) if t % 2 else None
+        np.testing.assert_array_equal(_continuous_signs(q, ref, anchors), loop(q, ref, anchors))
