@@ -11,6 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 
 def discover(package: str, subparsers) -> None:
@@ -19,6 +20,9 @@ def discover(package: str, subparsers) -> None:
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
+        src = Path(pkg.__path__[0]) / f"{info.name}.py"
+        if src.exists() and "def register(" not in src.read_text():
+            continue  # helper modules (e.g. backend/train/common.py) are not commands; skip importing them
         mod = importlib.import_module(f"{package}.{info.name}")
         if hasattr(mod, "register"):
             mod.register(subparsers)

@@ -153,8 +153,14 @@ def np_quat_normalize(q: np.ndarray) -> np.ndarray:
 
 
 def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    p, q = np.broadcast_arrays(np.asarray(p, np.float64), np.asarray(q, np.float64))
-    return quat_mul(_t(p), _t(q)).numpy()
+    """Hamilton product in plain numpy (hot path of FK and data loading; same result as roma.quat_product)."""
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    px, py, pz, pw = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    qx, qy, qz, qw = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.stack([pw * qx + px * qw + py * qz - pz * qy,
+                     pw * qy - px * qz + py * qw + pz * qx,
+                     pw * qz + px * qy - py * qx + pz * qw,
+                     pw * qw - px * qx - py * qy - pz * qz], axis=-1)
 
 
 def np_quat_inv(q: np.ndarray) -> np.ndarray:
@@ -164,9 +170,11 @@ def np_quat_inv(q: np.ndarray) -> np.ndarray:
 
 
 def np_quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors by unit quaternions in plain numpy: v + 2w(u x v) + 2u x (u x v)."""
     q, v = np.asarray(q, np.float64), np.asarray(v, np.float64)
-    shape = np.broadcast_shapes(q.shape[:-1], v.shape[:-1])
-    return quat_apply(_t(np.broadcast_to(q, shape + (4,))), _t(np.broadcast_to(v, shape + (3,)))).numpy()
+    u, w = q[..., :3], q[..., 3:4]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
 
 
 def np_quat_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -204,13 +212,30 @@ def np_quat_to_euler(order: str, q: np.ndarray, degrees: bool = True) -> np.ndar
 
 
 def np_quat_slerp(q0: np.ndarray, q1: np.ndarray, t) -> np.ndarray:
+    """Shortest-arc slerp in plain numpy (same formula as :func:`quat_slerp`); ``t`` broadcasts over q's leading
+    dims."""
     q0, q1 = np.broadcast_arrays(np.asarray(q0, np.float64), np.asarray(q1, np.float64))
-    t = np.broadcast_to(np.asarray(t, np.float64), q0.shape[:-1])
-    return quat_slerp(_t(q0), _t(q1), _t(t)).numpy()
+    t = np.broadcast_to(np.asarray(t, np.float64), q0.shape[:-1])[..., None]
+    dot = np.sum(q0 * q1, -1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.abs(dot).clip(max=1.0)
+    theta = np.arccos(dot)
+    sin_t = np.sin(theta)
+    small = sin_t < 1e-6
+    safe = np.where(small, 1.0, sin_t)
+    w0 = np.where(small, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+    w1 = np.where(small, t, np.sin(t * theta) / safe)
+    out = w0 * q0 + w1 * q1
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
 def np_quat_fix_hemisphere(q: np.ndarray, axis: int = 0) -> np.ndarray:
-    return quat_fix_hemisphere(_t(q), axis).numpy()
+    """Flip signs along ``axis`` (time) so consecutive quaternions have a positive dot product."""
+    q = np.moveaxis(np.array(q, np.float64), axis, 0)
+    if q.shape[0] > 1:
+        d = np.sum(q[1:] * q[:-1], -1)
+        q[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)[..., None]
+    return np.moveaxis(q, 0, axis)
 
 
 def np_quat_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -64,6 +64,20 @@ def _frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     return np.stack([p, s, np.cross(p, s)], axis=1)
 
 
+def _far_point(sk: Skeleton, pos: np.ndarray, start: int, target: int, eps: float = 0.01) -> np.ndarray:
+    """``pos[target]``, or, when it sits on ``start`` (zero-length bones, e.g. a neck joint placed where the chest
+    joint is), the first descendant of ``target`` at least ``eps`` metres away (breadth first)."""
+    if np.linalg.norm(pos[target] - pos[start]) > eps:
+        return pos[target]
+    frontier = sk.children(target)
+    while frontier:
+        for c in frontier:
+            if np.linalg.norm(pos[c] - pos[start]) > eps:
+                return pos[c]
+        frontier = [g for c in frontier for g in sk.children(c)]
+    return pos[target]
+
+
 @dataclass
 class Alignment:
     """Everything :func:`transfer` needs, computed once per (source, target, map, reference poses)."""
@@ -158,7 +172,8 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
         c = mapped_descendant(d)
         vd = vs = None
         if c is not None:
-            vd, vs = dp[c] - dp[d], sp[mapped_dst[c]] - sp[s]
+            vd = _far_point(dst, dp, d, c) - dp[d]
+            vs = _far_point(src, sp, s, mapped_dst[c]) - sp[s]
         else:
             vd, vs = tip_direction(dst, dp, dg, d), tip_direction(src, sp, sg, s)
         if vd is None or vs is None or np.linalg.norm(vd) < 1e-6 or np.linalg.norm(vs) < 1e-6:

@@ -1,0 +1,100 @@
+"""``python -m backend data build|stats|preview``: the motion corpus."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers):
+    p = subparsers.add_parser("data", help="build, inspect and preview the motion corpus")
+    sub = p.add_subparsers(dest="data_cmd", metavar="<build|stats|preview>")
+    sub.required = True
+
+    b = sub.add_parser("build", help="build the canonical corpus from ../shared/data (or user folders)")
+    b.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
+                   help="folder with the shared sources (default: ../shared/data)")
+    b.add_argument("--out", type=Path, default=None, help="output folder (default: data/corpus, or "
+                   "data/user_corpus with --cmu/--bvh-folder)")
+    b.add_argument("--cmu", type=Path, help="a user's copy of the CMU BVH set (labelled from the shipped CMU index)")
+    b.add_argument("--bvh-folder", type=Path, help="any folder of BVH files (with --labels)")
+    b.add_argument("--labels", type=Path, help="CSV with columns file,description for --bvh-folder")
+    b.add_argument("--with-shared", action="store_true", help="with --cmu/--bvh-folder: also include ../shared/data")
+    b.add_argument("--cache", type=Path, default=REPO / ".cache" / "fbx_bvh", help="cache for FBX conversions")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("stats", help="corpus statistics")
+    s.add_argument("--corpus", type=Path, default=None)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_stats)
+
+    v = sub.add_parser("preview", help="draw a clip as a stick-figure strip")
+    v.add_argument("clip", help="clip id (e.g. cmu_asfamc/02_01 or just 02_01)")
+    v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--frames", type=int, default=8)
+    v.add_argument("--view", choices=["side", "front"], default="side")
+    v.add_argument("--corpus", type=Path, default=None)
+    v.set_defaults(func=cmd_preview)
+
+
+def cmd_build(args) -> int:
+    from backend.data.build import build_corpus, shared_raw_clips
+    from backend.data.sources import read_label_csv, user_bvh_folder, user_cmu_folder
+
+    skipped: dict[str, str] = {}
+    streams = []
+    user = args.cmu or args.bvh_folder
+    if args.bvh_folder and not args.labels:
+        print("--bvh-folder needs --labels CSV (columns: file, description)", file=sys.stderr)
+        return 2
+    if args.cmu:
+        if not args.cmu.is_dir():
+            print(f"--cmu {args.cmu}: not a folder", file=sys.stderr)
+            return 2
+        streams.append(user_cmu_folder(args.cmu))
+    if args.bvh_folder:
+        if not args.bvh_folder.is_dir():
+            print(f"--bvh-folder {args.bvh_folder}: not a folder", file=sys.stderr)
+            return 2
+        streams.append(user_bvh_folder(args.bvh_folder, read_label_csv(args.labels)))
+    if not user or args.with_shared:
+        if not args.shared.is_dir():
+            print(f"shared data not found at {args.shared} (use --shared PATH)", file=sys.stderr)
+            return 2
+        streams.append(shared_raw_clips(args.shared, args.cache, skipped))
+    out = args.out or (REPO / "data" / ("user_corpus" if user else "corpus"))
+
+    def chain():
+        for s in streams:
+            yield from s
+
+    command = "python -m backend data build " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    build_corpus(chain(), out, command.strip(), skipped)
+    from backend.data.corpus import load_corpus
+    print(json.dumps(load_corpus(path=out).stats(), indent=1))
+    print(f"corpus written to {out}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from backend.data.corpus import load_corpus
+    st = load_corpus(path=args.corpus).stats()
+    if args.json:
+        print(json.dumps(st))
+    else:
+        for k, v in st.items():
+            print(f"{k:>8}: {v}")
+    return 0
+
+
+def cmd_preview(args) -> int:
+    from backend.data.corpus import load_corpus
+    from backend.data.preview import draw_strip
+    clip = load_corpus(path=args.corpus).by_id(args.clip)
+    out = draw_strip(clip.motion, args.out, frames=args.frames, titles=[f"{clip.id}: {clip.texts[0]}"],
+                     view=args.view)
+    print(out)
+    return 0
