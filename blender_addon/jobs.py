@@ -124,6 +124,10 @@ def _handle(job: Job, ev) -> bool:
             job.progress = ev.fraction
         job.message = ev.message or f"step {ev.step} of {ev.total}"
     elif ev.type == "result":
+        if _in_edit_mode():
+            job.data["pending_result"] = ev.result  # applied as soon as the artist leaves Edit Mode
+            job.message = "result ready: leave Edit Mode to apply it"
+            return False
         message = job.on_result(job, ev.result) if job.on_result else "done"
         _finish(job, "done", message or "done")
         return True
@@ -149,6 +153,10 @@ def pump() -> float | None:
                     _fail(job, job.call.error)
                 else:
                     _finish(job, "done", (job.on_result(job, job.call.value) if job.on_result else None) or "done")
+        elif "pending_result" in job.data:
+            if not _in_edit_mode():
+                result = job.data.pop("pending_result")
+                _finish(job, "done", (job.on_result(job, result) if job.on_result else None) or "done")
         else:
             latest_partial = None
             while time.perf_counter() - t0 < BUDGET_S:
@@ -176,6 +184,12 @@ def pump() -> float | None:
     job.tick_times.append(time.perf_counter() - t0)
     _redraw()
     return TICK_S if job.running else None
+
+
+def _in_edit_mode() -> bool:
+    """Writing actions and pushing undo steps from Edit Mode would be lost or undone with the edit; wait instead."""
+    mode = getattr(bpy.context, "mode", "OBJECT") or "OBJECT"
+    return mode.startswith("EDIT")
 
 
 def _redraw() -> None:

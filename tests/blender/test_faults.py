@@ -143,3 +143,32 @@ def test_request_rejected_by_the_backend_reads_as_words(addon):
         req = wire.inbetween_request(keys, 30.0, frame_range=(9, 3))
         with pytest.raises(client.BackendError, match="rejected the request.*frame_range end 3 is before its start 9"):
             b.submit(req)
+
+
+def test_result_waits_while_the_artist_is_in_edit_mode(addon, keyed):
+    """A result arriving in Edit Mode is held (writing then would be lost with the edit-mode undo) and applied
+    once the artist leaves Edit Mode."""
+    from blender_addon import jobs
+    with fake_backend("--partials", "0"):
+        bpy.ops.motionloom.inbetween()
+        job = jobs.active()
+        bpy.ops.object.mode_set(mode="EDIT")
+        for _ in range(400):
+            jobs.pump()
+            if "leave Edit Mode" in job.message:
+                break
+            time.sleep(0.01)
+        assert job.running and "leave Edit Mode" in job.message
+        assert len(bpy.data.actions["artist"].layers[0].strips[0].channelbags[0].fcurves[0].keyframe_points) == 3
+        bpy.ops.object.mode_set(mode="POSE")
+        jobs.run_until_idle(30)
+    assert job.state == "done" and job.data["keys_added"] > 0
+
+
+def test_remote_backend_needs_online_access(addon, keyed):
+    from blender_addon import preferences
+    prefs = preferences.get()
+    prefs.mode, prefs.remote_url = "REMOTE", "http://gpu-box.example:8000"
+    assert not bpy.app.online_access  # background Blender is offline by default
+    with pytest.raises(RuntimeError, match="not on this computer and Blender is in offline mode"):
+        bpy.ops.motionloom.connect()

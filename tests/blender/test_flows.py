@@ -199,3 +199,80 @@ def test_connect_reports_version_and_models(backend):
     _run("connect")
     c = tasks.CONNECTION
     assert c["state"] == "connected" and c["url"] == backend.url and c["version"] and c["models"]
+
+
+def _retarget_file(path, target_name="target"):
+    from blender_addon import compat
+    tgt = load_character(rename=target_name)
+    counts = {k: len(getattr(bpy.data, k)) for k in ("objects", "armatures", "meshes", "actions")}
+    s = bpy.context.scene.motionloom
+    s.source_type, s.source_file = "FILE", str(path)
+    job = _run("retarget")
+    new = bpy.data.actions[job.data["actions"][0]]
+    assert new.name == f"{path.stem} -> {target_name}" and tgt.animation_data.action == new
+    counts["actions"] += 1  # the new action, and nothing else from the imported file
+    assert {k: len(getattr(bpy.data, k)) for k in counts} == counts
+    coll = compat.fcurves(new, compat.assigned(tgt)[1])
+    n = {len(fc.keyframe_points) for fc in coll}
+    assert len(n) == 1
+    return tgt, coll, n.pop()
+
+
+def test_retarget_a_bvh_file_onto_the_selected_rig(backend, tmp_path):
+    src = load_character(rename="exporter")
+    key_poses(src, frames=(1, 15, 30))
+    path = tmp_path / "clip.bvh"
+    bpy.ops.export_anim.bvh(filepath=str(path), frame_start=1, frame_end=30)
+    bpy.data.objects.remove(src)
+    # what Blender itself shows for this file (its importer turns BVH's Y-up into Z-up)
+    bpy.ops.import_anim.bvh(filepath=str(path), rotate_mode="QUATERNION", update_scene_fps=False,
+                            update_scene_duration=False)
+    shown = bpy.context.view_layer.objects.active
+    ref = {}
+    for f in (15, 30):
+        bpy.context.scene.frame_set(f)
+        ref[f] = (shown.matrix_world @ shown.pose.bones["mixamorig:LeftForeArm"].head
+                  - shown.matrix_world @ shown.pose.bones["mixamorig:LeftArm"].head).normalized()
+    bpy.data.batch_remove([shown, shown.data, shown.animation_data.action])
+    tgt, coll, n = _retarget_file(path)
+    assert n == 30
+    if backend.kind == "real":  # same rig shape on both sides: the arm must point where Blender shows the file's
+        for f in (15, 30):
+            bpy.context.scene.frame_set(f)
+            b = tgt.matrix_world @ tgt.pose.bones["mixamorig:LeftForeArm"].head - \
+                tgt.matrix_world @ tgt.pose.bones["mixamorig:LeftArm"].head
+            assert ref[f].dot(b.normalized()) > 0.95, f
+
+
+CMU_WALK = BACKEND_DIR.parent / "shared" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+
+
+@pytest.mark.xfail(strict=True, reason="backend retarget: rest-offset frames go NaN for this CMU skeleton "
+                                       "(backend/retarget/transfer.py _frame with parallel axes); reported")
+def test_retarget_real_cmu_mocap_file(backend):
+    if not CMU_WALK.is_file():
+        pytest.skip("../shared/data is not beside this checkout")
+    if backend.kind != "real":
+        raise AssertionError("only meaningful on the real backend")  # keeps the strict xfail honest for the fake
+    tgt, coll, n = _retarget_file(CMU_WALK)
+    hips = [coll.find('pose.bones["mixamorig:Hips"].location', index=c) for c in range(3)]
+    travel = np.ptp([[fc.evaluate(f) for fc in hips] for f in range(1, n)], axis=0)
+    assert travel.max() > 0.3  # CMU 02_01 walks: the hips travel
+
+
+def test_start_and_stop_a_local_backend_from_the_panel(addon):
+    """The Backend panel's Start button runs ``python -m backend serve`` and reads its address; Stop ends it."""
+    import sys
+    from blender_addon import backend_process, jobs, preferences, tasks
+    if not HAS_SERVER:
+        pytest.skip("the backend service (backend/cli/serve.py) is not in this checkout yet")
+    prefs = preferences.get()
+    prefs.python, prefs.workdir, prefs.port = sys.executable, str(BACKEND_DIR), 0
+    assert bpy.ops.motionloom.backend_start() == {"FINISHED"}
+    job = jobs.run_until_idle(180)
+    proc = backend_process.current()
+    assert job.state == "done", job.message
+    assert tasks.CONNECTION["state"] == "connected" and tasks.CONNECTION["url"] == proc.url
+    assert proc.running and preferences.backend_url() == proc.url
+    assert bpy.ops.motionloom.backend_stop() == {"FINISHED"}
+    assert proc.proc.poll() is not None and backend_process.current() is None
