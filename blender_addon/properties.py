@@ -8,7 +8,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 
 def _is_trajectory(self, obj):
-    return obj.type in {"CURVE", "GREASEPENCIL"}
+    return obj.type in {"CURVE", "GREASEPENCIL", "GPENCIL"}
 
 
 def _is_armature(self, obj):

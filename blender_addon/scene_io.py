@@ -689,7 +689,7 @@ def _ordered_polyline(verts: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def trajectory_points(obj) -> np.ndarray:
     """World-space points along a curve object (evaluated, so resolution and modifiers count) or along the first
     stroke of a Grease Pencil object's active layer at the current frame."""
-    if obj.type not in ("CURVE", "GREASEPENCIL"):
+    if obj.type not in ("CURVE", "GREASEPENCIL", "GPENCIL"):
         raise SceneError(f"'{obj.name}' is a {obj.type.lower()}: pick a curve or a Grease Pencil object as the "
                          "trajectory")
     ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
@@ -704,6 +704,12 @@ def trajectory_points(obj) -> np.ndarray:
         finally:
             ev.to_mesh_clear()
         pts = _ordered_polyline(co.reshape(-1, 3).astype(np.float64), ed.reshape(-1, 2))
+    elif obj.type == "GPENCIL":  # legacy Grease Pencil (Blender 4.2)
+        layer = obj.data.layers.active or (obj.data.layers[0] if len(obj.data.layers) else None)
+        frame = layer.active_frame if layer is not None else None
+        if frame is None or len(frame.strokes) == 0:
+            raise SceneError(f"the Grease Pencil object '{obj.name}' has no strokes on the current frame")
+        pts = np.array([tuple(p.co) for p in frame.strokes[0].points], np.float64).reshape(-1, 3)
     elif obj.type == "GREASEPENCIL":
         layer = obj.data.layers.active or (obj.data.layers[0] if len(obj.data.layers) else None)
         frame = layer.current_frame() if layer is not None else None

@@ -132,10 +132,13 @@ def fake_backend(*args: str):
 # the backend checkout the integration tests start (default: this repository; set MOTIONLOOM_BACKEND_DIR to test
 # the add-on against another checkout of the backend)
 BACKEND_DIR = Path(os.environ.get("MOTIONLOOM_BACKEND_DIR", ROOT))
+# the Python that runs the backend (default: this one; set MOTIONLOOM_BACKEND_PYTHON when Blender's tests run in a
+# venv without torch, e.g. a bpy 4.5 venv, against the project's backend venv)
+BACKEND_PY = os.environ.get("MOTIONLOOM_BACKEND_PYTHON", PY)
 
 
 def real_backend_cmd() -> list[str]:
-    return [PY, "-m", "backend", "serve", "--port", "0", "--threads", "1"]
+    return [BACKEND_PY, "-m", "backend", "serve", "--port", "0", "--threads", "1"]
 
 
 def dense_values(fc, frames):

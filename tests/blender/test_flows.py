@@ -10,7 +10,7 @@ import pytest
 
 import bpy
 
-from helpers import (BACKEND_DIR, FAKE, PY, POSE_BONES, Server, key_poses, load_character, real_backend_cmd,
+from helpers import (BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, Server, key_poses, load_character, real_backend_cmd,
                      select_all_keys, use_backend)
 
 HAS_SERVER = (BACKEND_DIR / "backend" / "cli" / "serve.py").is_file()
@@ -262,12 +262,11 @@ def test_retarget_real_cmu_mocap_file(backend):
 
 def test_start_and_stop_a_local_backend_from_the_panel(addon):
     """The Backend panel's Start button runs ``python -m backend serve`` and reads its address; Stop ends it."""
-    import sys
     from blender_addon import backend_process, jobs, preferences, tasks
     if not HAS_SERVER:
         pytest.skip("the backend service (backend/cli/serve.py) is not in this checkout yet")
     prefs = preferences.get()
-    prefs.python, prefs.workdir, prefs.port = sys.executable, str(BACKEND_DIR), 0
+    prefs.python, prefs.workdir, prefs.port = BACKEND_PY, str(BACKEND_DIR), 0
     assert bpy.ops.motionloom.backend_start() == {"FINISHED"}
     job = jobs.run_until_idle(180)
     proc = backend_process.current()

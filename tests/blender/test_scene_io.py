@@ -201,7 +201,7 @@ def test_trajectory_from_curve_and_grease_pencil(addon):
     np.testing.assert_allclose(pts[0, :2], [1.0, -2.0], atol=1e-5)
     np.testing.assert_allclose(pts[-1, :2], [5.0, -2.0], atol=1e-5)
 
-    gp = bpy.data.grease_pencils.new("stroke")
+    gp = getattr(bpy.data, "grease_pencils_v3", bpy.data.grease_pencils).new("stroke")  # v3 data (4.3+)
     gob = bpy.data.objects.new("stroke", gp)
     bpy.context.scene.collection.objects.link(gob)
     layer = gp.layers.new("path")
