@@ -3,11 +3,14 @@
 Network I/O happens in worker threads (:mod:`client`); they only fill queues. :func:`pump` runs on Blender's main
 thread: in the GUI as a ``bpy.app.timers`` callback, in tests and the headless demo called in a loop (timers never
 fire in the ``bpy`` module). Each tick drains the queue within a small time budget, applies at most the newest
-partial result (older ones are dropped), and finishes the job on a terminal event. Handlers look bpy data up by name
+partial result (older ones are dropped), and finishes the job on a terminal event. A result handler may be a
+generator: it then runs one slice per tick (e.g. a batch of F-curves of a new, not yet assigned action), so writing
+a large result does not freeze Blender in one go. Handlers look bpy data up by name
 every tick, so undo or file loads in between never leave stale pointers.
 """
 from __future__ import annotations
 
+import inspect
 import queue
 import time
 from dataclasses import dataclass, field
@@ -27,8 +30,8 @@ class Job:
     label: str
     stream: client.JobStream | None = None
     call: client.Call | None = None
-    on_partial: object = None  # fn(job, wire.Motion)
-    on_result: object = None  # fn(job, wire.Result | value) -> message
+    on_partial: object = None  # fn(job, wire.Motion) -> None or a generator (one slice per tick)
+    on_result: object = None  # fn(job, wire.Result | value) -> message, or a generator (one slice per tick)
     on_cleanup: object = None  # fn(job, ok: bool): always called once at the end
     state: str = "running"  # running | done | error | cancelled
     progress: float = 0.0
@@ -78,8 +81,59 @@ def cancel() -> bool:
     return True
 
 
+def _complete(job: Job, value) -> bool:
+    """Apply a result: at once, or start its generator (then the job ends when the generator does)."""
+    _stop_preview(job)  # the outcome supersedes any preview still being drawn
+    out = job.on_result(job, value) if job.on_result else None
+    if inspect.isgenerator(out):
+        job.data["finishing"] = out
+        job.message = "writing the result"
+        return _advance(job)
+    _finish(job, "done", out or "done")
+    return True
+
+
+def _advance(job: Job) -> bool:
+    """Run one slice of the result generator; True when the job is over."""
+    try:
+        next(job.data["finishing"])
+    except StopIteration as stop:
+        job.data.pop("finishing", None)
+        _finish(job, "done", stop.value or "done")
+        return True
+    return False
+
+
+def _stop_preview(job: Job) -> None:
+    job.data.pop("next_partial", None)
+    gen = job.data.pop("previewing", None)
+    if gen is not None:
+        gen.close()
+
+
+def _preview_slice(job: Job) -> None:
+    """Advance the preview by one slice. A preview being drawn is finished before the newest partial starts
+    (restarting on every partial could starve it when partials come faster than a preview takes)."""
+    if "previewing" not in job.data and "next_partial" in job.data:
+        out = job.on_partial(job, job.data.pop("next_partial"))
+        if not inspect.isgenerator(out):
+            return
+        job.data["previewing"] = out
+    gen = job.data.get("previewing")
+    if gen is None:
+        return
+    try:
+        next(gen)
+    except StopIteration:
+        job.data.pop("previewing", None)
+
+
 def _finish(job: Job, state: str, message: str) -> None:
     global _active, _last
+    _stop_preview(job)
+    gen = job.data.pop("finishing", None)
+    if gen is not None:
+        gen.close()  # an unfinished write removes what it made (its finally clause)
     job.state = state
     job.message = message
     if state == "done":
@@ -128,9 +182,7 @@ def _handle(job: Job, ev) -> bool:
             job.data["pending_result"] = ev.result  # applied as soon as the artist leaves Edit Mode
             job.message = "result ready: leave Edit Mode to apply it"
             return False
-        message = job.on_result(job, ev.result) if job.on_result else "done"
-        _finish(job, "done", message or "done")
-        return True
+        return _complete(job, ev.result)
     elif ev.type == "error":
         _fail(job, f"the backend reported an error: {ev.message or 'no details'}")
         return True
@@ -147,16 +199,18 @@ def pump() -> float | None:
         return None
     t0 = time.perf_counter()
     try:
-        if job.call is not None:
+        if "finishing" in job.data:
+            if not _in_edit_mode():
+                _advance(job)
+        elif job.call is not None:
             if job.call.done:
                 if job.call.error:
                     _fail(job, job.call.error)
                 else:
-                    _finish(job, "done", (job.on_result(job, job.call.value) if job.on_result else None) or "done")
+                    _complete(job, job.call.value)
         elif "pending_result" in job.data:
             if not _in_edit_mode():
-                result = job.data.pop("pending_result")
-                _finish(job, "done", (job.on_result(job, result) if job.on_result else None) or "done")
+                _complete(job, job.data.pop("pending_result"))
         else:
             latest_partial = None
             while time.perf_counter() - t0 < BUDGET_S:
@@ -170,11 +224,15 @@ def pump() -> float | None:
                     if ev.fraction is not None:
                         job.progress = ev.fraction
                     continue
-                if _handle(job, ev):
-                    latest_partial = None
+                if isinstance(ev, client.Failure) or ev.type in wire.TERMINAL_EVENTS:
+                    latest_partial = None  # the outcome supersedes any preview
+                    _handle(job, ev)
                     break
+                _handle(job, ev)
             if latest_partial is not None and job.running and job.on_partial is not None:
-                job.on_partial(job, latest_partial)
+                job.data["next_partial"] = latest_partial  # drawn once the preview in progress is complete
+            if job.running and "finishing" not in job.data:
+                _preview_slice(job)
     except (wire.WireError, ValueError, RuntimeError, ReferenceError, KeyError) as e:
         if job.running:
             _fail(job, str(e))

@@ -416,30 +416,65 @@ def write_motion_action(obj, motion, name: str, interpolation: str | None = None
 
     Values are converted to each bone's own rotation mode; quaternions are made sign-continuous in time.
     """
+    return run_steps(write_motion_action_steps(obj, motion, name, interpolation, batch=None))
+
+
+def run_steps(steps):
+    """Drive a step generator to its end at once; returns its value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def write_motion_action_steps(obj, motion, name: str, interpolation: str | None = None, batch: int | None = 48):
+    """:func:`write_motion_action` as a generator that yields after every ``batch`` F-curves (None: no yields),
+    so the pump can spread a large write over several ticks. The action is not assigned to anything while it is
+    being filled; if the generator is closed early (job cancelled) or fails, the half-made action is removed."""
     check_bones(obj, motion)
     fps = scene_fps(bpy.context.scene)
     channels = list(motion_curves(obj, motion, fps))  # convert everything before touching bpy data
     interp = _interp_value(interpolation)
+    if batch:
+        yield
     action, slot = compat.new_action(name, obj)
+    action_name, done = action.name, False
     try:
-        for bone, path, idx, frames, values in channels:
+        for i, (bone, path, idx, frames, values) in enumerate(channels):
             fc = compat.new_fcurve(action, slot, path, idx, group=bone)
             write_curve(fc, frames, values, interp)
-    except Exception:
-        bpy.data.actions.remove(action)
-        raise
-    return action, slot
+            if batch and (i + 1) % batch == 0 and i + 1 < len(channels):
+                yield
+                action = bpy.data.actions.get(action_name)  # re-resolve after the pause (undo may intervene)
+                if action is None:
+                    raise SceneError(f"the action '{action_name}' disappeared while it was being written")
+                slot = action.slots[0] if compat.HAS_SLOTS else None
+        done = True
+        return action, slot
+    finally:
+        if not done:
+            stale = bpy.data.actions.get(action_name)
+            if stale is not None:
+                bpy.data.actions.remove(stale)
 
 
-def overwrite_motion_action(action, slot, obj, motion) -> None:
-    """Show a new partial result in the preview action: values are overwritten in place where the curves already
-    hold the same frames (the common case while a job streams), curves are rebuilt otherwise."""
-    coll = compat.fcurves(action, slot, ensure=True)
+def overwrite_motion_action_steps(action_name: str, obj_name: str, motion, batch: int = 64):
+    """Show a new partial result in the preview action, ``batch`` curves per step: values are overwritten in place
+    where the curves already hold the same frames (the common case while a job streams), rebuilt otherwise."""
+    obj = bpy.data.objects[obj_name]
     fps = scene_fps(bpy.context.scene)
+    channels = list(motion_curves(obj, motion, fps))
     interp = _interp_value("LINEAR")
-    wanted = set()
-    for bone, path, idx, frames, values in motion_curves(obj, motion, fps):
-        wanted.add((path, idx))
+    wanted = {(path, idx) for _, path, idx, _, _ in channels}
+    for i, (bone, path, idx, frames, values) in enumerate(channels):
+        if i % batch == 0:
+            yield
+            action = bpy.data.actions.get(action_name)
+            if action is None:
+                return
+            slot = action.slots[0] if compat.HAS_SLOTS else None
+            coll = compat.fcurves(action, slot, ensure=True)
         fc = coll.find(path, index=idx)
         if fc is not None and set_curve_values(fc, frames, values):
             continue
@@ -451,30 +486,6 @@ def overwrite_motion_action(action, slot, obj, motion) -> None:
 
 
 # ------------------------------------------------------------------------------------------- snapshots
-def fcurve_snapshot(fc) -> dict:
-    """Every stored field of every keyframe of an F-curve (for restoring and for exact comparisons)."""
-    kp = fc.keyframe_points
-    n = len(kp)
-    snap = {"n": n}
-    for f in KEY_FIELDS_F2:
-        a = np.empty(2 * n, np.float32)
-        kp.foreach_get(f, a)
-        snap[f] = a
-    for f in KEY_FIELDS_ENUM:
-        a = np.empty(n, np.int32)
-        kp.foreach_get(f, a)
-        snap[f] = a
-    for f in KEY_FIELDS_F:
-        a = np.empty(n, np.float32)
-        kp.foreach_get(f, a)
-        snap[f] = a
-    for f in KEY_FIELDS_B:
-        a = np.empty(n, bool)
-        kp.foreach_get(f, a)
-        snap[f] = a
-    return snap
-
-
 def restore_fcurve(fc, snap: dict) -> None:
     """Put an F-curve's keyframes back exactly as in ``snap``."""
     kp = fc.keyframe_points
@@ -496,6 +507,22 @@ def action_snapshot(action) -> dict:
         for fc in action.fcurves:
             out[("", fc.data_path, fc.array_index)] = fcurve_snapshot(fc)
     return out
+
+
+def action_fingerprint(action) -> dict:
+    """Frames and values of every key (one read per curve): enough to notice that the artist edited keys."""
+    out = {}
+    slots = action.slots if compat.HAS_SLOTS else [None]
+    for slot in slots:
+        for fc in compat.fcurves(action, slot) or []:
+            co = np.empty(2 * len(fc.keyframe_points), np.float32)
+            fc.keyframe_points.foreach_get("co", co)
+            out[(slot.identifier if slot is not None else "", fc.data_path, fc.array_index)] = co
+    return out
+
+
+def fingerprints_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def snapshots_equal(a: dict, b: dict) -> bool:
@@ -530,6 +557,13 @@ class FillPlan:
         return int(sum(len(f.frames) for f in self.fills))
 
 
+def _key_frames(fc) -> np.ndarray:
+    n = len(fc.keyframe_points)
+    co = np.empty(2 * n, np.float64)
+    fc.keyframe_points.foreach_get("co", co)
+    return np.round(co[0::2]).astype(int)
+
+
 def plan_inbetween(obj, motion, bones: list[str], frame_range: tuple) -> FillPlan:
     """Which keys to add to which curve of the active action: every whole frame in ``frame_range`` that the curve
     has no key on, for the rotation channels of ``bones`` and the root location."""
@@ -542,6 +576,8 @@ def plan_inbetween(obj, motion, bones: list[str], frame_range: tuple) -> FillPla
     mframes = motion_frames(motion, fps)
     lo, hi = frame_range
     inside = (mframes >= lo - 1e-6) & (mframes <= hi + 1e-6) & (np.abs(mframes - np.round(mframes)) < 1e-4)
+    rows = np.nonzero(inside)[0]
+    fr = np.round(mframes[rows]).astype(int)
     plan = FillPlan()
     q_all = xyzw_to_wxyz(motion.rotations_xyzw).astype(np.float64)
     index = {b: j for j, b in enumerate(motion.bones)}
@@ -551,91 +587,121 @@ def plan_inbetween(obj, motion, bones: list[str], frame_range: tuple) -> FillPla
         pb = obj.pose.bones[b]
         prop, nch = rotation_path(pb)
         curves = [coll.find(bone_path(b, prop), index=c) for c in range(nch)]
-        if all(fc is None for fc in curves):
+        have = [None if fc is None else _key_frames(fc) for fc in curves]
+        if all(h is None for h in have):
             continue
-        key_frames = set()
-        for fc in curves:
-            if fc is not None:
-                key_frames.update(np.round(_keys(fc)[0]).astype(int).tolist())
-        rows = np.nonzero(inside)[0]
-        fr = np.round(mframes[rows]).astype(int)
+        keyed = np.unique(np.concatenate([h for h in have if h is not None]))
         # anchors: the artist's own channel values on keyed frames, so filled values join without flips
         static = list(getattr(pb, prop))
-        anchors = {}
-        for i, f in enumerate(fr):
-            if int(f) in key_frames:
-                anchors[i] = np.array([fc.evaluate(float(f)) if fc is not None else static[c]
-                                       for c, fc in enumerate(curves)])
+        anchors = {int(i): np.array([fc.evaluate(float(fr[i])) if fc is not None else static[c]
+                                     for c, fc in enumerate(curves)])
+                   for i in np.nonzero(np.isin(fr, keyed))[0]}
         vals = quat_wxyz_to_channels(q_all[rows, index[b]], pb.rotation_mode, anchors=anchors)
         for c, fc in enumerate(curves):
             if fc is None:
                 continue
-            have = set(np.round(_keys(fc)[0]).astype(int).tolist())
-            sel = np.array([int(f) not in have for f in fr], bool)
+            sel = ~np.isin(fr, have[c])
             if sel.any():
                 plan.fills.append(CurveFill(fc.data_path, c, fr[sel].astype(np.float32), vals[sel, c]))
     root = motion.root_bone or translation_bone(obj)
     if root in bones:
-        rows = np.nonzero(inside)[0]
-        fr = np.round(mframes[rows]).astype(int)
         for c in range(3):
             fc = coll.find(bone_path(root, "location"), index=c)
             if fc is None:
                 continue
-            have = set(np.round(_keys(fc)[0]).astype(int).tolist())
-            sel = np.array([int(f) not in have for f in fr], bool)
+            sel = ~np.isin(fr, _key_frames(fc))
             if sel.any():
                 plan.fills.append(CurveFill(fc.data_path, c, fr[sel].astype(np.float32),
                                             motion.root_translation[rows][sel, c]))
     return plan
 
 
-def insert_keys(fc, frames: np.ndarray, values: np.ndarray, key_type: int) -> None:
+def insert_keys(fc, frames: np.ndarray, values: np.ndarray, key_type: int, old: dict | None = None) -> None:
     """Add keys at frames that have none; the existing keys keep every field bit-identical (handles included).
 
     New keys take the interpolation of the artist's key before them (so a stepped blocking pass stays stepped).
+    ``old`` is the curve's :func:`fcurve_snapshot` if the caller has one. Only the fields that change are written:
+    ``update()`` sorts whole keyframes, so the artist's keys carry their own fields along; it recomputes automatic
+    handles of every key, so the artist's handles are put back afterwards.
     """
-    old = fcurve_snapshot(fc)
+    old = old if old is not None else fcurve_snapshot(fc)
     n, m = old["n"], len(frames)
     kp = fc.keyframe_points
     kp.add(m)
     co = np.empty(2 * (n + m), np.float32)
-    kp.foreach_get("co", co)
+    co[:2 * n] = old["co"]
     co[2 * n::2] = frames
     co[2 * n + 1::2] = values
     kp.foreach_set("co", co)
     old_frames = old["co"][0::2]
-    prev = np.clip(np.searchsorted(old_frames, frames, side="right") - 1, 0, max(n - 1, 0))
-    interp = np.empty(n + m, np.int32)
-    kp.foreach_get("interpolation", interp)
     if n:
-        interp[n:] = old["interpolation"][prev]
-    kp.foreach_set("interpolation", interp)
-    types = np.empty(n + m, np.int32)
-    kp.foreach_get("type", types)
-    types[n:] = key_type
+        prev = np.clip(np.searchsorted(old_frames, frames, side="right") - 1, 0, n - 1)
+        interp = np.concatenate([old["interpolation"], old["interpolation"][prev]]).astype(np.int32)
+        if np.any(interp[n:] != _BEZIER):  # add() makes BEZIER keys
+            kp.foreach_set("interpolation", interp)
+    types = np.concatenate([old["type"], np.full(m, key_type, np.int32)])
     kp.foreach_set("type", types)
-    sel = np.zeros(n + m, bool)
-    sel[:n] = old["select_control_point"]
-    kp.foreach_set("select_control_point", sel)
+    sel = np.empty(n + m, bool)
+    kp.foreach_get("select_control_point", sel)
+    if sel[n:].any():  # the artist's selection stays as it is; the new keys start unselected
+        sel[n:] = False
+        kp.foreach_set("select_control_point", sel)
     fc.update()  # sorts and computes the new keys' handles
-    # put the artist's keys back bit-identical (update() recomputes automatic handles of every key)
     now = np.empty(2 * (n + m), np.float32)
     kp.foreach_get("co", now)
     pos = np.searchsorted(now[0::2], old_frames)
     if not np.array_equal(now[0::2][pos], old_frames):
         raise SceneError(f"internal error: could not find the artist's keys again on {fc.data_path}")
-    for f in KEY_FIELDS_F2:
+    for f in ("handle_left", "handle_right"):
         a = np.empty(2 * (n + m), np.float32)
         kp.foreach_get(f, a)
-        a2 = a.reshape(-1, 2)
-        a2[pos] = old[f].reshape(-1, 2)
+        a.reshape(-1, 2)[pos] = old[f].reshape(-1, 2)
         kp.foreach_set(f, a)
-    for f in KEY_FIELDS_ENUM + KEY_FIELDS_F + KEY_FIELDS_B:
-        a = np.empty(n + m, old[f].dtype)
+
+
+def apply_inbetween_steps(obj_name: str, plan: FillPlan, batch: int = 32):
+    """Fill a preview copy ``batch`` curves per step (no rollback: the copy is thrown away anyway)."""
+    key_type = compat.enum_value(bpy.types.Keyframe, "type", compat.keyframe_type_generated())
+    for i, fill in enumerate(plan.fills):
+        if i % batch == 0:
+            yield
+            obj = bpy.data.objects.get(obj_name)
+            if obj is None:
+                return
+            coll = compat.fcurves(*compat.assigned(obj))
+        fc = coll.find(fill.fc_path, index=fill.index)
+        if fc is not None:
+            insert_keys(fc, fill.frames, fill.values, key_type)
+
+
+INSERT_FIELDS = ("co", "handle_left", "handle_right", "interpolation", "type")
+
+
+def fcurve_snapshot(fc, fields=None) -> dict:
+    """Every stored field (or just ``fields``) of every keyframe of an F-curve."""
+    kp = fc.keyframe_points
+    n = len(kp)
+    snap = {"n": n}
+    for f in fields or KEY_FIELDS_F2 + KEY_FIELDS_ENUM + KEY_FIELDS_F + KEY_FIELDS_B:
+        size, dtype = (2 * n, np.float32) if f in KEY_FIELDS_F2 else \
+            (n, np.int32 if f in KEY_FIELDS_ENUM else np.float32 if f in KEY_FIELDS_F else bool)
+        a = np.empty(size, dtype)
         kp.foreach_get(f, a)
-        a[pos] = old[f]
-        kp.foreach_set(f, a)
+        snap[f] = a
+    return snap
+
+
+def _remove_added(fc, added_frames: np.ndarray, before: dict) -> None:
+    """Undo :func:`insert_keys` on one curve: drop the keys at ``added_frames`` and put the artist's handles back
+    (the only fields of theirs that ``update()`` touches)."""
+    now = fcurve_snapshot(fc)
+    keep = ~np.isin(now["co"][0::2], added_frames)
+    kept = {"n": int(keep.sum())}
+    for f, a in now.items():
+        if f != "n":
+            kept[f] = a.reshape(-1, 2)[keep].ravel() if f in KEY_FIELDS_F2 else a[keep]
+    kept["handle_left"], kept["handle_right"] = before["handle_left"], before["handle_right"]
+    restore_fcurve(fc, kept)
 
 
 def apply_inbetween(obj, plan: FillPlan) -> int:
@@ -649,14 +715,16 @@ def apply_inbetween(obj, plan: FillPlan) -> int:
             raise SceneError(f"the curve {fill.fc_path}[{fill.index}] disappeared while the job ran; "
                              "nothing was written")
         targets.append((fc, fill))
-    saved = [(fill.fc_path, fill.index, fcurve_snapshot(fc)) for fc, fill in targets]
     key_type = compat.enum_value(bpy.types.Keyframe, "type", compat.keyframe_type_generated())
+    done = []
     try:
         for fc, fill in targets:
-            insert_keys(fc, fill.frames, fill.values, key_type)
+            before = fcurve_snapshot(fc, INSERT_FIELDS)
+            done.append((fill, before))
+            insert_keys(fc, fill.frames, fill.values, key_type, before)
     except Exception:
-        for path, idx, snap in saved:  # roll back: the artist's action exactly as before
-            restore_fcurve(coll.find(path, index=idx), snap)
+        for fill, before in done:  # roll back: the artist's action exactly as before
+            _remove_added(coll.find(fill.fc_path, index=fill.index), fill.frames, before)
         raise
     return plan.num_keys
 

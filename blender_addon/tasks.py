@@ -90,41 +90,41 @@ class Preview:
         self.had_animdata = obj.animation_data is not None
         self.action_name: str | None = None
 
-    def _new_action(self, obj, make):
-        """Replace the preview action with ``make(obj)`` -> (action, slot), and show it."""
+    def _show(self, obj, action, slot) -> None:
+        """Make ``action`` the preview (replacing the previous one) and show it on the armature."""
         self._remove_action()
-        if self.orig_action and not self.action_name:
+        if self.orig_action:
             bpy.data.actions[self.orig_action].use_fake_user = True  # keep the artist's action alive meanwhile
-        action, slot = make(obj)
         action.name = PREVIEW_NAME
         self.action_name = action.name
         compat.assign(obj, action, slot)
 
-    def show_motion(self, motion) -> None:
+    def show_motion(self, motion):
+        """Generator (one slice per tick): update the preview with a rig-space partial motion."""
         if motion.space != "rig":
             return  # a canonical-space partial cannot be shown on this rig without model math; progress only
         obj = _object(self.obj_name)
         prev = bpy.data.actions.get(self.action_name) if self.action_name else None
         if prev is not None and obj.animation_data and obj.animation_data.action == prev:
-            scene_io.overwrite_motion_action(prev, compat.assigned(obj)[1], obj, motion)
+            yield from scene_io.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
             return
-        self._new_action(obj, lambda o: scene_io.write_motion_action(o, motion, PREVIEW_NAME, "LINEAR"))
+        action, slot = yield from scene_io.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
+                                                                     "LINEAR")
+        self._show(_object(self.obj_name), action, slot)
 
-    def show_filled(self, motion, bones, frame_range) -> None:
-        """A copy of the artist's action with the partial in-between frames filled in."""
+    def show_filled(self, motion, bones, frame_range):
+        """Generator: a copy of the artist's action with the partial in-between frames filled in."""
         if motion.space != "rig":
             return
         obj = _object(self.obj_name)
         src = bpy.data.actions.get(self.orig_action) if self.orig_action else None
         if src is None:
             return
-
-        def make(o):
-            copy = src.copy()
-            return copy, _slot_by_identifier(copy, self.orig_slot)
-
-        self._new_action(obj, make)
-        scene_io.apply_inbetween(obj, scene_io.plan_inbetween(obj, motion, bones, frame_range))
+        copy = src.copy()
+        self._show(obj, copy, _slot_by_identifier(copy, self.orig_slot))
+        yield
+        plan = scene_io.plan_inbetween(_object(self.obj_name), motion, bones, frame_range)
+        yield from scene_io.apply_inbetween_steps(self.obj_name, plan)
 
     def _remove_action(self) -> None:
         if self.action_name:
@@ -163,24 +163,38 @@ def _place_new_action(obj, action, slot, mode: str, index: int) -> str:
     return "ASSIGN"
 
 
-def _write_results(obj, motions, base_name: str, mode: str) -> list[str]:
+def _write_results(obj_name: str, motions, base_name: str, mode: str):
+    """Generator: write one new action per motion (a few dozen curves per tick), then place them all at once.
+    Returns the action names. If it is closed early or fails, every action it made is removed."""
+    obj = _object(obj_name)
     for m in motions:
         if m.space != "rig":
             raise wire.WireError(f"the backend returned a motion in '{m.space}' space; this add-on needs it on the rig")
         scene_io.check_bones(obj, m)
-    names, made = [], []
+    made, placed = [], False
     try:
         for i, m in enumerate(motions):
             name = base_name if len(motions) == 1 else f"{base_name} v{i + 1}"
-            action, slot = scene_io.write_motion_action(obj, m, name)
-            made.append(action)
-            _place_new_action(obj, action, slot, mode, i)
-            names.append(action.name)
-    except Exception:
-        for a in made:  # all or nothing
-            bpy.data.actions.remove(a)
-        raise
-    return names
+            steps = scene_io.write_motion_action_steps(_object(obj_name), m, name)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    made.append(done.value[0].name)
+                    break
+                yield
+        obj = _object(obj_name)
+        for i, name in enumerate(made):
+            action = bpy.data.actions[name]
+            _place_new_action(obj, action, action.slots[0] if compat.HAS_SLOTS else None, mode, i)
+        placed = True
+        return made
+    finally:
+        if not placed:
+            for name in made:
+                a = bpy.data.actions.get(name)
+                if a is not None:
+                    bpy.data.actions.remove(a)
 
 
 # ------------------------------------------------------------------------------------------------ generate
@@ -212,13 +226,13 @@ def start_generate(context, obj) -> jobs.Job:
     obj_name = obj.name
 
     def on_partial(job, motion):
-        preview.show_motion(motion)
+        return preview.show_motion(motion)
 
     def on_result(job, result):
         preview.discard()
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
-        names = _write_results(_object(obj_name), result.motions, name, mode)
+        names = yield from _write_results(obj_name, result.motions, name, mode)
         undo_push("MotionLoom Generate")
         job.data["actions"] = names
         return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
@@ -248,25 +262,30 @@ def start_inbetween(context, obj) -> jobs.Job:
     req = wire.inbetween_request(keys.spec(), fps, rig=rig.spec(bone_map_overrides(obj)),
                                  frame_range=keys.frame_range)
     action, slot = compat.assigned(obj)
-    snapshot = scene_io.action_snapshot(action)
+    fingerprint = scene_io.action_fingerprint(action)
     obj_name, act_name = obj.name, action.name
     preview = Preview(obj)
 
     def on_partial(job, motion):
-        preview.show_filled(motion, keys.bones, keys.frame_range)
+        return preview.show_filled(motion, keys.bones, keys.frame_range)
 
-    def on_result(job, result):
-        preview.discard()
-        if len(result.motions) != 1 or result.motions[0].space != "rig":
-            raise wire.WireError("the backend's in-between result is not one motion on the rig")
+    def unchanged():
         o = _object(obj_name)
         act, _ = compat.assigned(o)
         if act is None or act.name != act_name:
             raise scene_io.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
                                       "written")
-        if not scene_io.snapshots_equal(snapshot, scene_io.action_snapshot(act)):
+        if not scene_io.fingerprints_equal(fingerprint, scene_io.action_fingerprint(act)):
             raise scene_io.SceneError("the keys changed while the job ran; nothing was written: run In-between again")
-        plan = scene_io.plan_inbetween(o, result.motions[0], keys.bones, keys.frame_range)
+        return o
+
+    def on_result(job, result):
+        preview.discard()
+        if len(result.motions) != 1 or result.motions[0].space != "rig":
+            raise wire.WireError("the backend's in-between result is not one motion on the rig")
+        plan = scene_io.plan_inbetween(unchanged(), result.motions[0], keys.bones, keys.frame_range)
+        yield  # planning and writing in separate ticks; the write itself is one step (all or nothing)
+        o = unchanged()
         n = scene_io.apply_inbetween(o, plan)
         undo_push("MotionLoom In-between")
         job.data["keys_added"] = n
@@ -316,13 +335,13 @@ def start_retarget(context, target) -> jobs.Job:
     mode = context.scene.motionloom.apply_mode
 
     def on_partial(job, m):
-        preview.show_motion(m)
+        return preview.show_motion(m)
 
     def on_result(job, result):
         preview.discard()
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
-        names = _write_results(_object(obj_name), result.motions[:1], name, mode)
+        names = yield from _write_results(obj_name, result.motions[:1], name, mode)
         undo_push("MotionLoom Retarget")
         job.data["actions"] = names
         if result.bone_map:

@@ -148,7 +148,9 @@ def path_curve():
     for bp, p in zip(sp.bezier_points, pts):
         bp.co = p
         bp.handle_left_type = bp.handle_right_type = "AUTO"
+    cu.bevel_depth = 0.015  # visible in renders
     ob = bpy.data.objects.new("Walk Path", cu)
+    ob.color = (0.9, 0.2, 0.2, 1)
     bpy.context.scene.collection.objects.link(ob)
     return ob
 
@@ -335,7 +337,7 @@ def render(out: Path, hero, second, blocking_name, walk_name, retarget_name, ret
     if walk_name:
         pair = retarget_name and retarget_source == walk_name
         shots.append(("walk", {hero: walk_name, **({second: retarget_name} if pair else {})},
-                      list(range(1, 121, 8)), [hero, second] if pair else [hero]))
+                      list(range(1, 121, 10)), [hero, second] if pair else [hero]))
     if retarget_name and retarget_source != walk_name:
         shots.append(("retarget", {hero: retarget_source, second: retarget_name}, list(range(1, 61, 5)),
                       [hero, second]))
@@ -353,7 +355,7 @@ def render(out: Path, hero, second, blocking_name, walk_name, retarget_name, ret
             camera(scene, (3.2, -4.2, 1.3), (0.3, -0.2, 0.8))
         else:
             scene.render.resolution_x = 480
-            camera(scene, (9.0, -2.1, 1.2), (0.6, -2.1, 0.9), ortho=6.5)
+            camera(scene, (5.8, -7.8, 3.4), (0.5, -2.3, 0.5))
         try:
             paths = render_frames(scene, frames, frames_dir, tag)
             result[tag] = sheet_and_gif(paths, out / f"preview_{tag}", frames)

@@ -23,12 +23,13 @@ def register(subparsers):
     p.add_argument("--partials", type=int, default=10, help="partial results streamed by the generation job")
     p.add_argument("--real", choices=["auto", "yes", "no"], default="auto",
                    help="also stream an in-between from the real backend (auto: when the service is present)")
+    p.add_argument("--backend-dir", default=str(ROOT), help="checkout whose backend serves the real run")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     cmd = [sys.executable, str(SCRIPT), "--frames", str(args.frames), "--repeats", str(args.repeats),
-           "--partials", str(args.partials), "--real", args.real]
+           "--partials", str(args.partials), "--real", args.real, "--backend-dir", args.backend_dir]
     if args.json:
         cmd.append("--json")
     return subprocess.call(cmd, cwd=ROOT)

@@ -212,7 +212,7 @@ def bench_stream_generate(frames: int, partials: int) -> dict:
     return out
 
 
-def bench_stream_inbetween(frames: int) -> dict:
+def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
     from blender_addon import jobs, scene_io, tasks, wire
     arm = rig65()
     rig, m = random_motion(arm, frames, seed=1)
@@ -226,7 +226,7 @@ def bench_stream_inbetween(frames: int) -> dict:
                 fc.keyframe_points.remove(fc.keyframe_points[i], fast=True)
         fc.update()
     compat.assign(arm, act, slot)
-    real = Backend([sys.executable, "-m", "backend", "serve", "--port", "0", "--threads", "1"])
+    real = Backend([sys.executable, "-m", "backend", "serve", "--port", "0", "--threads", "1"], cwd=backend_dir)
     try:
         _use(real.url)
         s = bpy.context.scene.motionloom
@@ -258,13 +258,15 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--partials", type=int, default=10)
     ap.add_argument("--real", choices=["auto", "yes", "no"], default="auto")
+    ap.add_argument("--backend-dir", default=str(ROOT), help="checkout whose backend serves the real run")
     args = ap.parse_args(argv)
     res = {"blender": bpy.app.version_string, "machine": f"{os.cpu_count()} CPUs",
            "write": bench_write(rig65(), args.frames, args.repeats),
            "stream": [bench_stream_generate(args.frames, args.partials)]}
-    has_server = (ROOT / "backend" / "cli" / "serve.py").is_file()
+    backend_dir = Path(args.backend_dir)
+    has_server = (backend_dir / "backend" / "cli" / "serve.py").is_file()
     if args.real == "yes" or (args.real == "auto" and has_server):
-        res["stream"].append(bench_stream_inbetween(args.frames))
+        res["stream"].append(bench_stream_inbetween(args.frames, backend_dir))
     if args.json:
         print(json.dumps(res, indent=2))
     else:

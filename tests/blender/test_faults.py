@@ -172,3 +172,22 @@ def test_remote_backend_needs_online_access(addon, keyed):
     assert not bpy.app.online_access  # background Blender is offline by default
     with pytest.raises(RuntimeError, match="not on this computer and Blender is in offline mode"):
         bpy.ops.motionloom.connect()
+
+
+def test_cancel_while_the_result_is_being_written_removes_it(addon, keyed):
+    """A large result is written over several ticks into an unassigned action; cancelling in between leaves no
+    trace of it."""
+    from blender_addon import jobs
+    before = _scene_state(keyed)
+    with fake_backend("--partials", "0"):
+        bpy.ops.motionloom.generate()
+        job = jobs.active()
+        while "finishing" not in job.data:
+            jobs.pump()
+            time.sleep(0.01)
+        jobs.pump()  # one more slice: the new action exists, half written
+        assert "a person walks forward" in bpy.data.actions
+        assert keyed.animation_data.action.name == "artist"  # not assigned while it is being written
+        assert jobs.cancel()
+    assert job.state == "cancelled"
+    _assert_same(before, _scene_state(keyed))

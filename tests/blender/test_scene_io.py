@@ -126,7 +126,8 @@ def test_inbetween_insert_keeps_artist_keys_bit_identical(addon):
         np.testing.assert_allclose(np.abs(np.dot(w, q[f - 1, keys.bones.index("mixamorig:Spine")][[3, 0, 1, 2]])), 1.0, atol=1e-5)
 
 
-def test_apply_inbetween_is_all_or_nothing(addon, monkeypatch):
+@pytest.mark.parametrize("fail", ["before", "after"])  # before touching the 5th curve, or after changing it
+def test_apply_inbetween_is_all_or_nothing(addon, monkeypatch, fail):
     from blender_addon import scene_io, wire
     arm = load_character()
     action = key_poses(arm)
@@ -141,9 +142,12 @@ def test_apply_inbetween_is_all_or_nothing(addon, monkeypatch):
 
     def flaky(*a, **k):
         calls.append(1)
+        if len(calls) == 5 and fail == "before":
+            raise RuntimeError("disk full")
+        out = real(*a, **k)
         if len(calls) == 5:
             raise RuntimeError("disk full")
-        return real(*a, **k)
+        return out
 
     monkeypatch.setattr(scene_io, "insert_keys", flaky)
     with pytest.raises(RuntimeError):
