@@ -205,14 +205,20 @@ def test_trajectory_from_curve_and_grease_pencil(addon):
     np.testing.assert_allclose(pts[0, :2], [1.0, -2.0], atol=1e-5)
     np.testing.assert_allclose(pts[-1, :2], [5.0, -2.0], atol=1e-5)
 
-    gp = getattr(bpy.data, "grease_pencils_v3", bpy.data.grease_pencils).new("stroke")  # v3 data (4.3+)
+    P = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
+    v3 = hasattr(bpy.data, "grease_pencils_v3") or bpy.app.version >= (5, 0, 0)
+    gp = getattr(bpy.data, "grease_pencils_v3", bpy.data.grease_pencils).new("stroke")  # v3 data from 4.3 on
     gob = bpy.data.objects.new("stroke", gp)
     bpy.context.scene.collection.objects.link(gob)
     layer = gp.layers.new("path")
-    dr = layer.frames.new(bpy.context.scene.frame_current).drawing
-    dr.add_strokes([4])
-    P = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
-    dr.attributes["position"].data.foreach_set("vector", P.ravel())
+    if v3:
+        dr = layer.frames.new(bpy.context.scene.frame_current).drawing
+        dr.add_strokes([4])
+        dr.attributes["position"].data.foreach_set("vector", P.ravel())
+    else:  # Blender 4.2: legacy Grease Pencil
+        stroke = layer.frames.new(bpy.context.scene.frame_current).strokes.new()
+        stroke.points.add(4)
+        stroke.points.foreach_set("co", P.ravel())
     gpts = scene_io.sample_trajectory(gob, 31)
     np.testing.assert_allclose(gpts[[0, 10, 20, 30], :2], P[:, :2], atol=1e-5)  # 3 m path, 0.1 m per frame
     assert np.all(gpts[:, 2] == 0)
