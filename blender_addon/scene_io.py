@@ -868,7 +868,7 @@ def import_motion_file(path: str):
     if not os.path.isfile(path):
         raise SceneError(f"the source file '{path}' does not exist")
     before = {k: {x.session_uid for x in getattr(bpy.data, k)} for k in _IMPORT_KINDS}
-    selected = {o.name for o in bpy.context.view_layer.objects if o.select_get()}
+    selected = {o.name for o in bpy.context.view_layer.objects if o is not None and o.select_get()}
     scene = bpy.context.scene
     saved_range = (scene.frame_start, scene.frame_end, scene.frame_current)
     active = bpy.context.view_layer.objects.active
@@ -902,7 +902,8 @@ def import_motion_file(path: str):
         if new:
             bpy.data.batch_remove(new)
         for o in bpy.context.view_layer.objects:
-            o.select_set(o.name in selected)
+            if o is not None:
+                o.select_set(o.name in selected)
         scene.frame_start, scene.frame_end = saved_range[:2]
         scene.frame_set(saved_range[2])
         if active is not None and active.name in bpy.data.objects:

@@ -63,6 +63,13 @@ def key_poses(arm, frames=(1, 15, 30), bones=POSE_BONES, action_name="artist", e
     return arm.animation_data.action
 
 
+def activate(obj) -> None:
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+
+
 def select_all_keys(arm, select=True):
     from blender_addon import compat
     action, slot = compat.assigned(arm)
