@@ -116,14 +116,6 @@ def result_for(req: dict) -> dict:
     return {"motions": [], "model": "echo"}
 
 
-def strip_unknown(req: dict) -> dict:
-    """Drop fields the schema in this checkout does not know yet (a newer add-on against an older schema)."""
-    req = json.loads(json.dumps(req))
-    if "keys" in req and "root_bone" not in schema.KeySpec.model_fields:
-        req["keys"].pop("root_bone", None)
-    return req
-
-
 def _sentences(e) -> str:
     """Pydantic errors as the real service words them: 'where: what' per problem."""
     if not hasattr(e, "errors"):
@@ -183,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/jobs":
             try:
                 from pydantic import TypeAdapter
-                TypeAdapter(schema.JobRequest).validate_python(strip_unknown(body))
+                TypeAdapter(schema.JobRequest).validate_python(body)
             except Exception as e:
                 return self._json(422, {"error": _sentences(e)})
             job_id = uuid.uuid4().hex[:12]

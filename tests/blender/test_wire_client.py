@@ -20,14 +20,6 @@ def _rig(B=3):
                          np.eye(4), [True] * B, {"pelvis": "b0"})
 
 
-def _strip(req):
-    """Drop KeySpec.root_bone while the checkout's schema predates it (the server branch adds it)."""
-    if "keys" in req and "root_bone" not in schema.KeySpec.model_fields:
-        req = json.loads(json.dumps(req))
-        req["keys"].pop("root_bone", None)
-    return req
-
-
 def test_requests_validate_against_the_backend_schema():
     traj = np.stack([np.linspace(0, 2, 40), np.zeros(40), np.zeros(40)], 1)
     t2m = wire.text2motion_request(" walk ", 40, 24.0, start_frame=1, seed=5, num_variations=2, rig=_rig(),
@@ -36,8 +28,8 @@ def test_requests_validate_against_the_backend_schema():
     assert m.prompt == "walk" and m.trajectory.numpy().shape == (40, 3) and m.rig.bone_map == {"pelvis": "b0"}
     q = np.tile([0, 0, 0, 1.0], (2, 3, 1))
     keys = wire.key_spec([1, 9], ["b0", "b1", "b2"], q, np.zeros((2, 3)), np.ones((2, 3)), [True, False], "b0")
-    ib = JOB.validate_python(_strip(wire.inbetween_request(keys, 30.0, rig=_rig(), frame_range=(1, 9))))
-    assert ib.keys.frames == [1, 9] and ib.keys.mask.numpy().sum() == 6
+    ib = JOB.validate_python(wire.inbetween_request(keys, 30.0, rig=_rig(), frame_range=(1, 9)))
+    assert ib.keys.frames == [1, 9] and ib.keys.mask.numpy().sum() == 6 and ib.keys.root_bone == "b0"
     src = wire.motion_spec(["b0", "b1", "b2"], [-1, 0, 1], 30.0, np.tile([0, 0, 0, 1.0], (5, 3, 1)), np.zeros((5, 3)),
                            1, "rig", "b0")
     rt = JOB.validate_python(wire.retarget_request(src, _rig(), 30.0, source_rig=_rig()))
