@@ -754,6 +754,39 @@ def _ordered_polyline(verts: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return verts[order]
 
 
+def _mesh_polyline(ev) -> np.ndarray:
+    me = ev.to_mesh()
+    try:
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
+        ed = np.empty(len(me.edges) * 2, np.int32)
+        me.edges.foreach_get("vertices", ed)
+    finally:
+        ev.to_mesh_clear()
+    return _ordered_polyline(co.reshape(-1, 3).astype(np.float64), ed.reshape(-1, 2))
+
+
+def _curve_centerline(obj, ev) -> np.ndarray:
+    """The evaluated centre line of a curve object (object space), in order along the first spline.
+
+    A curve with thickness (bevel, extrude, taper) evaluates to a tube mesh, so its line is taken from a temporary
+    copy without thickness, evaluated the same way and removed again (the scene ends as it was)."""
+    cu = obj.data
+    thick = cu.bevel_depth > 0 or cu.extrude > 0 or cu.bevel_mode == "OBJECT" and cu.bevel_object is not None
+    if not thick:
+        return _mesh_polyline(ev)
+    tmp_cu = cu.copy()
+    tmp_cu.bevel_depth, tmp_cu.extrude, tmp_cu.bevel_mode = 0.0, 0.0, "ROUND"
+    tmp = bpy.data.objects.new("MotionLoom trajectory (temporary)", tmp_cu)
+    try:
+        bpy.context.scene.collection.objects.link(tmp)
+        pts = _mesh_polyline(tmp.evaluated_get(bpy.context.evaluated_depsgraph_get()))
+    finally:
+        bpy.data.objects.remove(tmp)
+        bpy.data.curves.remove(tmp_cu)
+    return pts
+
+
 def trajectory_points(obj) -> np.ndarray:
     """World-space points along a curve object (evaluated, so resolution and modifiers count) or along the first
     stroke of a Grease Pencil object's active layer at the current frame."""
@@ -763,15 +796,7 @@ def trajectory_points(obj) -> np.ndarray:
     ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
     mw = np.array(ev.matrix_world, np.float64)
     if obj.type == "CURVE":
-        me = ev.to_mesh()
-        try:
-            co = np.empty(len(me.vertices) * 3, np.float32)
-            me.vertices.foreach_get("co", co)
-            ed = np.empty(len(me.edges) * 2, np.int32)
-            me.edges.foreach_get("vertices", ed)
-        finally:
-            ev.to_mesh_clear()
-        pts = _ordered_polyline(co.reshape(-1, 3).astype(np.float64), ed.reshape(-1, 2))
+        pts = _curve_centerline(obj, ev)
     elif obj.type == "GPENCIL":  # legacy Grease Pencil (Blender 4.2)
         layer = obj.data.layers.active or (obj.data.layers[0] if len(obj.data.layers) else None)
         frame = layer.active_frame if layer is not None else None

@@ -110,11 +110,9 @@ POSES = {  # frame: (hips drop in metres, {bone: direction}); parents listed bef
     60: (0.0, {"LeftArm": (0.35, 0, 1), "LeftForeArm": (0.2, 0, 1), "RightArm": (-0.35, 0, 1),
                "RightForeArm": (-0.2, 0, 1), "Head": (0, 0.2, 1)}),
 }
-POSED = sorted({b for _, (_, dirs) in POSES.items() for b in dirs} | {"Hips"})
-
-
 def key_blocking(arm) -> None:
-    """Key three poses on frames 1, 30 and 60, as an animator blocking a shot would (one action, 'Blocking')."""
+    """Key three whole-character poses on frames 1, 30 and 60, as an animator blocking a shot would (one action,
+    'Blocking')."""
     activate(arm)
     for f, (drop, dirs) in POSES.items():
         for pb in arm.pose.bones:
@@ -128,8 +126,7 @@ def key_blocking(arm) -> None:
         for b, d in dirs.items():
             aim(arm, P + b, d)
         bpy.context.view_layer.update()
-        for b in POSED:
-            pb = arm.pose.bones[P + b]
+        for pb in arm.pose.bones:  # a whole-character key, as animators block
             pb.keyframe_insert("rotation_quaternion", frame=f, group=pb.name)
         hips.keyframe_insert("location", frame=f, group=hips.name)
     arm.animation_data.action.name = "Blocking"
@@ -345,9 +342,13 @@ def render(out: Path, hero, second, blocking_name, walk_name, retarget_name, ret
         for arm, name in assign.items():
             act = bpy.data.actions[name]
             compat.assign(arm, act, act.slots[0] if compat.HAS_SLOTS else None)
-        for o in bpy.data.objects:  # show only the characters of this shot
+            for pb in arm.pose.bones:  # channels the action does not key would keep the last shot's pose
+                pb.rotation_quaternion, pb.location, pb.scale = (1, 0, 0, 0), (0, 0, 0), (1, 1, 1)
+        for o in bpy.data.objects:  # show only the characters of this shot (and the path with the walk)
             if o.type == "MESH" and o.name.endswith("body"):
                 o.hide_render = o.parent not in arms
+            elif o.type == "CURVE":
+                o.hide_render = tag != "walk"
         scene.render.resolution_x = 320
         if tag == "inbetween":
             camera(scene, (2.6, -4.4, 1.3), (0.0, -0.2, 0.8))
@@ -355,7 +356,7 @@ def render(out: Path, hero, second, blocking_name, walk_name, retarget_name, ret
             camera(scene, (3.2, -4.2, 1.3), (0.3, -0.2, 0.8))
         else:
             scene.render.resolution_x = 480
-            camera(scene, (5.8, -7.8, 3.4), (0.5, -2.3, 0.5))
+            camera(scene, (4.6, -7.4, 2.3), (0.4, -2.2, 0.7))
         try:
             paths = render_frames(scene, frames, frames_dir, tag)
             result[tag] = sheet_and_gif(paths, out / f"preview_{tag}", frames)

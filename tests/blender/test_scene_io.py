@@ -204,6 +204,10 @@ def test_trajectory_from_curve_and_grease_pencil(addon):
     assert step.std() / step.mean() < 0.05  # evenly spaced along the path
     np.testing.assert_allclose(pts[0, :2], [1.0, -2.0], atol=1e-5)
     np.testing.assert_allclose(pts[-1, :2], [5.0, -2.0], atol=1e-5)
+    n_objects, n_curves = len(bpy.data.objects), len(bpy.data.curves)
+    cu.bevel_depth = 0.05  # a visible, tube-shaped path: still its centre line, and nothing left behind
+    np.testing.assert_allclose(scene_io.sample_trajectory(ob, 60), pts, atol=1e-5)
+    assert (len(bpy.data.objects), len(bpy.data.curves)) == (n_objects, n_curves)
 
     P = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
     v3 = hasattr(bpy.data, "grease_pencils_v3") or bpy.app.version >= (5, 0, 0)
