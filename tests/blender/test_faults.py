@@ -12,7 +12,7 @@ import pytest
 
 import bpy
 
-from helpers import fake_backend, key_poses, load_character, select_all_keys, use_backend
+from bl_helpers import fake_backend, key_poses, load_character, select_all_keys, use_backend
 
 
 def _scene_state(arm):

@@ -12,7 +12,7 @@ import pytest
 
 import bpy
 
-from helpers import (activate, BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, ROOT, Server, key_poses, load_character, real_backend_cmd,
+from bl_helpers import (activate, BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, ROOT, Server, key_poses, load_character, real_backend_cmd,
                      select_all_keys, use_backend)
 
 HAS_SERVER = (BACKEND_DIR / "backend" / "cli" / "serve.py").is_file()

@@ -6,7 +6,7 @@ import pytest
 
 import bpy
 
-from helpers import ROOT, load_character
+from bl_helpers import ROOT, load_character
 
 CLASSES = ("MOTIONLOOM_OT_generate", "MOTIONLOOM_OT_inbetween", "MOTIONLOOM_OT_retarget", "MOTIONLOOM_OT_cancel",
            "MOTIONLOOM_OT_connect", "MOTIONLOOM_OT_backend_start", "MOTIONLOOM_OT_backend_stop",

@@ -5,7 +5,7 @@ import pytest
 import bpy
 from mathutils import Euler, Quaternion
 
-from helpers import POSE_BONES, key_poses, load_character, select_all_keys
+from bl_helpers import POSE_BONES, key_poses, load_character, select_all_keys
 
 
 def _motion(bones, parents, T, seed=0, start=1, fps=None):
