@@ -21,6 +21,7 @@ from . import client, wire
 
 TICK_S = 0.05  # timer interval while a job runs
 BUDGET_S = 0.008  # time per tick spent draining events before yielding to Blender
+SLICE_S = 0.01  # next tick sooner while a preview or a result is being written in slices
 
 
 @dataclass
@@ -231,7 +232,7 @@ def pump() -> float | None:
                 _handle(job, ev)
             if latest_partial is not None and job.running and job.on_partial is not None:
                 job.data["next_partial"] = latest_partial  # drawn once the preview in progress is complete
-            if job.running and "finishing" not in job.data:
+            if job.running and "finishing" not in job.data and "pending_result" not in job.data:
                 _preview_slice(job)
     except (wire.WireError, ValueError, RuntimeError, ReferenceError, KeyError) as e:
         if job.running:
@@ -241,7 +242,10 @@ def pump() -> float | None:
             _fail(job, f"unexpected error while applying the result: {e!r}")
     job.tick_times.append(time.perf_counter() - t0)
     _redraw()
-    return TICK_S if job.running else None
+    if not job.running:
+        return None
+    busy = "finishing" in job.data or "previewing" in job.data
+    return SLICE_S if busy else TICK_S
 
 
 def _in_edit_mode() -> bool:

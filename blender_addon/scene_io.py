@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
-from mathutils import Euler, Matrix, Quaternion
+from mathutils import Euler, Quaternion
 
 from . import compat
 
@@ -941,8 +941,3 @@ def _ensure_importer(op_type: str, module: str) -> None:
         addon_utils.enable(module, default_set=False)
     if not hasattr(bpy.types, op_type):
         raise SceneError(f"Blender's importer '{module}' is not available; enable it in Preferences > Add-ons")
-
-
-# -------------------------------------------------------------------------------------------- utilities
-def world_matrix(obj) -> Matrix:
-    return obj.matrix_world.copy()

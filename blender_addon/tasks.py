@@ -50,6 +50,10 @@ def bone_map_overrides(obj) -> dict | None:
         if it.bone not in arm.bones:
             raise scene_io.SceneError(f"the bone map of '{obj.name}' sends {it.canonical} to '{it.bone}', which is "
                                       "not a bone of this armature: fix the row or run Auto-Map again")
+        if it.bone in out.values():
+            other = next(c for c, b in out.items() if b == it.bone)
+            raise scene_io.SceneError(f"the bone map of '{obj.name}' gives bone '{it.bone}' to both {other} and "
+                                      f"{it.canonical}: a bone can play one joint only")
         out[it.canonical] = it.bone
     return out or None
 

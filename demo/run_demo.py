@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
-from mathutils import Matrix, Vector  # noqa: E402
+from mathutils import Vector  # noqa: E402
 
 FPS = 30
 PROMPT = "a person walks forward"

@@ -135,6 +135,25 @@ def test_generate_on_mixamo_rig_writes_a_new_action(backend):
     assert "MotionLoom Preview" not in bpy.data.actions
 
 
+def test_generate_onto_a_rig_without_animation(backend):
+    from blender_addon import compat
+    arm = load_character()
+    assert arm.animation_data is None
+    s = bpy.context.scene.motionloom
+    s.prompt, s.duration_unit, s.duration_frames = "a person waves", "FRAMES", 30
+    job = _run_generate(backend)
+    new = bpy.data.actions[job.data["actions"][0]]
+    assert arm.animation_data.action == new and len(arm.animation_data.nla_tracks) == 0
+    assert [a.name for a in bpy.data.actions] == [new.name]
+    assert {len(fc.keyframe_points) for fc in compat.fcurves(*compat.assigned(arm))} == {30}
+
+
+def _run_generate(server):
+    if not _text2motion_ready(server):
+        pytest.skip("text2motion is not available on this backend")
+    return _run("generate")
+
+
 def test_generate_variations_and_nla_mode_keep_the_active_action(backend):
     from blender_addon import scene_io
     arm = load_character()
@@ -192,6 +211,9 @@ def test_auto_bone_map_is_stored_on_the_rig_and_sent_back(backend):
     # the artist edits a row; the edit is what the next request carries
     arm.data.motionloom_bone_map[0].bone = "mixamorig:Spine"
     assert tasks.bone_map_overrides(arm)["pelvis"] == "mixamorig:Spine"
+    arm.data.motionloom_bone_map[1].bone = "mixamorig:Spine"  # two joints, one bone: refused with words
+    with pytest.raises(Exception, match="gives bone 'mixamorig:Spine' to both"):
+        tasks.bone_map_overrides(arm)
     arm.data.motionloom_use_bone_map = False
     assert tasks.bone_map_overrides(arm) is None
 
