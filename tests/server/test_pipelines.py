@@ -182,11 +182,16 @@ def test_retarget_rig_to_rig(rig):
 
 
 def test_retarget_checks_name_the_missing_joints(rig):
-    legless = rig.model_copy(update={"bones": [n.replace("LeftLeg", "LeftPart7") for n in rig.bones]})
+    # a whole leg with unrecognisable names (one odd name between named bones is found by chain topology)
+    renames = {"LeftUpLeg": "LeftPart6", "LeftLeg": "LeftPart7", "LeftFoot": "LeftPart8", "LeftToeBase": "LeftPart9"}
+    bones = [n.split(":")[0] + ":" + renames.get(n.split(":")[-1], n.split(":")[-1]) if ":" in n else n
+             for n in rig.bones]
+    legless = rig.model_copy(update={"bones": bones})
     req = RetargetRequest(source=canonical_motion_to_spec(random_motion(T=2)), target_rig=legless)
     with pytest.raises(RequestError, match="left knee"):
         check_request(req)
-    fixed = legless.model_copy(update={"bone_map": {"left_knee": "mixamorig:LeftPart7"}})
+    fixed = legless.model_copy(update={"bone_map": {"left_hip": "mixamorig:LeftPart6", "left_knee": "mixamorig:LeftPart7",
+                                                    "left_ankle": "mixamorig:LeftPart8"}})
     check_request(req.model_copy(update={"target_rig": fixed}))
 
 
