@@ -283,9 +283,8 @@ def test_retarget_a_motion_file_onto_the_selected_rig(backend, tmp_path, fmt):
 CMU_WALK = ROOT.parent / "shared" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
 
 
-@pytest.mark.xfail(strict=True, reason="backend retarget: rest-offset frames go NaN for this CMU skeleton "
-                                       "(backend/retarget/transfer.py _frame with parallel axes); reported")
 def test_retarget_real_cmu_mocap_file(backend):
+    """Real CMU mocap (BVH, 120 fps, MotionBuilder-friendly skeleton in BVH units) onto the Mixamo character."""
     if not CMU_WALK.is_file():
         pytest.skip("../shared/data is not beside this checkout")
     if backend.kind != "real":
