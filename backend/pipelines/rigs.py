@@ -11,6 +11,13 @@ Which bones a result writes: the *solve rig*'s ``written`` bones (mapped bones, 
 bones). The solve rig is the rig itself, Rigify's FK controls (recognised by name), or, when the request lists
 ``RigSpec.controls`` for a rig that is not recognised, the listed control bones with their own hierarchy (nearest
 listed ancestor as parent): results are then solved on and written onto those bones only.
+
+Rigs lying down. The retargeting needs legs that hang down in the rest pose. A rig whose rest pose lies on its back
+(a Z-up BVH read as Y-up, which is what Blender's own BVH export and import do to each other) is solved in an
+*upright view*: its object matrix turned by the rotation ``up_fix`` that stands the rest pose up (pelvis above the
+ankles). Pose channels do not change under that turn, so the rig's channels are the upright view's; canonical
+motions are turned back into the real world on the way out (``to_canonical``) and into the upright view on the
+way in (``to_rig``), so what the animator sees (a clip lying on its back) is what the other side gets.
 """
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ import dataclasses
 import numpy as np
 
 from ..motion.motion import Motion
-from ..motion.rotations import np_quat_apply, np_quat_mul
+from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul, \
+    np_quat_to_matrix
 from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
 from ..retarget.api import PreparedRig, RetargetResult, RigPose, _sub_rig, from_canonical, pose_to_motion, prepare, \
     to_canonical
@@ -60,14 +68,18 @@ class RigBinding:
             raise RequestError(f"bone_map keys must be canonical joints; {', '.join(map(repr, bad[:5]))} "
                                f"{'is' if len(bad) == 1 else 'are'} not (canonical joints: "
                                f"{', '.join(CANONICAL_JOINTS)})")
-        self.profile = find_profile(rig.names)
-        self.solve_rig = rig
-        if spec.controls and self.profile is None:
-            self.solve_rig = _controls_rig(rig, list(spec.controls))
+        if spec.controls and find_profile(rig.names) is None:
             off = [f"{c!r} -> {b!r}" for c, b in overrides.items() if b not in set(spec.controls)]
             if off:
                 raise RequestError(f"rig {spec.name!r}: bone_map sends {', '.join(off[:3])}, but results go on the "
                                    f"control bones listed in rig.controls; map onto a control bone")
+        self.profile = find_profile(rig.names)
+        self.solve_rig = self._solve_rig_of(rig)
+        self.up_fix: np.ndarray | None = None  # XYZW turn from the real world into the upright view, if lying
+        if self.profile is None:
+            self.up_fix = _up_fix(self.solve_rig, overrides)
+            if self.up_fix is not None:
+                self.solve_rig = self._solve_rig_of(_turned(spec, self.up_fix))
         self.problem: str | None = None
         self.prepared: PreparedRig | None = None
         # RetargetError, BoneMapError, RigError and SkeletonError are ValueErrors; the rest guards degenerate rigs
@@ -91,6 +103,11 @@ class RigBinding:
             self.translation_bone = self.prepared.location_bones[0]
         else:
             self.translation_bone = self.mapping.get("pelvis") or rig.names[0]
+
+    def _solve_rig_of(self, rig: Rig) -> Rig:
+        if self.spec.controls and self.profile is None:
+            return _controls_rig(rig, list(self.spec.controls))
+        return rig
 
     # -------------------------------------------------------------------------------------------- bone map
     def bone_map_entries(self) -> list[BoneMapEntry]:
@@ -129,6 +146,8 @@ class RigBinding:
         channels, each putting its head where the solve has it given its parent's channels (e.g. a root bone above
         the hips: it takes the whole translation and the hips' location becomes zero)."""
         prep = self._prepared_for(location_bones)
+        if self.up_fix is not None:
+            motion = _turn_body(motion, self.up_fix)
         try:
             return from_canonical(prep.rig, motion, prepared=prep, contact_cleanup_on=contact_cleanup)
         except RetargetError as e:
@@ -140,9 +159,10 @@ class RigBinding:
         self.require_body()
         pose = self._solve_pose(pose)
         try:
-            return to_canonical(self.prepared.rig, pose, prepared=self.prepared).motion
+            motion = to_canonical(self.prepared.rig, pose, prepared=self.prepared).motion
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
+        return motion if self.up_fix is None else _turn_body(motion, np_quat_inv(self.up_fix))
 
     def world(self, pose: RigPose) -> tuple[tuple, np.ndarray, np.ndarray]:
         """(bone names, world rotations (T,J,4) XYZW, head positions (T,J,3) metres) of the solve rig's bones posed
@@ -169,6 +189,10 @@ class RigBinding:
             loc = pose.locations.get(sk.names[k])
             if loc is not None:
                 P[:, k] += np_quat_apply(np_quat_mul(gp, src.rest_rot[k]), loc) * src.unit_scale
+        if self.up_fix is not None:  # upright view -> the real world: P = U^-1 P_up, G = U^-1 G_up U
+            u, u_inv = self.up_fix, np_quat_inv(self.up_fix)
+            P = np_quat_apply(u_inv, P)
+            G = np_quat_mul(np_quat_mul(u_inv, G), u)
         return sk.names, G, P
 
     def world_motion(self, pose: RigPose) -> Motion:
@@ -176,9 +200,13 @@ class RigBinding:
         only move by location re-parented under their anatomical parent): what a BVH of the result holds."""
         self.require_body()
         try:
-            return pose_to_motion(self.prepared, self._solve_pose(pose))
+            m = pose_to_motion(self.prepared, self._solve_pose(pose))
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
+        if self.up_fix is not None:
+            from ..motion.formats.bvh import change_basis
+            m = change_basis(m, np_quat_inv(self.up_fix), 1.0)
+        return m
 
     def _solve_pose(self, pose: RigPose) -> RigPose:
         """Only the channels of bones the solve knows (the rest cannot move the solve rig)."""
@@ -261,3 +289,55 @@ def _controls_rig(rig: Rig, controls: list[str]) -> Rig:
         return _sub_rig(rig, order, parents)
     except (RigError, SkeletonError) as e:
         raise RequestError(f"rig {rig.name!r}: its control bones do not form a usable rig: {e}") from None
+
+
+def _up_fix(rig: Rig, overrides: dict) -> np.ndarray | None:
+    """The turn (XYZW) that stands a lying rig up: the rest pose's ankles-to-pelvis direction onto +Z. None for rigs
+    that stand (within 45 degrees) or whose pelvis and ankles the bone map does not find."""
+    try:
+        mapping = rig_bone_map(rig, overrides or None).mapping()
+    except (ValueError, ArithmeticError, IndexError):
+        return None
+    if not all(j in mapping for j in ("pelvis", "left_ankle", "right_ankle")):
+        return None
+    pos = rig.skeleton.rest_positions()
+    up = pos[rig.index(mapping["pelvis"])] - 0.5 * (pos[rig.index(mapping["left_ankle"])] +
+                                                   pos[rig.index(mapping["right_ankle"])])
+    n = np.linalg.norm(up)
+    if n < 1e-9 or up[2] / n > np.cos(np.radians(45.0)):
+        return None
+    q = np.asarray(np_quat_between(up / n, np.array([0.0, 0.0, 1.0])), np.float64)
+    # lying rigs come from axis conventions (Y up read as Z up, ...): prefer the exact quarter turn when one is near
+    # (feet a little forward of the hips must not tilt the upright view)
+    m = np_quat_to_matrix(q)
+    best = min(_AXIS_TURNS, key=lambda a: -np.trace(m.T @ a))
+    if np.degrees(np.arccos(np.clip((np.trace(m.T @ best) - 1) / 2, -1, 1))) < 20.0:
+        q = np.asarray(np_matrix_to_quat(best), np.float64)
+    return q
+
+
+# the 24 rotations that permute the axes (with signs)
+_AXIS_TURNS = [np.array(m, float) for m in
+               (np.eye(3)[list(perm)] * np.array(signs)[:, None]
+                for perm in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+                for signs in ((a, b, c) for a in (1, -1) for b in (1, -1) for c in (1, -1)))
+               if np.linalg.det(m) > 0]
+
+
+def _turned(spec: RigSpec, q: np.ndarray) -> Rig:
+    """The rig of ``spec`` with its object turned by ``q`` about the world origin (the upright view)."""
+    mw = np.eye(4) if spec.matrix_world is None else spec.matrix_world.numpy().astype(np.float64)
+    turn = np.eye(4)
+    turn[:3, :3] = np_quat_to_matrix(q)
+    rig = Rig.from_matrices(spec.bones, spec.parents, spec.rest_matrices.numpy(), turn @ mw,
+                            None if spec.tails is None else spec.tails.numpy(), spec.deform, spec.controls or (),
+                            spec.name)
+    return rig  # its floor: the upright view's lowest bone (a floor given for the lying rig means nothing here)
+
+
+def _turn_body(motion: Motion, q: np.ndarray) -> Motion:
+    """A motion turned as a whole by ``q`` about the world origin (root position and root rotation)."""
+    rot = motion.rotations.copy()
+    for r in motion.skeleton.roots:
+        rot[:, r] = np_quat_mul(q, rot[:, r])
+    return motion.copy(root_pos=np_quat_apply(q, motion.root_pos), rotations=rot)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from backend.motion.rotations import np_quat_angle
+from backend.motion.skeleton import CANONICAL_JOINTS
 from backend.pipelines import JobContext, RequestError, check_request, inbetween, retarget
 from backend.pipelines.convert import canonical_motion_to_spec
 from backend.pipelines.files import rig_spec_from_rig
@@ -243,3 +244,28 @@ def test_motion_spec_checks_its_location_channels():
             MotionSpec(**base, **extra)
     with pytest.raises(ValueError, match="rig-space"):
         MotionSpec(**{**base, "space": "canonical"}, properties=[{"bone": "x", "name": "p", "value": 1}])
+
+
+def test_a_rig_lying_on_its_back_is_solved_upright_and_moves_as_seen():
+    """Blender's BVH export writes Z up and its import reads Y up, so a round-tripped clip lies on its back. The
+    retargeting needs legs hanging down; the binding solves such a rig in an upright view and turns motions back,
+    so each side gets what the other shows: a canonical walk stands the lying rig up, and a lying clip gives a
+    lying canonical body."""
+    upright = mixamo_rig(a_pose_deg=0.0, extra_bones=False, prefix="", name="upright")
+    turn = np.eye(4)
+    turn[:3, :3] = [[1, 0, 0], [0, 0, 1], [0, -1, 0]]  # -90 degrees about X: the head goes to -Y, on its back
+    lying = upright.model_copy(update={"name": "lying", "matrix_world": Array.from_numpy(
+        turn @ upright.matrix_world.numpy().astype(float))})
+    b_up, b_ly = RigBinding(upright), RigBinding(lying)
+    assert b_up.up_fix is None and b_ly.up_fix is not None and b_ly.has_body
+    m = random_motion(T=6, seed=13)
+    # onto the lying rig: the joints go where the canonical ones are, in the real world (it stands up and moves)
+    s = _retarget(lying, m, cleanup=False).motions[0]
+    pos = joint_positions(b_ly, s)
+    got = np.stack([pos[b_ly.mapping[c]] for c in CANONICAL_JOINTS], 1)
+    assert np.abs(got - m.positions()).max() < 1e-4
+    # from the lying rig: the channels that make the upright rig do m make the lying one do m turned onto its back
+    pose = b_up.to_rig(m, contact_cleanup=False).pose
+    back = b_ly.to_canonical(pose)
+    lying_truth = np.einsum("ab,tjb->tja", turn[:3, :3], m.positions())
+    assert np.abs(back.positions() - lying_truth).max() < 1e-4
