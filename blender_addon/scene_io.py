@@ -1012,9 +1012,9 @@ def import_motion_file(path: str):
         new = [x for k in _IMPORT_KINDS for x in getattr(bpy.data, k) if x.session_uid not in before[k]]
         if new:
             bpy.data.batch_remove(new)
-        for o in bpy.context.view_layer.objects:
-            if o is not None:
-                o.select_set(o.name in selected)
+        # list first: on 4.2, select_set after a removal re-syncs the view layer under a running iterator (crash)
+        for o in [o for o in bpy.context.view_layer.objects if o is not None]:
+            o.select_set(o.name in selected)
         scene.frame_start, scene.frame_end = saved_range[:2]
         scene.frame_set(saved_range[2])
         if active is not None and active.name in bpy.data.objects:
