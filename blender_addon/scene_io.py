@@ -33,6 +33,11 @@ def bone_path(bone: str, prop: str) -> str:
     return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
 
 
+def property_path(bone: str, name: str) -> str:
+    """Data path of a pose bone's custom property (e.g. Rigify's ``pose.bones["thigh_parent.L"]["IK_FK"]``)."""
+    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"]["{bpy.utils.escape_identifier(name)}"]'
+
+
 def rotation_path(pose_bone) -> tuple[str, int]:
     """(data path property, channel count) of a pose bone's rotation in its own rotation mode."""
     mode = pose_bone.rotation_mode
@@ -144,16 +149,22 @@ def _matrices(coll, attr: str) -> np.ndarray:
     return buf.reshape(-1, 4, 4).transpose(0, 2, 1)  # foreach_get gives column-major 4x4
 
 
+def has_location_curves(fcurves, bone: str) -> bool:
+    return any(fcurves.find(bone_path(bone, "location"), index=i) is not None for i in range(3))
+
+
 def translation_bone(obj, fcurves=None) -> str:
     """The bone that carries root motion: the shallowest bone with location keys in ``fcurves`` (the action's
-    curves) if any, else the root of the largest bone tree (the hips on usual rigs)."""
+    curves) if any (of several at that depth, the one with the most bones below it: ``Body`` rather than the feet
+    of a Quaternius rig, which hang off the same root), else the root of the largest bone tree (the hips on usual
+    rigs). Other location-keyed bones travel as ``location_bones``."""
     if fcurves is not None:
         best = None
         for b in obj.data.bones:
-            if any(fcurves.find(bone_path(b.name, "location"), index=i) is not None for i in range(3)):
-                depth = len(b.parent_recursive)
-                if best is None or depth < best[0]:
-                    best = (depth, b.name)
+            if has_location_curves(fcurves, b.name):
+                rank = (len(b.parent_recursive), -len(b.children_recursive))
+                if best is None or rank < best[0]:
+                    best = (rank, b.name)
         if best is not None:
             return best[1]
     roots = [b for b in obj.data.bones if b.parent is None]
@@ -208,7 +219,11 @@ def _keys(fc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @dataclass
 class KeyData:
-    """The artist's keys for in-betweening, on integer frames, in wire layout (XYZW)."""
+    """The artist's keys for in-betweening, on integer frames, in wire layout (XYZW).
+
+    ``mask[k, b]`` is 1 where bone b has a rotation or a location key on ``frames[k]``; ``location_bones`` are the
+    chosen bones other than ``root_bone`` whose location is keyed (feet parented to the root, IK targets, ...),
+    with their values in ``locations`` (K,L,3, each bone's own space)."""
     frames: list
     bones: list
     rotations_xyzw: np.ndarray  # (K,B,4)
@@ -217,11 +232,13 @@ class KeyData:
     root_mask: list
     root_bone: str
     frame_range: tuple  # (first key, last key)
+    location_bones: list = field(default_factory=list)
+    locations: np.ndarray | None = None  # (K,L,3)
 
     def spec(self) -> dict:
         from . import wire
         return wire.key_spec(self.frames, self.bones, self.rotations_xyzw, self.root_translation, self.mask,
-                             self.root_mask, self.root_bone)
+                             self.root_mask, self.root_bone, self.location_bones or None, self.locations)
 
 
 def animated_bones(obj, action, slot) -> list[str]:
@@ -244,7 +261,9 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
     """The keys of ``bones`` (default: every animated bone) in the object's active action.
 
     ``selected_keys``: the range is the span of the selected keyframes; otherwise ``frame_range`` (inclusive) or
-    the whole action. Every key frame of those bones inside the range is sent (all of them are the artist's keys).
+    the whole action. Every key frame of those bones inside the range is sent (all of them are the artist's keys):
+    rotation keys, the root bone's location keys, and the location keys of every other chosen bone (as
+    ``location_bones``).
     """
     require_armature(obj)
     action, slot = compat.assigned(obj)
@@ -264,36 +283,20 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
         raise SceneError("none of the chosen bones has keys in the active action")
     root = translation_bone(obj, coll)
 
-    rot_curves, frames_per_bone = {}, {}
+    rot_curves, loc_curves, frames_per_bone = {}, {}, {}
     sel_frames: set = set()
     for b in bones:
         pb = obj.pose.bones[b]
         prop, nch = rotation_path(pb)
         curves = [coll.find(bone_path(b, prop), index=i) for i in range(nch)]
         rot_curves[b] = (pb.rotation_mode, prop, curves)
-        fr: set = set()
-        for fc in curves:
-            if fc is None:
-                continue
-            f, v, s = _keys(fc)
-            if not np.all(np.isfinite(v)):
-                bad = float(f[~np.isfinite(v)][0])
-                raise SceneError(f"bone '{b}' has a {prop} key that is not a number at frame {bad:g}; "
-                                 "fix or delete that key and try again")
-            fr.update(f.tolist())
-            sel_frames.update(f[s].tolist())
-        frames_per_bone[b] = fr
-    loc_curves = [coll.find(bone_path(root, "location"), index=i) for i in range(3)]
-    root_frames: set = set()
-    for fc in loc_curves:
-        if fc is None:
-            continue
-        f, v, s = _keys(fc)
-        if not np.all(np.isfinite(v)):
-            raise SceneError(f"bone '{root}' has a location key that is not a number; fix or delete it")
-        root_frames.update(f.tolist())
-        if root in bones:
-            sel_frames.update(f[s].tolist())
+        loc_curves[b] = [coll.find(bone_path(b, "location"), index=i) for i in range(3)]
+        frames_per_bone[b] = (_scan_keys(b, prop, curves, sel_frames)
+                              | _scan_keys(b, "location", loc_curves[b], sel_frames))
+    root_loc_curves = loc_curves[root] if root in loc_curves else \
+        [coll.find(bone_path(root, "location"), index=i) for i in range(3)]
+    root_frames = _scan_keys(root, "location", root_loc_curves, set())  # context even when root is not chosen
+    location_bones = [b for b in bones if b != root and any(fc is not None for fc in loc_curves[b])]
 
     all_frames = set().union(*frames_per_bone.values())
     if selected_keys:
@@ -320,10 +323,7 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
     mask = np.zeros((K, B), np.float32)
     for j, b in enumerate(bones):
         mode, prop, curves = rot_curves[b]
-        pb = obj.pose.bones[b]
-        static = list(getattr(pb, prop))
-        vals = np.array([[fc.evaluate(f) if fc is not None else static[c] for c, fc in enumerate(curves)]
-                         for f in frames])
+        vals = _evaluate(curves, frames, getattr(obj.pose.bones[b], prop))
         try:
             rot[:, j] = wxyz_to_xyzw(channels_to_quat_wxyz(vals, mode))
         except SceneError:
@@ -331,12 +331,37 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
                              "set a valid rotation and try again") from None
         kf = {int(round(f)) for f in frames_per_bone[b]}
         mask[:, j] = [1.0 if f in kf else 0.0 for f in frames]
-    pb_root = obj.pose.bones[root]
-    root_loc = np.array([[fc.evaluate(f) if fc is not None else pb_root.location[c]
-                          for c, fc in enumerate(loc_curves)] for f in frames])
+    root_loc = _evaluate(root_loc_curves, frames, obj.pose.bones[root].location)
+    locs = np.stack([_evaluate(loc_curves[b], frames, obj.pose.bones[b].location) for b in location_bones], 1) \
+        if location_bones else None
     rf = {int(round(f)) for f in root_frames}
     return KeyData(frames, list(bones), rot.astype(np.float32), root_loc.astype(np.float32), mask,
-                   [f in rf for f in frames], root, (frames[0], frames[-1]))
+                   [f in rf for f in frames], root, (frames[0], frames[-1]), location_bones,
+                   None if locs is None else locs.astype(np.float32))
+
+
+def _scan_keys(bone: str, prop: str, curves, selected: set) -> set:
+    """Key frames of a channel's curves (adding the selected ones to ``selected``); NaN keys are refused."""
+    frames: set = set()
+    for fc in curves:
+        if fc is None:
+            continue
+        f, v, s = _keys(fc)
+        if not np.all(np.isfinite(v)):
+            bad = float(f[~np.isfinite(v)][0])
+            raise SceneError(f"bone '{bone}' has a {prop} key that is not a number at frame {bad:g}; "
+                             "fix or delete that key and try again")
+        frames.update(f.tolist())
+        selected.update(f[s].tolist())
+    return frames
+
+
+def _evaluate(curves, frames, static) -> np.ndarray:
+    """(len(frames), C) values of a channel: its curves evaluated, the pose bone's own value where a curve is
+    missing."""
+    static = list(static)
+    return np.array([[fc.evaluate(f) if fc is not None else static[c] for c, fc in enumerate(curves)]
+                     for f in frames], np.float64).reshape(len(frames), len(curves))
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -388,7 +413,9 @@ def motion_frames(motion, fps: float) -> np.ndarray:
 
 
 def check_bones(obj, motion) -> None:
-    missing = [b for b in motion.bones if b not in obj.pose.bones]
+    """Every bone a result writes to must exist on the armature (checked before anything is written)."""
+    named = list(motion.bones) + list(motion.location_bones) + [p.bone for p in motion.properties]
+    missing = list(dict.fromkeys(b for b in named if b not in obj.pose.bones))
     if missing:
         raise SceneError(f"the result names bones the armature '{obj.name}' does not have: "
                          f"{', '.join(map(repr, missing[:5]))}")
@@ -396,8 +423,56 @@ def check_bones(obj, motion) -> None:
         raise SceneError(f"the result moves a root bone '{motion.root_bone}' that '{obj.name}' does not have")
 
 
+# ------------------------------------------------------------------------------------- pose-bone properties
+_MISSING = object()
+
+
+def _typed(old, value: float):
+    """``value`` in the type of the property it replaces (Rigify switches are floats; keep ints and bools)."""
+    if isinstance(old, bool):
+        return bool(round(value))
+    if isinstance(old, int):
+        return int(round(value))
+    return float(value)
+
+
+def set_properties(obj, properties, create_only: bool = False) -> dict:
+    """Set ``pose.bones[bone][name] = value`` for each property (creating those the rig lacks, so their F-curves
+    resolve); ``create_only``: only create the missing ones. Returns ``{(bone, name): previous value or
+    _MISSING}`` for :func:`restore_properties`."""
+    previous = {}
+    try:
+        for p in properties:
+            pb = obj.pose.bones[p.bone]
+            old = pb.get(p.name, _MISSING)
+            if create_only and old is not _MISSING:
+                continue
+            previous.setdefault((p.bone, p.name), old.to_list() if hasattr(old, "to_list") else
+                                old.to_dict() if hasattr(old, "to_dict") else old)
+            pb[p.name] = float(p.value) if old is _MISSING else _typed(old, p.value)
+    except Exception:  # all or nothing (e.g. a linked rig whose properties cannot be edited)
+        restore_properties(obj, previous)
+        raise
+    return previous
+
+
+def restore_properties(obj, previous: dict) -> None:
+    """Undo :func:`set_properties`: old values back, properties it created removed."""
+    for (bone, name), old in previous.items():
+        pb = obj.pose.bones.get(bone)
+        if pb is None:
+            continue
+        if old is _MISSING:
+            if name in pb.keys():
+                del pb[name]
+        else:
+            pb[name] = old
+
+
 def motion_curves(obj, motion, fps: float):
-    """Yield ``(bone, data_path, index, frames, values)`` for every channel of a rig-space motion on ``obj``."""
+    """Yield ``(bone, data_path, index, frames, values)`` for every channel of a rig-space motion on ``obj``:
+    rotations of ``bones`` (in each bone's own rotation mode), the root bone's location, the locations of
+    ``location_bones``, and each pose-bone property as one key on the first frame (constant over the motion)."""
     frames = motion_frames(motion, fps)
     q_all = hemisphere_continuous(xyzw_to_wxyz(motion.rotations_xyzw))
     for j, b in enumerate(motion.bones):
@@ -409,6 +484,11 @@ def motion_curves(obj, motion, fps: float):
     root = motion.root_bone or translation_bone(obj)
     for c in range(3):
         yield root, bone_path(root, "location"), c, frames, motion.root_translation[:, c]
+    for i, b in enumerate(motion.location_bones):
+        for c in range(3):
+            yield b, bone_path(b, "location"), c, frames, motion.locations[:, i, c]
+    for p in motion.properties:
+        yield p.bone, property_path(p.bone, p.name), 0, frames[:1], np.array([p.value], np.float64)
 
 
 def write_motion_action(obj, motion, name: str, interpolation: str | None = None):
@@ -566,7 +646,8 @@ def _key_frames(fc) -> np.ndarray:
 
 def plan_inbetween(obj, motion, bones: list[str], frame_range: tuple) -> FillPlan:
     """Which keys to add to which curve of the active action: every whole frame in ``frame_range`` that the curve
-    has no key on, for the rotation channels of ``bones`` and the root location."""
+    has no key on, for the rotation channels of ``bones``, the root location and the locations of the result's
+    ``location_bones`` (only channels the artist keyed: no curve is created)."""
     check_bones(obj, motion)
     action, slot = compat.assigned(obj)
     if action is None:
@@ -604,15 +685,18 @@ def plan_inbetween(obj, motion, bones: list[str], frame_range: tuple) -> FillPla
             if sel.any():
                 plan.fills.append(CurveFill(fc.data_path, c, fr[sel].astype(np.float32), vals[sel, c]))
     root = motion.root_bone or translation_bone(obj)
-    if root in bones:
+    located = [(root, motion.root_translation)] + [(b, motion.locations[:, i])
+                                                   for i, b in enumerate(motion.location_bones)]
+    for b, values in located:
+        if b not in bones:
+            continue
         for c in range(3):
-            fc = coll.find(bone_path(root, "location"), index=c)
+            fc = coll.find(bone_path(b, "location"), index=c)
             if fc is None:
                 continue
             sel = ~np.isin(fr, _key_frames(fc))
             if sel.any():
-                plan.fills.append(CurveFill(fc.data_path, c, fr[sel].astype(np.float32),
-                                            motion.root_translation[rows][sel, c]))
+                plan.fills.append(CurveFill(fc.data_path, c, fr[sel].astype(np.float32), values[rows][sel, c]))
     return plan
 
 
@@ -844,7 +928,8 @@ def sample_trajectory(obj, frames: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- file import
 def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
-    """Sample an armature's action on every frame as a rig-space motion (for retargeting sources)."""
+    """Sample an armature's action on every frame as a rig-space motion (for retargeting sources): rotations of
+    every bone, the root bone's location and the location of every other bone the action moves."""
     from . import wire
     rig = read_rig(obj)
     coll = compat.fcurves(action, slot)
@@ -870,15 +955,16 @@ def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
             raise SceneError(f"bone '{b}' of '{obj.name}' has rotation keys that are not numbers")
         rot[:, j] = wxyz_to_xyzw(channels_to_quat_wxyz(vals, pb.rotation_mode))
     root = rig.root_bone = translation_bone(obj, coll)
-    loc = np.empty((T, 3))
-    for c in range(3):
-        fc = coll.find(bone_path(root, "location"), index=c)
-        loc[:, c] = [fc.evaluate(f) for f in frames] if fc is not None else obj.pose.bones[root].location[c]
+    moved = [root] + [b for b in rig.bones if b != root and has_location_curves(coll, b)]
+    loc = np.stack([_evaluate([coll.find(bone_path(b, "location"), index=c) for c in range(3)], frames,
+                              obj.pose.bones[b].location) for b in moved], 1)  # (T, L, 3)
     if not np.all(np.isfinite(loc)):
-        raise SceneError(f"the root bone '{root}' of '{obj.name}' has location keys that are not numbers")
+        bad = moved[int(np.argwhere(~np.isfinite(loc))[0, 1])]
+        raise SceneError(f"bone '{bad}' of '{obj.name}' has location keys that are not numbers")
     fps = scene_fps(bpy.context.scene)
     return rig, wire.Motion(rig.bones, rig.parents, fps, int(frame_start), rot.astype(np.float32),
-                            loc.astype(np.float32), "rig", root)
+                            loc[:, 0].astype(np.float32), "rig", root, moved[1:],
+                            loc[:, 1:].astype(np.float32) if len(moved) > 1 else None)
 
 
 _IMPORT_KINDS = ("objects", "armatures", "meshes", "actions", "materials", "images", "textures", "collections",
@@ -926,9 +1012,9 @@ def import_motion_file(path: str):
         new = [x for k in _IMPORT_KINDS for x in getattr(bpy.data, k) if x.session_uid not in before[k]]
         if new:
             bpy.data.batch_remove(new)
-        for o in bpy.context.view_layer.objects:
-            if o is not None:
-                o.select_set(o.name in selected)
+        # list first: on 4.2, select_set after a removal re-syncs the view layer under a running iterator (crash)
+        for o in [o for o in bpy.context.view_layer.objects if o is not None]:
+            o.select_set(o.name in selected)
         scene.frame_start, scene.frame_end = saved_range[:2]
         scene.frame_set(saved_range[2])
         if active is not None and active.name in bpy.data.objects:

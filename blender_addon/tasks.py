@@ -83,7 +83,8 @@ def _stream(context, request: dict) -> client.JobStream:
 # ------------------------------------------------------------------------------------------------- preview
 class Preview:
     """Shows partial results on an armature through a temporary action; ``discard`` puts back exactly what the
-    armature had (action, slot, fake-user flag) and deletes the temporary action."""
+    armature had (action, slot, fake-user flag, the values of pose-bone properties a partial switched, e.g.
+    Rigify's IK/FK) and deletes the temporary action."""
 
     def __init__(self, obj):
         self.obj_name = obj.name
@@ -93,6 +94,11 @@ class Preview:
         self.orig_fake_user = bool(action.use_fake_user) if action else False
         self.had_animdata = obj.animation_data is not None
         self.action_name: str | None = None
+        self.props_before: dict = {}  # (bone, name) -> the artist's value (or missing) before a partial set it
+
+    def _set_properties(self, motion) -> None:
+        for key, old in scene_io.set_properties(_object(self.obj_name), motion.properties).items():
+            self.props_before.setdefault(key, old)
 
     def _show(self, obj, action, slot) -> None:
         """Make ``action`` the preview (replacing the previous one) and show it on the armature."""
@@ -111,10 +117,12 @@ class Preview:
         prev = bpy.data.actions.get(self.action_name) if self.action_name else None
         if prev is not None and obj.animation_data and obj.animation_data.action == prev:
             yield from scene_io.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
+            self._set_properties(motion)
             return
         action, slot = yield from scene_io.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
                                                                      "LINEAR")
         self._show(_object(self.obj_name), action, slot)
+        self._set_properties(motion)
 
     def show_filled(self, motion, bones, frame_range):
         """Generator: a copy of the artist's action with the partial in-between frames filled in."""
@@ -138,9 +146,12 @@ class Preview:
             self.action_name = None
 
     def discard(self) -> None:
+        obj = bpy.data.objects.get(self.obj_name)
+        if obj is not None and self.props_before:
+            scene_io.restore_properties(obj, self.props_before)
+        self.props_before = {}
         if self.action_name is None:
             return
-        obj = bpy.data.objects.get(self.obj_name)
         orig = bpy.data.actions.get(self.orig_action) if self.orig_action else None
         if obj is not None:
             if orig is not None:
@@ -169,7 +180,11 @@ def _place_new_action(obj, action, slot, mode: str, index: int) -> str:
 
 def _write_results(obj_name: str, motions, base_name: str, mode: str):
     """Generator: write one new action per motion (a few dozen curves per tick), then place them all at once.
-    Returns the action names. If it is closed early or fails, every action it made is removed."""
+    Returns the action names. If it is closed early or fails, every action it made is removed.
+
+    Pose-bone properties (e.g. Rigify's IK/FK switches) are keyed in each action; when the actions are placed, the
+    first one's values are also set on the rig (it shows the result at once, without waiting for a frame change),
+    and properties the rig lacks are created so every action's curves resolve."""
     obj = _object(obj_name)
     for m in motions:
         if m.space != "rig":
@@ -188,9 +203,17 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
                     break
                 yield
         obj = _object(obj_name)
-        for i, name in enumerate(made):
-            action = bpy.data.actions[name]
-            _place_new_action(obj, action, action.slots[0] if compat.HAS_SLOTS else None, mode, i)
+        props_before: dict = {}
+        try:
+            for i, m in enumerate(motions):  # muted variations only need their properties to exist
+                for key, old in scene_io.set_properties(obj, m.properties, create_only=i > 0).items():
+                    props_before.setdefault(key, old)
+            for i, name in enumerate(made):
+                action = bpy.data.actions[name]
+                _place_new_action(obj, action, action.slots[0] if compat.HAS_SLOTS else None, mode, i)
+        except Exception:
+            scene_io.restore_properties(obj, props_before)
+            raise
         placed = True
         return made
     finally:
@@ -239,6 +262,7 @@ def start_generate(context, obj) -> jobs.Job:
         names = yield from _write_results(obj_name, result.motions, name, mode)
         undo_push("MotionLoom Generate")
         job.data["actions"] = names
+        job.data["result"] = result
         return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
 
     job = jobs.Job("generate", "Generate", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
@@ -293,6 +317,7 @@ def start_inbetween(context, obj) -> jobs.Job:
         n = scene_io.apply_inbetween(o, plan)
         undo_push("MotionLoom In-between")
         job.data["keys_added"] = n
+        job.data["result"] = result
         lo, hi = keys.frame_range
         return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({result.model})"
 
@@ -330,7 +355,8 @@ def start_retarget(context, target) -> jobs.Job:
     rig = scene_io.read_rig(target)
     fps = scene_io.scene_fps(context.scene)
     source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw,
-                              motion.root_translation, motion.start_frame, "rig", motion.root_bone)
+                              motion.root_translation, motion.start_frame, "rig", motion.root_bone,
+                              motion.location_bones or None, motion.locations)
     req = wire.retarget_request(source, rig.spec(bone_map_overrides(target)), fps,
                                 source_rig=src_rig.spec(src_map), start_frame=motion.start_frame)
     preview = Preview(target)
@@ -348,6 +374,7 @@ def start_retarget(context, target) -> jobs.Job:
         names = yield from _write_results(obj_name, result.motions[:1], name, mode)
         undo_push("MotionLoom Retarget")
         job.data["actions"] = names
+        job.data["result"] = result
         if result.bone_map:
             job.data["bone_map"] = result.bone_map
         return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"

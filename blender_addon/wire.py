@@ -70,8 +70,22 @@ def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=
     return d
 
 
+def _location_channels(d: dict, location_bones, locations, what: str) -> None:
+    """Add ``location_bones`` + ``locations`` (n,L,3) to a request dict; nothing when there are none."""
+    if not location_bones:
+        return
+    locations = np.asarray(locations, np.float32)
+    if locations.ndim != 3 or locations.shape[1:] != (len(location_bones), 3):
+        raise WireError(f"{what} locations have shape {list(locations.shape)}, expected "
+                        f"[n, {len(location_bones)}, 3]")
+    d["location_bones"] = list(location_bones)
+    d["locations"] = encode_array(locations, f"{what} locations")
+
+
 def key_spec(frames, bones, rotations_xyzw, root_translation, mask=None, root_mask=None,
-             root_bone: str | None = None) -> dict:
+             root_bone: str | None = None, location_bones=None, locations=None) -> dict:
+    """KeySpec. ``location_bones``/``locations`` (K,L,3): location keys of bones other than ``root_bone`` (rig
+    space), e.g. feet parented to the root."""
     d = {"frames": [int(f) for f in frames], "bones": list(bones),
          "rotations": encode_array(rotations_xyzw, "key rotations"),
          "root_translation": encode_array(root_translation, "key root translation")}
@@ -81,17 +95,19 @@ def key_spec(frames, bones, rotations_xyzw, root_translation, mask=None, root_ma
         d["root_mask"] = [bool(x) for x in root_mask]
     if root_bone is not None:
         d["root_bone"] = root_bone
+    _location_channels(d, location_bones, locations, "key")
     return d
 
 
 def motion_spec(bones, parents, fps, rotations_xyzw, root_translation, start_frame=1, space="rig",
-                root_bone=None) -> dict:
+                root_bone=None, location_bones=None, locations=None) -> dict:
     d = {"schema_version": SCHEMA_VERSION, "space": space, "bones": list(bones), "parents": [int(p) for p in parents],
          "fps": float(fps), "start_frame": int(start_frame),
          "rotations": encode_array(rotations_xyzw, "motion rotations"),
          "root_translation": encode_array(root_translation, "motion root translation")}
     if root_bone is not None:
         d["root_bone"] = root_bone
+    _location_channels(d, location_bones, locations, "motion")
     return d
 
 
@@ -146,9 +162,18 @@ def retarget_request(source: dict, target_rig: dict, fps: float, source_rig: dic
 
 
 # --------------------------------------------------------------------------------------------------- replies
+@dataclass(frozen=True)
+class PoseBoneProperty:
+    """``pose.bones[bone][name] = value``, constant over a motion (e.g. Rigify's ``IK_FK`` switch)."""
+    bone: str
+    name: str
+    value: float
+
+
 @dataclass
 class Motion:
-    """A decoded MotionSpec. ``rotations_xyzw`` (T,B,4), ``root_translation`` (T,3)."""
+    """A decoded MotionSpec. ``rotations_xyzw`` (T,B,4), ``root_translation`` (T,3) of ``root_bone``; rig space
+    may add ``locations`` (T,L,3) of ``location_bones`` (each in its own bone space) and pose-bone ``properties``."""
     bones: list
     parents: list
     fps: float
@@ -157,10 +182,58 @@ class Motion:
     root_translation: np.ndarray
     space: str = "rig"
     root_bone: str | None = None
+    location_bones: list = field(default_factory=list)
+    locations: np.ndarray | None = None
+    properties: list = field(default_factory=list)  # [PoseBoneProperty]
 
     @property
     def num_frames(self) -> int:
         return int(self.rotations_xyzw.shape[0])
+
+
+def _parse_locations(d: dict, bones: list, root_bone, T: int) -> tuple[list, np.ndarray | None]:
+    names, arr = d.get("location_bones"), d.get("locations")
+    if names is None and arr is None:
+        return [], None
+    if names is None or arr is None:
+        raise WireError("the backend sent location_bones without locations (or the other way round)")
+    if not isinstance(names, list) or not all(isinstance(b, str) and b for b in names):
+        raise WireError("the backend's location_bones is not a list of bone names")
+    loc = decode_array(arr, "motion locations")
+    if loc.shape != (T, len(names), 3):
+        raise WireError(f"motion locations have shape {list(loc.shape)}, expected [{T}, {len(names)}, 3]")
+    if len(set(names)) != len(names):
+        raise WireError("the backend's location_bones lists a bone twice")
+    if root_bone is not None and root_bone in names:
+        raise WireError(f"the backend lists the root bone {root_bone!r} among the location bones")
+    missing = [b for b in names if b not in set(bones)]
+    if missing:
+        raise WireError(f"the backend's location_bones names bones the motion does not list: "
+                        f"{', '.join(map(repr, missing[:5]))}")
+    return list(names), loc
+
+
+def _parse_properties(items) -> list:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise WireError("the backend's pose-bone properties are not a list")
+    out, seen = [], set()
+    for it in items:
+        try:
+            p = PoseBoneProperty(str(it["bone"]), str(it["name"]), float(it["value"]))
+        except (KeyError, TypeError, ValueError):
+            raise WireError("the backend sent a malformed pose-bone property (needs bone, name, value)") from None
+        if not p.bone or not p.name:
+            raise WireError("the backend sent a pose-bone property without a bone or a name")
+        if not math.isfinite(p.value):
+            raise WireError(f"the backend sent property {p.name!r} of bone {p.bone!r} with a value that is not "
+                            "a number")
+        if (p.bone, p.name) in seen:
+            raise WireError(f"the backend lists property {p.name!r} of bone {p.bone!r} twice")
+        seen.add((p.bone, p.name))
+        out.append(p)
+    return out
 
 
 def parse_motion(d) -> Motion:
@@ -180,8 +253,10 @@ def parse_motion(d) -> Motion:
         raise WireError(f"motion root translation has shape {list(root.shape)}, expected [{rot.shape[0]}, 3]")
     if not fps > 0:
         raise WireError(f"motion fps must be positive, got {fps}")
+    root_bone = d.get("root_bone")
+    location_bones, locations = _parse_locations(d, bones, root_bone, rot.shape[0])
     return Motion(bones, parents, fps, int(d.get("start_frame", 1)), rot, root, d.get("space", "canonical"),
-                  d.get("root_bone"))
+                  root_bone, location_bones, locations, _parse_properties(d.get("properties")))
 
 
 @dataclass

@@ -9,7 +9,9 @@ command line:
 * ``--die-after N``: the process exits abruptly (``os._exit``) after sending N events of a job's stream;
 * ``--garbage-after N``: sends a malformed event after N events;
 * ``--step-delay S``: seconds between events (to cancel mid-stream);
-* ``--partials K``: number of partial results per job.
+* ``--partials K``: number of partial results per job;
+* ``--switch BONE:NAME=VALUE`` (repeatable): generation and retargeting results (and their partials) also set this
+  pose-bone property, like the real backend's Rigify IK/FK switches.
 
 Run: ``python tests/blender/fake_backend.py --port 0``; prints ``MOTIONLOOM_SERVER http://127.0.0.1:PORT`` first,
 like ``python -m backend serve``. Used only by the tests; the integration tests use the real backend.
@@ -86,8 +88,15 @@ def inbetween(req: dict) -> dict:
     loc[rows] = root
     rig = req["rig"]
     root_bone = k.get("root_bone") or rig["bones"][rig["parents"].index(-1)]
-    return motion(k["bones"], sub_parents(k["bones"], rig["bones"], rig["parents"]), req["fps"], lo, rot, loc,
-                  root_bone)
+    m = motion(k["bones"], sub_parents(k["bones"], rig["bones"], rig["parents"]), req["fps"], lo, rot, loc,
+               root_bone)
+    if k.get("location_bones"):  # further location keys: linear between keys, sent back exactly
+        kl = unarr(k["locations"])
+        locs = np.stack([np.stack([np.interp(out, frames, kl[:, i, c]) for c in range(3)], 1)
+                         for i in range(kl.shape[1])], 1)
+        locs[rows] = kl
+        m["location_bones"], m["locations"] = list(k["location_bones"]), arr(locs)
+    return m
 
 
 def rest_motion(rig: dict, frames: int, fps: float, start: int, traj=None) -> dict:
@@ -100,18 +109,29 @@ def rest_motion(rig: dict, frames: int, fps: float, start: int, traj=None) -> di
     return motion(rig["bones"], rig["parents"], fps, start, rot, loc, rig["bones"][rig["parents"].index(-1)])
 
 
+def with_switches(m: dict) -> dict:
+    props = []
+    for sw in ARGS.switch:
+        bone_name, value = sw.rsplit("=", 1)
+        bone, name = bone_name.rsplit(":", 1)
+        props.append({"bone": bone, "name": name, "value": float(value)})
+    if props:
+        m["properties"] = props
+    return m
+
+
 def result_for(req: dict) -> dict:
     task = req["task"]
     if task == "inbetween":
         return {"motions": [inbetween(req)], "model": "fake-lerp"}
     if task == "text2motion":
         traj = unarr(req["trajectory"]) if req.get("trajectory") else None
-        ms = [rest_motion(req["rig"], req["frames"], req["fps"], req.get("start_frame", 1), traj)
+        ms = [with_switches(rest_motion(req["rig"], req["frames"], req["fps"], req.get("start_frame", 1), traj))
               for _ in range(req.get("num_variations", 1))]
         return {"motions": ms, "model": "fake-rest"}
     if task == "retarget":
         T = req["source"]["rotations"]["shape"][0]
-        return {"motions": [rest_motion(req["target_rig"], T, req["fps"], req.get("start_frame", 1))],
+        return {"motions": [with_switches(rest_motion(req["target_rig"], T, req["fps"], req.get("start_frame", 1)))],
                 "model": "fake-rest"}
     return {"motions": [], "model": "echo"}
 
@@ -236,6 +256,7 @@ def main():
     ap.add_argument("--garbage-after", type=int, default=None)
     ap.add_argument("--step-delay", type=float, default=0.0)
     ap.add_argument("--partials", type=int, default=2)
+    ap.add_argument("--switch", action="append", default=[])
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True

@@ -192,3 +192,54 @@ def test_cancel_while_the_result_is_being_written_removes_it(addon, keyed):
         assert jobs.cancel()
     assert job.state == "cancelled"
     _assert_same(before, _scene_state(keyed))
+
+
+SWITCHES = ("--switch", "mixamorig:Hips:IK_FK=1", "--switch", "mixamorig:Head:head_follow=1")
+
+
+def _switches(arm):
+    pb = arm.pose.bones
+    return pb["mixamorig:Hips"].get("IK_FK"), pb["mixamorig:Head"].get("head_follow")
+
+
+@pytest.mark.parametrize("outcome", ["killed", "cancelled"])
+def test_switches_set_by_a_preview_are_put_back(addon, keyed, outcome):
+    """A partial result that switches pose-bone properties (Rigify's IK/FK) is previewed with them; if the job
+    then dies or is cancelled, the rig's properties are exactly as before (values back, created ones gone)."""
+    from blender_addon import jobs
+    keyed.pose.bones["mixamorig:Hips"]["IK_FK"] = 0.0
+    before = _scene_state(keyed)
+    args = ("--die-after", "3", "--step-delay", "0.3") if outcome == "killed" else ("--step-delay", "0.05")
+    with fake_backend("--partials", "50", *SWITCHES, *args):
+        bpy.ops.motionloom.generate()
+        job = jobs.active()
+        switched = False
+        while job.running:
+            jobs.pump()
+            if "MotionLoom Preview" in bpy.data.actions and _switches(keyed) == (1.0, 1.0):
+                switched = True
+                if outcome == "cancelled":
+                    assert bpy.ops.motionloom.cancel() == {"FINISHED"}
+            time.sleep(0.01)
+    assert switched, "the preview never showed the switches"
+    assert job.state == ("error" if outcome == "killed" else "cancelled")
+    assert _switches(keyed) == (0.0, None)
+    _assert_same(before, _scene_state(keyed))
+
+
+def test_generated_switches_are_keyed_in_the_new_action_only(addon, keyed):
+    from blender_addon import compat, jobs, scene_io
+    keyed.pose.bones["mixamorig:Hips"]["IK_FK"] = 0.0
+    artist = keyed.animation_data.action
+    before = scene_io.action_snapshot(artist)
+    with fake_backend("--partials", "1", *SWITCHES):
+        bpy.ops.motionloom.generate()
+        job = jobs.run_until_idle(30)
+    assert job.state == "done", job.message
+    new = bpy.data.actions[job.data["actions"][0]]
+    coll = compat.fcurves(new, compat.assigned(keyed)[1])
+    for path in ('pose.bones["mixamorig:Hips"]["IK_FK"]', 'pose.bones["mixamorig:Head"]["head_follow"]'):
+        fc = coll.find(path, index=0)
+        assert [tuple(k.co) for k in fc.keyframe_points] == [(bpy.context.scene.frame_start, 1.0)]
+    assert _switches(keyed) == (1.0, 1.0)
+    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))  # the artist's action: no switch

@@ -277,3 +277,162 @@ def test_quaternion_sign_continuity_matches_the_plain_loop(addon):
         anchors = {int(i): rng.normal(size=4) for i in rows}
         ref = rng.normal(size=4) if t % 2 else None
         np.testing.assert_array_equal(_continuous_signs(q, ref, anchors), loop(q, ref, anchors))
+
+
+def _with_channels(m, loc_bones, props=()):
+    """``m`` plus location channels of ``loc_bones`` (distinct values per bone and frame) and properties."""
+    from blender_addon import wire
+    T = m.num_frames
+    m.location_bones = list(loc_bones)
+    m.locations = (np.arange(T * len(loc_bones) * 3, dtype=np.float32).reshape(T, len(loc_bones), 3) * 1e-3
+                   + np.float32(0.05))
+    m.properties = [wire.PoseBoneProperty(*p) for p in props]
+    return m
+
+
+def test_write_action_writes_location_bones_and_keys_properties(addon):
+    from blender_addon import compat, scene_io
+    arm = load_character()
+    rig = scene_io.read_rig(arm)
+    hand = arm.pose.bones["mixamorig:LeftHand"]
+    hand["IK_FK"] = 0.0  # an existing switch
+    m = _with_channels(_motion(rig.bones, rig.parents, 12, start=5), ["mixamorig:LeftHand", "mixamorig:RightFoot"],
+                       [("mixamorig:LeftHand", "IK_FK", 1.0), ("mixamorig:Spine", "follow", 0.5)])
+    action, slot = scene_io.write_motion_action(arm, m, "gen")
+    coll = compat.fcurves(action, slot)
+    assert len(coll) == 4 * 52 + 3 + 2 * 3 + 2  # rotations, root location, two location bones, two properties
+    for i, b in enumerate(m.location_bones):
+        for c in range(3):
+            fc = coll.find(f'pose.bones["{b}"].location', index=c)
+            assert [k.co[0] for k in fc.keyframe_points] == list(range(5, 17))
+            np.testing.assert_array_equal([k.co[1] for k in fc.keyframe_points], m.locations[:, i, c])
+    fc = coll.find('pose.bones["mixamorig:LeftHand"]["IK_FK"]', index=0)
+    assert fc is not None and [tuple(k.co) for k in fc.keyframe_points] == [(5.0, 1.0)]
+    assert fc.group.name == "mixamorig:LeftHand"
+    # nothing was assigned or set on the rig by writing the action
+    assert arm.animation_data is None and hand["IK_FK"] == 0.0 and "follow" not in arm.pose.bones["mixamorig:Spine"]
+    # once assigned (and the missing property created, as the add-on does on placing), Blender shows the channels
+    scene_io.set_properties(arm, m.properties, create_only=True)
+    compat.assign(arm, action, slot)
+    bpy.context.scene.frame_set(9)
+    np.testing.assert_allclose(np.array(hand.location), m.locations[4, 0], atol=1e-7)
+    assert hand["IK_FK"] == 1.0 and arm.pose.bones["mixamorig:Spine"]["follow"] == 0.5
+
+
+def test_results_naming_unknown_bones_are_refused_before_writing(addon):
+    from blender_addon import scene_io
+    arm = load_character()
+    rig = scene_io.read_rig(arm)
+    n_actions = len(bpy.data.actions)
+    for loc, props in ((["Foot.L"], ()), ([], [("thigh_parent.L", "IK_FK", 1.0)])):
+        m = _with_channels(_motion(rig.bones, rig.parents, 4), loc, props)
+        with pytest.raises(scene_io.SceneError, match="does not have: '(Foot.L|thigh_parent.L)'"):
+            scene_io.write_motion_action(arm, m, "bad")
+        assert len(bpy.data.actions) == n_actions
+
+
+def test_properties_set_and_restored_exactly(addon):
+    from blender_addon import scene_io, wire
+    arm = load_character()
+    pb = arm.pose.bones
+    pb["mixamorig:Hips"]["IK_FK"] = 0.25
+    pb["mixamorig:Hips"]["steps"] = 3  # an int property keeps its type
+    props = [wire.PoseBoneProperty("mixamorig:Hips", "IK_FK", 1.0), wire.PoseBoneProperty("mixamorig:Hips", "steps", 2),
+             wire.PoseBoneProperty("mixamorig:Head", "head_follow", 1.0)]
+    before = scene_io.set_properties(arm, props)
+    assert pb["mixamorig:Hips"]["IK_FK"] == 1.0 and pb["mixamorig:Hips"]["steps"] == 2
+    assert isinstance(pb["mixamorig:Hips"]["steps"], int) and pb["mixamorig:Head"]["head_follow"] == 1.0
+    scene_io.restore_properties(arm, before)
+    assert pb["mixamorig:Hips"]["IK_FK"] == 0.25 and pb["mixamorig:Hips"]["steps"] == 3
+    assert "head_follow" not in pb["mixamorig:Head"]
+    # create_only leaves existing values alone
+    scene_io.restore_properties(arm, scene_io.set_properties(arm, props, create_only=True))
+    assert pb["mixamorig:Hips"]["IK_FK"] == 0.25 and "head_follow" not in pb["mixamorig:Head"]
+
+
+def test_read_keys_sends_location_keys_of_other_bones(addon):
+    """Bones other than the root with location keys (an IK hand target, a foot) travel as location_bones, their
+    key frames count, and NaN location keys are refused with the bone and frame."""
+    from blender_addon import compat, scene_io
+    arm = load_character()
+    action = key_poses(arm, frames=(1, 15, 30))
+    hand, foot = arm.pose.bones["mixamorig:LeftHand"], arm.pose.bones["mixamorig:RightFoot"]
+    for f, v in ((1, 0.0), (10, 0.02), (30, 0.05)):  # frame 10: a location key only
+        hand.location = (v, 2 * v, -v)
+        hand.keyframe_insert("location", frame=f, group=hand.name)
+    foot.location = (0.01, 0.0, 0.0)
+    foot.keyframe_insert("location", index=0, frame=15, group=foot.name)  # one channel keyed once
+    keys = scene_io.read_keys(arm)
+    assert keys.root_bone == "mixamorig:Hips" and keys.frames == [1, 10, 15, 30]
+    assert sorted(keys.location_bones) == ["mixamorig:LeftHand", "mixamorig:RightFoot"]
+    h, r = keys.location_bones.index("mixamorig:LeftHand"), keys.location_bones.index("mixamorig:RightFoot")
+    np.testing.assert_allclose(keys.locations[[0, 1, 3], h], [[0, 0, 0], [0.02, 0.04, -0.02], [0.05, 0.1, -0.05]],
+                               atol=1e-7)
+    bpy.context.scene.frame_set(15)
+    np.testing.assert_allclose(keys.locations[2, h], np.array(hand.location), atol=1e-6)  # Blender's own value
+    np.testing.assert_allclose(keys.locations[:, r, 0], 0.01)  # a constant channel; the others at rest
+    np.testing.assert_allclose(keys.locations[:, r, 1:], 0.0)
+    j = keys.bones.index("mixamorig:LeftHand")
+    assert keys.mask[:, j].tolist() == [1, 1, 0, 1]  # keyed by location on 1, 10, 30
+    assert keys.mask[:, keys.bones.index("mixamorig:Spine")].tolist() == [1, 0, 1, 1]
+    assert keys.root_mask == [True, False, True, True]
+    spec = keys.spec()
+    from backend.schema import KeySpec
+    ks = KeySpec.model_validate(spec)  # the backend's own validator
+    assert ks.location_bones == keys.location_bones and ks.locations.numpy().shape == (4, 2, 3)
+    fc = compat.fcurves(action, compat.assigned(arm)[1]).find('pose.bones["mixamorig:LeftHand"].location', index=1)
+    fc.keyframe_points[1].co.y = float("nan")
+    with pytest.raises(scene_io.SceneError, match=r"mixamorig:LeftHand.*location key that is not a number at "
+                                                   r"frame 10"):
+        scene_io.read_keys(arm)
+
+
+def test_plan_inbetween_fills_location_bones_only_where_keyed(addon):
+    from blender_addon import compat, scene_io, wire
+    arm = load_character()
+    action = key_poses(arm, frames=(1, 15, 30))
+    hand = arm.pose.bones["mixamorig:LeftHand"]
+    for f in (1, 30):
+        hand.location = (0.01 * f, 0.0, 0.0)
+        hand.keyframe_insert("location", index=0, frame=f, group=hand.name)  # X only
+    keys = scene_io.read_keys(arm)
+    T = 30
+    rows = np.searchsorted(keys.frames, np.arange(1, T + 1), side="right") - 1
+    loc = keys.locations[rows].copy()
+    loc[:, 0, 0] = np.linspace(0.01, 0.3, T)  # the "result": a ramp on the hand
+    m = wire.Motion(keys.bones, [-1] * len(keys.bones), 24.0, 1, keys.rotations_xyzw[rows],
+                    keys.root_translation[rows], "rig", keys.root_bone, keys.location_bones, loc)
+    assert keys.location_bones == ["mixamorig:LeftHand"]
+    before = scene_io.action_snapshot(action)
+    # in-betweening other bones leaves the hand's location alone
+    only_spine = scene_io.plan_inbetween(arm, m, ["mixamorig:Spine"], keys.frame_range)
+    assert {f.fc_path for f in only_spine.fills} == {'pose.bones["mixamorig:Spine"].rotation_quaternion'}
+    plan = scene_io.plan_inbetween(arm, m, keys.bones, keys.frame_range)
+    scene_io.apply_inbetween(arm, plan)
+    coll = compat.fcurves(*compat.assigned(arm))
+    fx = coll.find('pose.bones["mixamorig:LeftHand"].location', index=0)
+    np.testing.assert_allclose([k.co[1] for k in fx.keyframe_points], np.linspace(0.01, 0.3, T), atol=1e-6)
+    assert coll.find('pose.bones["mixamorig:LeftHand"].location', index=1) is None  # no curve created
+    after = scene_io.action_snapshot(action)
+    for key, snap in before.items():  # the artist's keys: still there, bit for bit
+        pos = np.searchsorted(after[key]["co"][0::2], snap["co"][0::2])
+        assert np.array_equal(after[key]["co"].reshape(-1, 2)[pos], snap["co"].reshape(-1, 2)), key
+
+
+def test_preview_restores_properties_a_partial_switched(addon):
+    from blender_addon import scene_io, tasks
+    arm = load_character()
+    artist = key_poses(arm)
+    arm.pose.bones["mixamorig:Hips"]["IK_FK"] = 0.0
+    rig = scene_io.read_rig(arm)
+    m = _with_channels(_motion(rig.bones, rig.parents, 6), [], [("mixamorig:Hips", "IK_FK", 1.0),
+                                                                ("mixamorig:Head", "head_follow", 1.0)])
+    preview = tasks.Preview(arm)
+    scene_io.run_steps(preview.show_motion(m))
+    assert arm.animation_data.action.name == tasks.PREVIEW_NAME
+    assert arm.pose.bones["mixamorig:Hips"]["IK_FK"] == 1.0 and arm.pose.bones["mixamorig:Head"]["head_follow"] == 1.0
+    scene_io.run_steps(preview.show_motion(m))  # a second partial: still restores the artist's values
+    bpy.context.scene.frame_set(3)
+    preview.discard()
+    assert arm.animation_data.action == artist and tasks.PREVIEW_NAME not in bpy.data.actions
+    assert arm.pose.bones["mixamorig:Hips"]["IK_FK"] == 0.0 and "head_follow" not in arm.pose.bones["mixamorig:Head"]

@@ -75,3 +75,76 @@ def test_backend_url_and_errors_read_as_words():
     assert "wrong or missing token" in client._error_text(401, b'{"error": "missing bearer token"}')
     fastapi_style = json.dumps({"detail": [{"loc": ["body", "prompt"], "msg": "field required"}]}).encode()
     assert client._error_text(422, fastapi_style).endswith("prompt: field required")
+
+
+def _rig_result(T=5, L=2):
+    """A rig-space MotionSpec with every optional channel, built and checked by the backend's own schema."""
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(T, 4, 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    return schema.MotionSpec(
+        space="rig", bones=["Body", "Foot.L", "Foot.R", "torso"], parents=[-1, -1, -1, -1], fps=24.0, start_frame=3,
+        rotations=schema.Array.from_numpy(q), root_translation=schema.Array.from_numpy(rng.normal(size=(T, 3))),
+        root_bone="Body", location_bones=["Foot.L", "Foot.R"][:L],
+        locations=schema.Array.from_numpy(rng.normal(size=(T, L, 3))),
+        properties=[schema.PoseBoneProperty(bone="thigh_parent.L", name="IK_FK", value=1.0),
+                    schema.PoseBoneProperty(bone="torso", name="neck_follow", value=0.5)])
+
+
+def test_rig_results_with_location_bones_and_properties_are_read():
+    spec = _rig_result()
+    d = json.loads(spec.model_dump_json(exclude_none=True))
+    m = wire.parse_motion(d)
+    assert m.location_bones == ["Foot.L", "Foot.R"] and m.root_bone == "Body"
+    np.testing.assert_array_equal(m.locations, spec.locations.numpy())
+    assert m.properties == [wire.PoseBoneProperty("thigh_parent.L", "IK_FK", 1.0),
+                            wire.PoseBoneProperty("torso", "neck_follow", 0.5)]
+    # the v1 reply without the optional channels still reads (nothing to write beyond the root)
+    for k in ("location_bones", "locations", "properties"):
+        d.pop(k)
+    m = wire.parse_motion(d)
+    assert m.location_bones == [] and m.locations is None and m.properties == []
+    # a result event whose bone map leaves a joint out (null or missing "bone")
+    res = schema.JobResult(model="m", motions=[spec], bone_map=[
+        schema.BoneMapEntry(canonical="pelvis", bone="Body", confidence=0.9),
+        schema.BoneMapEntry(canonical="jaw", bone=None, confidence=0.0)])
+    ev = wire.parse_event("result", schema.JobEvent(type="result", job_id="j", seq=1, result=res)
+                          .model_dump_json(exclude_none=True))
+    assert [(e.canonical, e.bone) for e in ev.result.bone_map] == [("pelvis", "Body"), ("jaw", None)]
+    assert ev.result.motions[0].properties[0].name == "IK_FK"
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda d: d.pop("locations"), "location_bones without locations"),
+    (lambda d: d.update(location_bones=["Foot.L"]), r"shape \[5, 2, 3\], expected \[5, 1, 3\]"),
+    (lambda d: d.update(location_bones=["Foot.L", "Foot.L"]), "lists a bone twice"),
+    (lambda d: d.update(location_bones=["Foot.L", "Hand.L"]), "does not list: 'Hand.L'"),
+    (lambda d: d.update(location_bones=["Foot.L", "Body"]), "root bone 'Body' among the location bones"),
+    (lambda d: d["properties"].append({"bone": "torso", "name": "neck_follow", "value": 1.0}), "twice"),
+    (lambda d: d["properties"].append({"bone": "torso", "value": 1.0}), "malformed pose-bone property"),
+    (lambda d: d["properties"].append({"bone": "torso", "name": "x", "value": "NaN"}), "not a number"),
+    (lambda d: d.update(properties={"IK_FK": 1}), "not a list"),
+])
+def test_malformed_rig_channels_are_refused_in_words(break_it, message):
+    d = json.loads(_rig_result().model_dump_json(exclude_none=True))
+    break_it(d)
+    with pytest.raises(wire.WireError, match=message):
+        wire.parse_motion(d)
+
+
+def test_location_keys_and_source_locations_validate_against_the_backend():
+    q = np.tile([0, 0, 0, 1.0], (2, 3, 1))
+    locs = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
+    keys = wire.key_spec([1, 9], ["b0", "b1", "b2"], q, np.zeros((2, 3)), np.ones((2, 3)), [True, True], "b0",
+                         ["b1", "b2"], locs)
+    ib = JOB.validate_python(wire.inbetween_request(keys, 30.0, rig=_rig(), frame_range=(1, 9)))
+    assert ib.keys.location_bones == ["b1", "b2"] and np.array_equal(ib.keys.locations.numpy(), locs)
+    src = wire.motion_spec(["b0", "b1", "b2"], [-1, 0, 1], 30.0, np.tile([0, 0, 0, 1.0], (5, 3, 1)),
+                           np.zeros((5, 3)), 1, "rig", "b0", ["b2"], np.ones((5, 1, 3)))
+    rt = JOB.validate_python(wire.retarget_request(src, _rig(), 30.0, source_rig=_rig()))
+    assert rt.source.location_bones == ["b2"]
+    with pytest.raises(wire.WireError, match="expected"):
+        wire.key_spec([1, 9], ["b0"], q[:, :1], np.zeros((2, 3)), location_bones=["b1"], locations=locs)
+    with pytest.raises(wire.WireError, match="not a number"):
+        wire.key_spec([1, 9], ["b0"], q[:, :1], np.zeros((2, 3)), location_bones=["b1"],
+                      locations=np.full((2, 1, 3), np.nan))
