@@ -1,0 +1,93 @@
+"""Settings the artist edits: per scene (what to generate, how to in-between, what to retarget) and per rig (the
+bone map, stored on the armature data so it travels with the character and is saved in the .blend)."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+
+def _is_trajectory(self, obj):
+    return obj.type in {"CURVE", "GREASEPENCIL", "GPENCIL"}
+
+
+def _is_armature(self, obj):
+    return obj.type == "ARMATURE"
+
+
+def _is_empty(self, obj):
+    return obj.type == "EMPTY"
+
+
+class MOTIONLOOM_PG_joint_target(bpy.types.PropertyGroup):
+    """Pin a joint to an empty's world position on one frame."""
+    empty: PointerProperty(name="Empty", type=bpy.types.Object, poll=_is_empty,
+                           description="Empty whose world position the joint should reach")
+    joint: StringProperty(name="Joint", default="right_wrist",
+                          description="Canonical joint (e.g. right_wrist, left_foot) or a bone of the rig")
+    frame: IntProperty(name="Frame", default=1, description="Scene frame on which the joint reaches the empty")
+
+
+class MOTIONLOOM_PG_bone_map_item(bpy.types.PropertyGroup):
+    """One row of a rig's bone map: which bone plays a canonical joint, and how sure the automatic map was."""
+    canonical: StringProperty(name="Joint", description="Canonical (SMPL) joint")
+    bone: StringProperty(name="Bone", description="Bone of this rig that plays the joint (empty: none)")
+    confidence: FloatProperty(name="Confidence", min=0.0, max=1.0, subtype="FACTOR",
+                              description="How sure the automatic map is (1 = edited or certain)")
+
+
+class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
+    # generate
+    prompt: StringProperty(name="Prompt", default="a person walks forward", maxlen=500,
+                           description="Describe the motion, e.g. 'a person walks forward and waves'")
+    duration_unit: EnumProperty(name="Unit", default="SECONDS",
+                                items=[("SECONDS", "Seconds", "Duration in seconds"),
+                                       ("FRAMES", "Frames", "Duration in scene frames")])
+    duration_seconds: FloatProperty(name="Duration", default=4.0, min=0.1, soft_max=60.0, unit="TIME_ABSOLUTE")
+    duration_frames: IntProperty(name="Frames", default=120, min=2, soft_max=2000)
+    seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same prompt: same motion")
+    variations: IntProperty(name="Variations", default=1, min=1, max=8,
+                            description="Number of different motions to generate (each becomes its own action)")
+    trajectory: PointerProperty(name="Trajectory", type=bpy.types.Object, poll=_is_trajectory,
+                                description="Curve or Grease Pencil stroke the character's root follows (sampled "
+                                            "by arc length over the duration, projected to the ground)")
+    targets: CollectionProperty(type=MOTIONLOOM_PG_joint_target)
+    targets_index: IntProperty()
+    apply_mode: EnumProperty(
+        name="Result", default="ASSIGN",
+        items=[("ASSIGN", "Assign", "Make the new action the armature's active action (the previous one is kept on "
+                                    "a muted NLA track)"),
+               ("NLA", "NLA Track", "Put the new action on a new NLA track; the active action stays")])
+    # in-between
+    inbetween_bones: EnumProperty(name="Bones", default="SELECTED",
+                                  items=[("SELECTED", "Selected", "Bones selected in pose mode (all if none)"),
+                                         ("ALL", "All", "Every animated bone")])
+    inbetween_range: EnumProperty(name="Range", default="SELECTED_KEYS",
+                                  items=[("SELECTED_KEYS", "Selected Keys", "Between the selected keyframes"),
+                                         ("PREVIEW", "Preview Range", "Between the keys inside the preview range "
+                                                                      "(the scene range when it is off)")])
+    # retarget
+    source_type: EnumProperty(name="Source", default="ARMATURE",
+                              items=[("ARMATURE", "Armature", "An armature in the scene with an action"),
+                                     ("FILE", "File", "A BVH, FBX or glTF file")])
+    source_armature: PointerProperty(name="Source Armature", type=bpy.types.Object, poll=_is_armature)
+    source_file: StringProperty(name="Source File", subtype="FILE_PATH")
+
+
+classes = (MOTIONLOOM_PG_joint_target, MOTIONLOOM_PG_bone_map_item, MOTIONLOOM_PG_settings)
+
+
+def register_props():
+    bpy.types.Scene.motionloom = PointerProperty(type=MOTIONLOOM_PG_settings)
+    bpy.types.Armature.motionloom_bone_map = CollectionProperty(type=MOTIONLOOM_PG_bone_map_item)
+    bpy.types.Armature.motionloom_bone_map_index = IntProperty()
+    bpy.types.Armature.motionloom_use_bone_map = BoolProperty(
+        name="Use This Bone Map", default=True,
+        description="Send this rig's bone map to the backend (otherwise the backend maps bones itself)")
+
+
+def unregister_props():
+    del bpy.types.Armature.motionloom_use_bone_map
+    del bpy.types.Armature.motionloom_bone_map_index
+    del bpy.types.Armature.motionloom_bone_map
+    del bpy.types.Scene.motionloom

@@ -1,0 +1,444 @@
+"""What each button does: read the scene, build the request, and apply the result when it arrives.
+
+Reading happens when the job starts (main thread); the request then travels in a worker thread; results are applied
+by :mod:`jobs`' pump on the main thread. Generation and retargeting write NEW actions; in-betweening writes into the
+active action only when the job completes, all at once, followed by one undo step. Partial results are shown on a
+temporary preview action that is removed again, restoring exactly what the armature had, whatever the outcome.
+"""
+from __future__ import annotations
+
+import re
+
+import bpy
+
+from . import backend_process, client, compat, jobs, preferences, scene_io, wire
+
+PREVIEW_NAME = "MotionLoom Preview"
+STASH_TRACK = "[Action Stash]"
+
+# connection state shown in the Backend panel
+CONNECTION = {"state": "unknown", "url": "", "version": "", "device": "", "models": [], "error": ""}
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def _object(name: str):
+    obj = bpy.data.objects.get(name)
+    if obj is None:
+        raise scene_io.SceneError(f"the armature '{name}' was deleted or renamed while the job ran; nothing was "
+                                  "written")
+    return obj
+
+
+def _slot_by_identifier(action, identifier):
+    if not compat.HAS_SLOTS or action is None or identifier is None:
+        return None
+    for s in action.slots:
+        if s.identifier == identifier:
+            return s
+    return None
+
+
+def bone_map_overrides(obj) -> dict | None:
+    """The rig's saved bone map as ``{canonical joint: bone}``, checked against the armature's bones."""
+    arm = obj.data
+    if not getattr(arm, "motionloom_use_bone_map", False) or len(arm.motionloom_bone_map) == 0:
+        return None
+    out = {}
+    for it in arm.motionloom_bone_map:
+        if not it.bone:
+            continue
+        if it.bone not in arm.bones:
+            raise scene_io.SceneError(f"the bone map of '{obj.name}' sends {it.canonical} to '{it.bone}', which is "
+                                      "not a bone of this armature: fix the row or run Auto-Map again")
+        if it.bone in out.values():
+            other = next(c for c, b in out.items() if b == it.bone)
+            raise scene_io.SceneError(f"the bone map of '{obj.name}' gives bone '{it.bone}' to both {other} and "
+                                      f"{it.canonical}: a bone can play one joint only")
+        out[it.canonical] = it.bone
+    return out or None
+
+
+def action_name(text: str, limit: int = 48) -> str:
+    text = re.sub(r"\s+", " ", text.strip())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def undo_push(message: str) -> None:
+    try:
+        bpy.ops.ed.undo_push(message=message)
+    except RuntimeError:
+        pass  # no undo stack (e.g. during file load); the write itself is complete
+
+
+def _frames(settings, fps: float) -> int:
+    if settings.duration_unit == "FRAMES":
+        return int(settings.duration_frames)
+    return max(2, int(round(settings.duration_seconds * fps)))
+
+
+def _stream(context, request: dict) -> client.JobStream:
+    return client.JobStream(preferences.backend(context), request)
+
+
+# ------------------------------------------------------------------------------------------------- preview
+class Preview:
+    """Shows partial results on an armature through a temporary action; ``discard`` puts back exactly what the
+    armature had (action, slot, fake-user flag) and deletes the temporary action."""
+
+    def __init__(self, obj):
+        self.obj_name = obj.name
+        action, slot = compat.assigned(obj)
+        self.orig_action = action.name if action else None
+        self.orig_slot = slot.identifier if slot is not None else None
+        self.orig_fake_user = bool(action.use_fake_user) if action else False
+        self.had_animdata = obj.animation_data is not None
+        self.action_name: str | None = None
+
+    def _show(self, obj, action, slot) -> None:
+        """Make ``action`` the preview (replacing the previous one) and show it on the armature."""
+        self._remove_action()
+        if self.orig_action:
+            bpy.data.actions[self.orig_action].use_fake_user = True  # keep the artist's action alive meanwhile
+        action.name = PREVIEW_NAME
+        self.action_name = action.name
+        compat.assign(obj, action, slot)
+
+    def show_motion(self, motion):
+        """Generator (one slice per tick): update the preview with a rig-space partial motion."""
+        if motion.space != "rig":
+            return  # a canonical-space partial cannot be shown on this rig without model math; progress only
+        obj = _object(self.obj_name)
+        prev = bpy.data.actions.get(self.action_name) if self.action_name else None
+        if prev is not None and obj.animation_data and obj.animation_data.action == prev:
+            yield from scene_io.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
+            return
+        action, slot = yield from scene_io.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
+                                                                     "LINEAR")
+        self._show(_object(self.obj_name), action, slot)
+
+    def show_filled(self, motion, bones, frame_range):
+        """Generator: a copy of the artist's action with the partial in-between frames filled in."""
+        if motion.space != "rig":
+            return
+        obj = _object(self.obj_name)
+        src = bpy.data.actions.get(self.orig_action) if self.orig_action else None
+        if src is None:
+            return
+        copy = src.copy()
+        self._show(obj, copy, _slot_by_identifier(copy, self.orig_slot))
+        yield
+        plan = scene_io.plan_inbetween(_object(self.obj_name), motion, bones, frame_range)
+        yield from scene_io.apply_inbetween_steps(self.obj_name, plan)
+
+    def _remove_action(self) -> None:
+        if self.action_name:
+            act = bpy.data.actions.get(self.action_name)
+            if act is not None:
+                bpy.data.actions.remove(act)
+            self.action_name = None
+
+    def discard(self) -> None:
+        if self.action_name is None:
+            return
+        obj = bpy.data.objects.get(self.obj_name)
+        orig = bpy.data.actions.get(self.orig_action) if self.orig_action else None
+        if obj is not None:
+            if orig is not None:
+                compat.assign(obj, orig, _slot_by_identifier(orig, self.orig_slot))
+            elif obj.animation_data is not None:
+                obj.animation_data.action = None
+                if not self.had_animdata and len(obj.animation_data.nla_tracks) == 0:
+                    obj.animation_data_clear()
+        if orig is not None:
+            orig.use_fake_user = self.orig_fake_user
+        self._remove_action()
+
+
+def _place_new_action(obj, action, slot, mode: str, index: int) -> str:
+    """Assign (stashing the artist's action on a muted NLA track) or push to a new NLA track."""
+    if mode == "NLA" or index > 0:
+        start = action.frame_range[0]
+        compat.push_to_nla(obj, action, slot, f"MotionLoom: {action.name}", action.name, start, mute=index > 0)
+        return "NLA"
+    current, current_slot = compat.assigned(obj)
+    if current is not None and current != action:
+        compat.push_to_nla(obj, current, current_slot, STASH_TRACK, current.name, current.frame_range[0], mute=True)
+    compat.assign(obj, action, slot)
+    return "ASSIGN"
+
+
+def _write_results(obj_name: str, motions, base_name: str, mode: str):
+    """Generator: write one new action per motion (a few dozen curves per tick), then place them all at once.
+    Returns the action names. If it is closed early or fails, every action it made is removed."""
+    obj = _object(obj_name)
+    for m in motions:
+        if m.space != "rig":
+            raise wire.WireError(f"the backend returned a motion in '{m.space}' space; this add-on needs it on the rig")
+        scene_io.check_bones(obj, m)
+    made, placed = [], False
+    try:
+        for i, m in enumerate(motions):
+            name = base_name if len(motions) == 1 else f"{base_name} v{i + 1}"
+            steps = scene_io.write_motion_action_steps(_object(obj_name), m, name)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    made.append(done.value[0].name)
+                    break
+                yield
+        obj = _object(obj_name)
+        for i, name in enumerate(made):
+            action = bpy.data.actions[name]
+            _place_new_action(obj, action, action.slots[0] if compat.HAS_SLOTS else None, mode, i)
+        placed = True
+        return made
+    finally:
+        if not placed:
+            for name in made:
+                a = bpy.data.actions.get(name)
+                if a is not None:
+                    bpy.data.actions.remove(a)
+
+
+# ------------------------------------------------------------------------------------------------ generate
+def start_generate(context, obj) -> jobs.Job:
+    s = context.scene.motionloom
+    scene = context.scene
+    scene_io.require_armature(obj)
+    fps = scene_io.scene_fps(scene)
+    frames = wire.check_frames(_frames(s, fps))
+    start = scene.frame_start
+    traj = scene_io.sample_trajectory(s.trajectory, frames) if s.trajectory else None
+    targets = []
+    for t in s.targets:
+        if t.empty is None:
+            continue
+        if not t.joint.strip():
+            raise scene_io.SceneError(f"the joint target on '{t.empty.name}' names no joint")
+        if not start <= t.frame < start + frames:
+            raise scene_io.SceneError(f"the joint target on '{t.empty.name}' is on frame {t.frame}, outside the "
+                                      f"generated frames {start}..{start + frames - 1}")
+        targets.append((t.joint.strip(), t.frame, tuple(t.empty.matrix_world.translation)))
+    rig = scene_io.read_rig(obj)
+    req = wire.text2motion_request(s.prompt, frames, fps, start_frame=start, seed=s.seed,
+                                   num_variations=s.variations, rig=rig.spec(bone_map_overrides(obj)),
+                                   trajectory=traj, joint_targets=targets)
+    preview = Preview(obj)
+    name = action_name(s.prompt)
+    mode = s.apply_mode
+    obj_name = obj.name
+
+    def on_partial(job, motion):
+        return preview.show_motion(motion)
+
+    def on_result(job, result):
+        preview.discard()
+        if not result.motions:
+            raise wire.WireError("the backend returned no motion")
+        names = yield from _write_results(obj_name, result.motions, name, mode)
+        undo_push("MotionLoom Generate")
+        job.data["actions"] = names
+        return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
+
+    job = jobs.Job("generate", "Generate", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
+                   on_cleanup=lambda job, ok: preview.discard(), data={"object": obj_name})
+    return jobs.start(job)
+
+
+# ----------------------------------------------------------------------------------------------- in-between
+def start_inbetween(context, obj) -> jobs.Job:
+    s = context.scene.motionloom
+    scene = context.scene
+    scene_io.require_armature(obj)
+    bones = None
+    if s.inbetween_bones == "SELECTED":
+        sel = [pb.name for pb in obj.pose.bones if compat.pose_bone_selected(pb)]
+        bones = sel or None
+    if s.inbetween_range == "SELECTED_KEYS":
+        keys = scene_io.read_keys(obj, bones, selected_keys=True)
+    else:
+        rng = (scene.frame_preview_start, scene.frame_preview_end) if scene.use_preview_range \
+            else (scene.frame_start, scene.frame_end)
+        keys = scene_io.read_keys(obj, bones, frame_range=rng)
+    rig = scene_io.read_rig(obj)
+    fps = scene_io.scene_fps(scene)
+    req = wire.inbetween_request(keys.spec(), fps, rig=rig.spec(bone_map_overrides(obj)),
+                                 frame_range=keys.frame_range)
+    action, slot = compat.assigned(obj)
+    fingerprint = scene_io.action_fingerprint(action)
+    obj_name, act_name = obj.name, action.name
+    preview = Preview(obj)
+
+    def on_partial(job, motion):
+        return preview.show_filled(motion, keys.bones, keys.frame_range)
+
+    def unchanged():
+        o = _object(obj_name)
+        act, _ = compat.assigned(o)
+        if act is None or act.name != act_name:
+            raise scene_io.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
+                                      "written")
+        if not scene_io.fingerprints_equal(fingerprint, scene_io.action_fingerprint(act)):
+            raise scene_io.SceneError("the keys changed while the job ran; nothing was written: run In-between again")
+        return o
+
+    def on_result(job, result):
+        preview.discard()
+        if len(result.motions) != 1 or result.motions[0].space != "rig":
+            raise wire.WireError("the backend's in-between result is not one motion on the rig")
+        plan = scene_io.plan_inbetween(unchanged(), result.motions[0], keys.bones, keys.frame_range)
+        yield  # planning and writing in separate ticks; the write itself is one step (all or nothing)
+        o = unchanged()
+        n = scene_io.apply_inbetween(o, plan)
+        undo_push("MotionLoom In-between")
+        job.data["keys_added"] = n
+        lo, hi = keys.frame_range
+        return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({result.model})"
+
+    job = jobs.Job("inbetween", "In-between", stream=_stream(context, req), on_partial=on_partial,
+                   on_result=on_result, on_cleanup=lambda job, ok: preview.discard(),
+                   data={"object": obj_name, "bones": keys.bones, "frame_range": keys.frame_range})
+    return jobs.start(job)
+
+
+# ------------------------------------------------------------------------------------------------- retarget
+def read_source(context, target):
+    """(source RigInfo, rig-space wire.Motion, name, bone map overrides) from an armature or a motion file."""
+    s = context.scene.motionloom
+    if s.source_type == "FILE":
+        path = bpy.path.abspath(s.source_file)
+        rig, motion, name = scene_io.import_motion_file(path)
+        return rig, motion, name, None
+    src = s.source_armature
+    if src is None:
+        raise scene_io.SceneError("choose a source armature (or switch the source to a file)")
+    scene_io.require_armature(src, "the source")
+    if src == target:
+        raise scene_io.SceneError("the source and the target are the same armature")
+    action, slot = compat.assigned(src)
+    if action is None:
+        raise scene_io.SceneError(f"the source armature '{src.name}' has no action")
+    f0, f1 = (int(round(x)) for x in action.frame_range)
+    rig, motion = scene_io.rig_motion(src, action, slot, f0, f1)
+    return rig, motion, action.name, bone_map_overrides(src)
+
+
+def start_retarget(context, target) -> jobs.Job:
+    scene_io.require_armature(target, "the target (the selected armature)")
+    src_rig, motion, src_name, src_map = read_source(context, target)
+    rig = scene_io.read_rig(target)
+    fps = scene_io.scene_fps(context.scene)
+    source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw,
+                              motion.root_translation, motion.start_frame, "rig", motion.root_bone)
+    req = wire.retarget_request(source, rig.spec(bone_map_overrides(target)), fps,
+                                source_rig=src_rig.spec(src_map), start_frame=motion.start_frame)
+    preview = Preview(target)
+    obj_name = target.name
+    name = action_name(f"{src_name} -> {obj_name}", 60)
+    mode = context.scene.motionloom.apply_mode
+
+    def on_partial(job, m):
+        return preview.show_motion(m)
+
+    def on_result(job, result):
+        preview.discard()
+        if not result.motions:
+            raise wire.WireError("the backend returned no motion")
+        names = yield from _write_results(obj_name, result.motions[:1], name, mode)
+        undo_push("MotionLoom Retarget")
+        job.data["actions"] = names
+        if result.bone_map:
+            job.data["bone_map"] = result.bone_map
+        return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"
+
+    job = jobs.Job("retarget", "Retarget", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
+                   on_cleanup=lambda job, ok: preview.discard(), data={"object": obj_name})
+    return jobs.start(job)
+
+
+# ------------------------------------------------------------------------------------------------ bone map
+def fill_bone_map(obj, entries) -> int:
+    arm = obj.data
+    arm.motionloom_bone_map.clear()
+    for e in entries:
+        it = arm.motionloom_bone_map.add()
+        it.canonical = e.canonical
+        it.bone = e.bone or ""
+        it.confidence = e.confidence
+    return len(entries)
+
+
+def start_bone_map(context, obj) -> jobs.Job:
+    scene_io.require_armature(obj)
+    rig = scene_io.read_rig(obj)
+    b = preferences.backend(context)
+    obj_name = obj.name
+
+    def on_result(job, entries):
+        o = _object(obj_name)
+        n = fill_bone_map(o, entries)
+        mapped = sum(1 for e in entries if e.bone)
+        undo_push("MotionLoom Bone Map")
+        return f"mapped {mapped} of {n} joints on '{obj_name}'"
+
+    job = jobs.Job("bonemap", "Auto-Map Bones", call=client.Call(b.bone_map, rig.spec()), on_result=on_result)
+    return jobs.start(job)
+
+
+# ---------------------------------------------------------------------------------------------- connection
+def _check(b: client.Backend):
+    return b.health(), b.models()
+
+
+def _connected(job, value) -> str:
+    health, models = value
+    CONNECTION.update(state="connected", url=job.data["url"], version=str(health.get("version", "?")),
+                      device=str(health.get("device", "?")), models=list(models), error="")
+    return f"connected to {job.data['url']} (backend {CONNECTION['version']}, {len(models)} models)"
+
+
+def _connection_failed(job, ok) -> None:
+    if not ok:
+        CONNECTION.update(state="error", error=job.message, models=[])
+
+
+def start_connect(context) -> jobs.Job:
+    try:
+        b = preferences.backend(context)
+    except client.BackendError as e:
+        CONNECTION.update(state="error", error=str(e), models=[])
+        raise
+    CONNECTION.update(state="checking", url=b.url, error="")
+    job = jobs.Job("connect", "Connect", call=client.Call(_check, b), on_result=_connected,
+                   on_cleanup=_connection_failed, data={"url": b.url})
+    return jobs.start(job)
+
+
+def start_local_backend(context) -> jobs.Job:
+    prefs = preferences.get(context)
+    proc = backend_process.start(bpy.path.abspath(prefs.python), bpy.path.abspath(prefs.workdir) or ".",
+                                 prefs.host, prefs.port, prefs.token)
+    CONNECTION.update(state="starting", url="", error="")
+
+    def wait_and_check():
+        url = proc.wait_ready()
+        return _check(client.Backend(url, prefs.token))
+
+    def on_result(job, value):
+        job.data["url"] = proc.url
+        return _connected(job, value)
+
+    def on_cleanup(job, ok):
+        if not ok:
+            backend_process.stop()
+        _connection_failed(job, ok)
+
+    job = jobs.Job("start", "Start Backend", call=client.Call(wait_and_check), on_result=on_result,
+                   on_cleanup=on_cleanup, data={"url": ""})
+    return jobs.start(job)
+
+
+def stop_local_backend() -> None:
+    backend_process.stop()
+    CONNECTION.update(state="unknown", url="", version="", device="", models=[], error="")

@@ -1,0 +1,258 @@
+"""The add-on's mirror of the wire schema (``backend/schema.py``, version 1), with the standard library and numpy only.
+
+Builds request bodies as plain dicts and reads results and events back into small dataclasses. Arrays travel as
+``{"dtype": "float32", "shape": [...], "data": base64(little-endian float32, C order)}``; quaternions are XYZW here
+(conversion to Blender's WXYZ happens in ``scene_io``). Nothing in this module imports bpy, so it runs in the worker
+thread and in plain-Python tests.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SCHEMA_VERSION = "1"
+MAX_FRAMES = 10_000
+MAX_PROMPT_CHARS = 500
+EVENT_TYPES = ("queued", "started", "progress", "partial", "result", "error", "cancelled")
+TERMINAL_EVENTS = ("result", "error", "cancelled")
+
+
+class WireError(ValueError):
+    """A request that cannot be sent or a reply that cannot be read; the message is meant for the artist."""
+
+
+# ------------------------------------------------------------------------------------------------------ arrays
+def encode_array(a, what: str = "array") -> dict:
+    a = np.ascontiguousarray(np.asarray(a, dtype="<f4"))
+    if not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))[0].tolist()
+        raise WireError(f"{what} contains a value that is not a number (at index {bad})")
+    return {"dtype": "float32", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode_array(d, what: str = "array") -> np.ndarray:
+    if not isinstance(d, dict) or "shape" not in d or "data" not in d:
+        raise WireError(f"{what} is missing or malformed in the backend's reply")
+    if d.get("dtype", "float32") != "float32":
+        raise WireError(f"{what} has dtype {d.get('dtype')!r}; only float32 is understood")
+    shape = [int(s) for s in d["shape"]]
+    try:
+        raw = base64.b64decode(d["data"], validate=True)
+    except Exception:
+        raise WireError(f"{what} is not valid base64 in the backend's reply") from None
+    n = math.prod(shape) if shape else 1
+    if len(raw) != 4 * n:
+        raise WireError(f"{what} holds {len(raw) // 4} numbers but its shape {shape} needs {n}")
+    a = np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float32)
+    if not np.all(np.isfinite(a)):
+        raise WireError(f"{what} from the backend contains values that are not numbers")
+    return a
+
+
+# ------------------------------------------------------------------------------------------------- requests
+def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=None, deform=None,
+             bone_map: dict | None = None) -> dict:
+    """RigSpec: ``rest_matrices`` are ``bone.matrix_local`` (B,4,4, armature space)."""
+    d = {"name": name[:256], "bones": list(bones), "parents": [int(p) for p in parents],
+         "rest_matrices": encode_array(rest_matrices, f"rest matrices of rig {name!r}")}
+    if tails is not None:
+        d["tails"] = encode_array(tails, f"bone tails of rig {name!r}")
+    if matrix_world is not None:
+        d["matrix_world"] = encode_array(matrix_world, f"world matrix of rig {name!r}")
+    if deform is not None:
+        d["deform"] = [bool(x) for x in deform]
+    if bone_map:
+        d["bone_map"] = dict(bone_map)
+    return d
+
+
+def key_spec(frames, bones, rotations_xyzw, root_translation, mask=None, root_mask=None,
+             root_bone: str | None = None) -> dict:
+    d = {"frames": [int(f) for f in frames], "bones": list(bones),
+         "rotations": encode_array(rotations_xyzw, "key rotations"),
+         "root_translation": encode_array(root_translation, "key root translation")}
+    if mask is not None:
+        d["mask"] = encode_array(np.asarray(mask, np.float32), "key mask")
+    if root_mask is not None:
+        d["root_mask"] = [bool(x) for x in root_mask]
+    if root_bone is not None:
+        d["root_bone"] = root_bone
+    return d
+
+
+def motion_spec(bones, parents, fps, rotations_xyzw, root_translation, start_frame=1, space="rig",
+                root_bone=None) -> dict:
+    d = {"schema_version": SCHEMA_VERSION, "space": space, "bones": list(bones), "parents": [int(p) for p in parents],
+         "fps": float(fps), "start_frame": int(start_frame),
+         "rotations": encode_array(rotations_xyzw, "motion rotations"),
+         "root_translation": encode_array(root_translation, "motion root translation")}
+    if root_bone is not None:
+        d["root_bone"] = root_bone
+    return d
+
+
+def check_frames(frames: int) -> int:
+    frames = int(frames)
+    if frames < 2:
+        raise WireError(f"a motion needs at least 2 frames, got {frames}")
+    if frames > MAX_FRAMES:
+        raise WireError(f"{frames} frames is more than the backend's limit of {MAX_FRAMES} "
+                        f"({MAX_FRAMES / 30:.0f} s at 30 fps); ask for a shorter motion")
+    return frames
+
+
+def text2motion_request(prompt: str, frames: int, fps: float, start_frame: int = 1, seed: int = 0,
+                        num_variations: int = 1, rig: dict | None = None, trajectory=None,
+                        joint_targets: list | None = None) -> dict:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise WireError("the prompt is empty: describe the motion, e.g. 'a person walks forward'")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise WireError(f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    d = {"task": "text2motion", "prompt": prompt, "frames": check_frames(frames), "fps": float(fps),
+         "start_frame": int(start_frame), "seed": int(seed), "num_variations": int(num_variations)}
+    if rig is not None:
+        d["rig"] = rig
+    if trajectory is not None:
+        d["trajectory"] = encode_array(trajectory, "trajectory")
+        d["trajectory_timed"] = True
+    if joint_targets:
+        d["joint_targets"] = [{"joint": j, "frame": int(f), "position": [float(x) for x in p]}
+                              for j, f, p in joint_targets]
+    return d
+
+
+def inbetween_request(keys: dict, fps: float, rig: dict | None = None, frame_range=None, seed: int = 0) -> dict:
+    d = {"task": "inbetween", "keys": keys, "fps": float(fps), "seed": int(seed),
+         "start_frame": int(frame_range[0] if frame_range else keys["frames"][0])}
+    if rig is not None:
+        d["rig"] = rig
+    if frame_range is not None:
+        d["frame_range"] = [int(frame_range[0]), int(frame_range[1])]
+    return d
+
+
+def retarget_request(source: dict, target_rig: dict, fps: float, source_rig: dict | None = None,
+                     start_frame: int = 1) -> dict:
+    d = {"task": "retarget", "source": source, "target_rig": target_rig, "fps": float(fps),
+         "start_frame": int(start_frame)}
+    if source_rig is not None:
+        d["source_rig"] = source_rig
+    return d
+
+
+# --------------------------------------------------------------------------------------------------- replies
+@dataclass
+class Motion:
+    """A decoded MotionSpec. ``rotations_xyzw`` (T,B,4), ``root_translation`` (T,3)."""
+    bones: list
+    parents: list
+    fps: float
+    start_frame: int
+    rotations_xyzw: np.ndarray
+    root_translation: np.ndarray
+    space: str = "rig"
+    root_bone: str | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rotations_xyzw.shape[0])
+
+
+def parse_motion(d) -> Motion:
+    if not isinstance(d, dict):
+        raise WireError("the backend sent a motion that is not an object")
+    try:
+        bones = [str(b) for b in d["bones"]]
+        parents = [int(p) for p in d.get("parents", [-1] * len(bones))]
+        fps = float(d["fps"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise WireError(f"the backend sent a motion without a valid {e}") from None
+    rot = decode_array(d.get("rotations"), "motion rotations")
+    root = decode_array(d.get("root_translation"), "motion root translation")
+    if rot.ndim != 3 or rot.shape[1:] != (len(bones), 4):
+        raise WireError(f"motion rotations have shape {list(rot.shape)}, expected [frames, {len(bones)}, 4]")
+    if root.shape != (rot.shape[0], 3):
+        raise WireError(f"motion root translation has shape {list(root.shape)}, expected [{rot.shape[0]}, 3]")
+    if not fps > 0:
+        raise WireError(f"motion fps must be positive, got {fps}")
+    return Motion(bones, parents, fps, int(d.get("start_frame", 1)), rot, root, d.get("space", "canonical"),
+                  d.get("root_bone"))
+
+
+@dataclass
+class BoneMapEntry:
+    canonical: str
+    bone: str | None
+    confidence: float
+
+
+def parse_bone_map(items) -> list[BoneMapEntry]:
+    if not isinstance(items, list):
+        raise WireError("the backend's bone map is not a list")
+    out = []
+    for it in items:
+        try:
+            out.append(BoneMapEntry(str(it["canonical"]), None if it.get("bone") is None else str(it["bone"]),
+                                    float(it.get("confidence", 0.0))))
+        except (KeyError, TypeError, ValueError):
+            raise WireError("the backend's bone map has a malformed entry") from None
+    return out
+
+
+@dataclass
+class Result:
+    motions: list
+    model: str
+    bone_map: list | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Event:
+    """One job event (SSE ``event:`` = type, ``data:`` = JobEvent JSON)."""
+    type: str
+    job_id: str = ""
+    seq: int = 0
+    step: int | None = None
+    total: int | None = None
+    message: str | None = None
+    partial: Motion | None = None
+    result: Result | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        if self.step is None or not self.total:
+            return None
+        return max(0.0, min(1.0, self.step / self.total))
+
+
+def parse_event(event_type: str | None, data: str) -> Event:
+    """Decode one SSE event; raises :class:`WireError` on anything malformed."""
+    try:
+        d = json.loads(data)
+    except (TypeError, ValueError):
+        raise WireError("the backend sent an event that is not valid JSON") from None
+    if not isinstance(d, dict):
+        raise WireError("the backend sent an event that is not a JSON object")
+    etype = d.get("type") or event_type
+    if etype not in EVENT_TYPES:
+        raise WireError(f"the backend sent an unknown event type {etype!r}")
+    ev = Event(type=etype, job_id=str(d.get("job_id", "")), seq=int(d.get("seq", 0) or 0), step=d.get("step"),
+               total=d.get("total"), message=d.get("message"))
+    if d.get("partial") is not None:
+        ev.partial = parse_motion(d["partial"])
+    if d.get("result") is not None:
+        r = d["result"]
+        if not isinstance(r, dict):
+            raise WireError("the backend's result is not an object")
+        ev.result = Result(motions=[parse_motion(m) for m in r.get("motions", [])], model=str(r.get("model", "?")),
+                           bone_map=parse_bone_map(r["bone_map"]) if r.get("bone_map") is not None else None,
+                           info=dict(r.get("info") or {}))
+    if etype == "result" and ev.result is None:
+        raise WireError("the backend's result event carries no result")
+    return ev

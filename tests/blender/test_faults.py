@@ -1,0 +1,194 @@
+"""Failure modes, end to end through the operators and the pump: a backend that dies mid-stream, sends garbage,
+is cancelled, or is not there at all; and bad input caught before anything is sent. In every case the artist's
+scene must be exactly as before (keys compared field by field, assignment, no leftover preview action).
+
+The backend here is ``fake_backend.py``, a scripted process speaking the same HTTP/SSE contract, because a real
+backend cannot be made to crash after exactly N events on demand.
+"""
+import time
+
+import numpy as np
+import pytest
+
+import bpy
+
+from bl_helpers import fake_backend, key_poses, load_character, select_all_keys, use_backend
+
+
+def _scene_state(arm):
+    from blender_addon import compat, scene_io
+    action, slot = compat.assigned(arm)
+    return {"action": action.name, "slot": slot.identifier if slot is not None else None,
+            "fake_user": action.use_fake_user, "keys": scene_io.action_snapshot(action),
+            "actions": sorted(a.name for a in bpy.data.actions),
+            "nla": [t.name for t in arm.animation_data.nla_tracks]}
+
+
+def _assert_same(before, after):
+    from blender_addon import scene_io
+    assert scene_io.snapshots_equal(before["keys"], after["keys"])
+    assert {k: v for k, v in before.items() if k != "keys"} == {k: v for k, v in after.items() if k != "keys"}
+
+
+@pytest.fixture
+def keyed():
+    arm = load_character()
+    key_poses(arm)
+    select_all_keys(arm)
+    return arm
+
+
+@pytest.mark.parametrize("op", ["inbetween", "generate"])
+def test_backend_killed_mid_stream_leaves_scene_identical(addon, keyed, op):
+    from blender_addon import jobs
+    before = _scene_state(keyed)
+    seen_preview = []
+    # queued, started, partial 1 (shown as a preview), then the process exits before partial 2
+    with fake_backend("--partials", "3", "--die-after", "3", "--step-delay", "0.3"):
+        assert getattr(bpy.ops.motionloom, op)() == {"FINISHED"}
+        job = jobs.active()
+        while job.running:
+            jobs.pump()
+            seen_preview.append("MotionLoom Preview" in bpy.data.actions)
+            time.sleep(0.01)
+    assert any(seen_preview), "the partial result was never previewed"
+    assert job.state == "error"
+    assert "stopped in the middle of the job" in job.message and "Nothing was written" in job.message
+    _assert_same(before, _scene_state(keyed))
+
+
+def test_garbage_event_is_a_clear_error(addon, keyed):
+    from blender_addon import jobs
+    before = _scene_state(keyed)
+    with fake_backend("--garbage-after", "2"):
+        bpy.ops.motionloom.inbetween()
+        job = jobs.run_until_idle(30)
+    assert job.state == "error" and "not valid JSON" in job.message
+    _assert_same(before, _scene_state(keyed))
+
+
+def test_cancel_mid_stream_restores_everything(addon, keyed):
+    from blender_addon import jobs
+    before = _scene_state(keyed)
+    with fake_backend("--partials", "50", "--step-delay", "0.05"):
+        bpy.ops.motionloom.generate()
+        job = jobs.active()
+        while "MotionLoom Preview" not in bpy.data.actions:
+            jobs.pump()
+            time.sleep(0.01)
+        assert keyed.animation_data.action.name == "MotionLoom Preview"
+        assert bpy.ops.motionloom.cancel() == {"FINISHED"}
+    assert job.state == "cancelled" and "nothing was written" in job.message
+    assert jobs.pump() is None  # the timer stops
+    _assert_same(before, _scene_state(keyed))
+
+
+def test_backend_down_is_a_clear_error(addon, keyed):
+    import socket
+    from blender_addon import jobs
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    use_backend(f"http://127.0.0.1:{port}")
+    before = _scene_state(keyed)
+    bpy.ops.motionloom.inbetween()
+    job = jobs.run_until_idle(30)
+    assert job.state == "error" and "nothing is listening" in job.message
+    _assert_same(before, _scene_state(keyed))
+
+
+def test_bad_input_is_refused_before_sending(addon, keyed):
+    from blender_addon import compat, scene_io, tasks, wire
+    s = bpy.context.scene.motionloom
+    before = _scene_state(keyed)
+    with fake_backend():
+        s.duration_unit, s.duration_frames = "FRAMES", 50_000
+        with pytest.raises(wire.WireError, match="more than the backend's limit"):
+            tasks.start_generate(bpy.context, keyed)
+        with pytest.raises(RuntimeError, match="more than the backend's limit"):  # the operator's error report
+            bpy.ops.motionloom.generate()
+        s.duration_frames = 60
+        s.prompt = "   "
+        with pytest.raises(wire.WireError, match="the prompt is empty"):
+            tasks.start_generate(bpy.context, keyed)
+        s.prompt = "a person jumps"
+        it = keyed.data.motionloom_bone_map.add()
+        it.canonical, it.bone = "left_knee", "NoSuchBone"
+        with pytest.raises(scene_io.SceneError, match="'NoSuchBone', which is not a bone"):
+            tasks.start_generate(bpy.context, keyed)
+        keyed.data.motionloom_bone_map.clear()
+        s.targets.add().empty = bpy.data.objects.new("target", None)
+        s.targets[0].frame = 500
+        with pytest.raises(scene_io.SceneError, match="outside the generated frames"):
+            tasks.start_generate(bpy.context, keyed)
+        s.targets.clear()
+        fc = compat.fcurves(*compat.assigned(keyed)).find('pose.bones["mixamorig:Head"].rotation_quaternion', index=0)
+        saved = fc.keyframe_points[2].co.y
+        fc.keyframe_points[2].co.y = float("nan")
+        with pytest.raises(RuntimeError, match="not a number"):
+            bpy.ops.motionloom.inbetween()
+        with pytest.raises(scene_io.SceneError, match="mixamorig:Head.*not a number at frame 30"):
+            tasks.start_inbetween(bpy.context, keyed)
+        fc.keyframe_points[2].co.y = saved
+    _assert_same(before, _scene_state(keyed))
+
+
+def test_request_rejected_by_the_backend_reads_as_words(addon):
+    """HTTP 422 with the backend's error body becomes one readable sentence, not a traceback."""
+    from blender_addon import client, wire
+    with fake_backend() as srv:
+        b = client.Backend(srv.url)
+        keys = wire.key_spec([1, 5], ["a"], np.tile([0, 0, 0, 1.0], (2, 1, 1)), np.zeros((2, 3)))
+        req = wire.inbetween_request(keys, 30.0, frame_range=(9, 3))
+        with pytest.raises(client.BackendError, match="rejected the request.*frame_range end 3 is before its start 9"):
+            b.submit(req)
+
+
+def test_result_waits_while_the_artist_is_in_edit_mode(addon, keyed):
+    """A result arriving in Edit Mode is held (writing then would be lost with the edit-mode undo) and applied
+    once the artist leaves Edit Mode."""
+    from blender_addon import jobs
+    with fake_backend("--partials", "0"):
+        bpy.ops.motionloom.inbetween()
+        job = jobs.active()
+        bpy.ops.object.mode_set(mode="EDIT")
+        for _ in range(400):
+            jobs.pump()
+            if "leave Edit Mode" in job.message:
+                break
+            time.sleep(0.01)
+        assert job.running and "leave Edit Mode" in job.message
+        from blender_addon import compat
+        assert {len(fc.keyframe_points) for fc in compat.fcurves(*compat.assigned(keyed))} == {3}  # not yet
+        bpy.ops.object.mode_set(mode="POSE")
+        jobs.run_until_idle(30)
+    assert job.state == "done" and job.data["keys_added"] > 0
+
+
+def test_remote_backend_needs_online_access(addon, keyed):
+    from blender_addon import preferences
+    prefs = preferences.get()
+    prefs.mode, prefs.remote_url = "REMOTE", "http://gpu-box.example:8000"
+    assert not bpy.app.online_access  # background Blender is offline by default
+    with pytest.raises(RuntimeError, match="not on this computer and Blender is in offline mode"):
+        bpy.ops.motionloom.connect()
+
+
+def test_cancel_while_the_result_is_being_written_removes_it(addon, keyed):
+    """A large result is written over several ticks into an unassigned action; cancelling in between leaves no
+    trace of it."""
+    from blender_addon import jobs
+    before = _scene_state(keyed)
+    with fake_backend("--partials", "0"):
+        bpy.ops.motionloom.generate()
+        job = jobs.active()
+        while "finishing" not in job.data:
+            jobs.pump()
+            time.sleep(0.01)
+        jobs.pump()  # one more slice: the new action exists, half written
+        assert "a person walks forward" in bpy.data.actions
+        assert keyed.animation_data.action.name == "artist"  # not assigned while it is being written
+        assert jobs.cancel()
+    assert job.state == "cancelled"
+    _assert_same(before, _scene_state(keyed))

@@ -1,0 +1,279 @@
+"""Reading rigs/keys/trajectories from real Blender data and writing actions back (no backend needed)."""
+import numpy as np
+import pytest
+
+import bpy
+from mathutils import Euler, Quaternion
+
+from bl_helpers import POSE_BONES, key_poses, load_character, select_all_keys
+
+
+def _motion(bones, parents, T, seed=0, start=1, fps=None):
+    from blender_addon import wire
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(T, len(bones), 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    root = rng.normal(size=(T, 3)) * 0.1
+    fps = fps or bpy.context.scene.render.fps
+    return wire.Motion(list(bones), list(parents), float(fps), start, q.astype(np.float32), root.astype(np.float32),
+                       "rig", bones[0])
+
+
+def test_read_rig_matches_blender(addon):
+    from backend.schema import RigSpec
+    from blender_addon import scene_io
+    arm = load_character()
+    rig = scene_io.read_rig(arm)
+    assert len(rig.bones) == 52 and rig.root_bone == "mixamorig:Hips"
+    for i, b in enumerate(arm.data.bones):
+        assert rig.bones[i] == b.name
+        assert rig.parents[i] == (rig.bones.index(b.parent.name) if b.parent else -1)
+        np.testing.assert_allclose(rig.rest_matrices[i], np.array(b.matrix_local), atol=1e-6)
+        np.testing.assert_allclose(rig.tails[i], np.array(b.tail_local), atol=1e-6)
+    spec = RigSpec.model_validate(rig.spec({"pelvis": "mixamorig:Hips"}))  # the backend's own validator
+    np.testing.assert_allclose(spec.rest_matrices.numpy(), rig.rest_matrices, atol=0)
+
+
+def test_write_action_converts_to_each_bones_rotation_mode(addon):
+    from blender_addon import compat, scene_io
+    arm = load_character()
+    arm.pose.bones["mixamorig:LeftArm"].rotation_mode = "ZXY"
+    arm.pose.bones["mixamorig:Head"].rotation_mode = "AXIS_ANGLE"
+    rig = scene_io.read_rig(arm)
+    m = _motion(rig.bones, rig.parents, 24)
+    action, slot = scene_io.write_motion_action(arm, m, "gen")
+    compat.assign(arm, action, slot)
+    assert arm.animation_data.action == action
+    if compat.HAS_SLOTS:
+        assert arm.animation_data.action_slot == slot
+    coll = compat.fcurves(action, slot)
+    assert len(coll) == 4 * 50 + 3 + 3 + 4  # 50 quaternion bones, one Euler (3), one axis-angle (4), root loc (3)
+    assert all(len(fc.keyframe_points) == 24 for fc in coll)
+    assert coll.find('pose.bones["mixamorig:LeftArm"].rotation_euler', index=0) is not None
+    # evaluate the pose Blender shows and compare with the sent rotations (XYZW on the wire)
+    for f in (1, 7, 24):
+        bpy.context.scene.frame_set(f)
+        for b in ("mixamorig:Spine", "mixamorig:LeftArm", "mixamorig:Head"):
+            got = np.array(arm.pose.bones[b].matrix_basis.to_quaternion())
+            want = m.rotations_xyzw[f - 1, rig.bones.index(b)][[3, 0, 1, 2]]
+            assert abs(abs(np.dot(got, want)) - 1.0) < 1e-5, (b, f)
+        np.testing.assert_allclose(np.array(arm.pose.bones["mixamorig:Hips"].location), m.root_translation[f - 1],
+                                   atol=1e-6)
+
+
+def test_written_quaternions_are_sign_continuous(addon):
+    from blender_addon import compat, scene_io
+    arm = load_character()
+    rig = scene_io.read_rig(arm)
+    m = _motion(rig.bones, rig.parents, 30)
+    base = np.array(Quaternion((1, 0, 0), 0.3))
+    q = np.tile(base[[1, 2, 3, 0]], (30, len(rig.bones), 1)).astype(np.float32)
+    q[1::2] *= -1  # the same rotation with alternating signs: naive per-channel curves would spin
+    m.rotations_xyzw = q
+    action, slot = scene_io.write_motion_action(arm, m, "flips")
+    fc = [compat.fcurves(action, slot).find('pose.bones["mixamorig:Spine"].rotation_quaternion', index=c)
+          for c in range(4)]
+    vals = np.array([[f.evaluate(t) for f in fc] for t in range(1, 31)])
+    assert np.all(np.sum(vals[1:] * vals[:-1], axis=1) > 0.99)
+
+
+def test_inbetween_insert_keeps_artist_keys_bit_identical(addon):
+    from blender_addon import compat, scene_io, wire
+    arm = load_character()
+    action = key_poses(arm, euler_bones=("mixamorig:LeftArm",))
+    select_all_keys(arm)
+    before = scene_io.action_snapshot(action)
+    keys = scene_io.read_keys(arm, selected_keys=True)
+    assert keys.frames == [1, 15, 30] and sorted(keys.bones) == sorted(POSE_BONES) and keys.root_bone == "mixamorig:Hips"
+    # a dense result: keys exactly as sent, slerp-ish values between (computed here with mathutils)
+    T = 30
+    q = np.empty((T, len(keys.bones), 4), np.float32)
+    for j in range(len(keys.bones)):
+        for f in range(1, T + 1):
+            k = 0 if f < 15 else 1
+            a, b = keys.frames[k], keys.frames[k + 1]
+            qa = Quaternion(keys.rotations_xyzw[k, j][[3, 0, 1, 2]])
+            qb = Quaternion(keys.rotations_xyzw[k + 1, j][[3, 0, 1, 2]])
+            s = qa.slerp(qb, (f - a) / (b - a))
+            q[f - 1, j] = (s.x, s.y, s.z, s.w)
+    loc = np.stack([np.interp(np.arange(1, T + 1), keys.frames, keys.root_translation[:, c]) for c in range(3)], 1)
+    m = wire.Motion(keys.bones, [-1] * len(keys.bones), 24.0, 1, q, loc.astype(np.float32), "rig", keys.root_bone)
+    plan = scene_io.plan_inbetween(arm, m, keys.bones, keys.frame_range)
+    added = scene_io.apply_inbetween(arm, plan)
+    # 6 quaternion bones x 4 channels + 1 Euler bone x 3 + hips location x 3, 27 new frames each
+    assert added == (6 * 4 + 3 + 3) * 27
+    after = scene_io.action_snapshot(action)
+    gen = bpy.types.Keyframe.bl_rna.properties["type"].enum_items["GENERATED"].value
+    for key, snap in before.items():
+        now = after[key]
+        assert now["n"] == 30
+        pos = np.searchsorted(now["co"][0::2], snap["co"][0::2])
+        for field in scene_io.KEY_FIELDS_F2:
+            assert np.array_equal(now[field].reshape(-1, 2)[pos], snap[field].reshape(-1, 2)), (key, field)
+        for field in scene_io.KEY_FIELDS_ENUM + scene_io.KEY_FIELDS_F + scene_io.KEY_FIELDS_B:
+            assert np.array_equal(now[field][pos], snap[field]), (key, field)
+        new = np.setdiff1d(np.arange(30), pos)
+        assert np.all(now["type"][new] == gen)
+        np.testing.assert_array_equal(now["co"][0::2], np.arange(1, 31, dtype=np.float32))
+    # the filled values are the result's, in the bone's own rotation mode
+    coll = compat.fcurves(*compat.assigned(arm))
+    for f in (5, 20):
+        e = [coll.find('pose.bones["mixamorig:LeftArm"].rotation_euler', index=c).evaluate(f) for c in range(3)]
+        got = np.array(Euler(e, "XYZ").to_quaternion())
+        want = q[f - 1, keys.bones.index("mixamorig:LeftArm")][[3, 0, 1, 2]]
+        assert abs(abs(np.dot(got, want)) - 1) < 1e-5
+        w = [coll.find('pose.bones["mixamorig:Spine"].rotation_quaternion', index=c).evaluate(f) for c in range(4)]
+        np.testing.assert_allclose(np.abs(np.dot(w, q[f - 1, keys.bones.index("mixamorig:Spine")][[3, 0, 1, 2]])), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fail", ["before", "after"])  # before touching the 5th curve, or after changing it
+def test_apply_inbetween_is_all_or_nothing(addon, monkeypatch, fail):
+    from blender_addon import scene_io, wire
+    arm = load_character()
+    action = key_poses(arm)
+    keys = scene_io.read_keys(arm)
+    T = keys.frames[-1] - keys.frames[0] + 1
+    q = np.repeat(keys.rotations_xyzw[:1], T, axis=0)
+    m = wire.Motion(keys.bones, [-1] * len(keys.bones), 24.0, 1, q,
+                    np.repeat(keys.root_translation[:1], T, axis=0), "rig", keys.root_bone)
+    plan = scene_io.plan_inbetween(arm, m, keys.bones, keys.frame_range)
+    before = scene_io.action_snapshot(action)
+    real, calls = scene_io.insert_keys, []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 5 and fail == "before":
+            raise RuntimeError("disk full")
+        out = real(*a, **k)
+        if len(calls) == 5:
+            raise RuntimeError("disk full")
+        return out
+
+    monkeypatch.setattr(scene_io, "insert_keys", flaky)
+    with pytest.raises(RuntimeError):
+        scene_io.apply_inbetween(arm, plan)
+    assert len(calls) == 5
+    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(action))
+
+
+def test_read_keys_reports_nan_and_missing_selection(addon):
+    from blender_addon import compat, scene_io
+    arm = load_character()
+    action = key_poses(arm)
+    with pytest.raises(scene_io.SceneError, match="no keyframes are selected"):
+        select_all_keys(arm, False)
+        scene_io.read_keys(arm, selected_keys=True)
+    with pytest.raises(scene_io.SceneError, match="no bone named 'nope'"):
+        scene_io.read_keys(arm, bones=["nope"])
+    fc = compat.fcurves(action, compat.assigned(arm)[1]).find(
+        'pose.bones["mixamorig:LeftArm"].rotation_quaternion', index=2)
+    fc.keyframe_points[1].co.y = float("nan")
+    with pytest.raises(scene_io.SceneError, match=r"mixamorig:LeftArm.*not a number at frame 15"):
+        scene_io.read_keys(arm)
+
+
+def test_read_keys_converts_euler_keys(addon):
+    from blender_addon import scene_io
+    arm = load_character()
+    key_poses(arm, euler_bones=("mixamorig:RightArm",))
+    keys = scene_io.read_keys(arm)
+    j = keys.bones.index("mixamorig:RightArm")
+    for k, f in enumerate(keys.frames):
+        bpy.context.scene.frame_set(f)
+        want = np.array(arm.pose.bones["mixamorig:RightArm"].rotation_euler.to_quaternion())
+        got = keys.rotations_xyzw[k, j][[3, 0, 1, 2]]
+        assert abs(abs(np.dot(got, want)) - 1) < 1e-6
+    assert keys.mask.shape == (3, len(POSE_BONES)) and keys.mask.all() and all(keys.root_mask)
+
+
+def test_trajectory_from_curve_and_grease_pencil(addon):
+    from blender_addon import scene_io
+    cu = bpy.data.curves.new("path", "CURVE")
+    cu.dimensions = "3D"
+    sp = cu.splines.new("BEZIER")
+    sp.bezier_points.add(2)
+    for i, bp in enumerate(sp.bezier_points):
+        bp.co = (i * 2.0, (i % 2) * 1.5, 0.7)
+        bp.handle_left_type = bp.handle_right_type = "AUTO"
+    ob = bpy.data.objects.new("path", cu)
+    ob.location = (1.0, -2.0, 0.5)
+    bpy.context.scene.collection.objects.link(ob)
+    pts = scene_io.sample_trajectory(ob, 60)
+    assert pts.shape == (60, 3) and np.all(pts[:, 2] == 0)
+    step = np.linalg.norm(np.diff(pts[:, :2], axis=0), axis=1)
+    assert step.std() / step.mean() < 0.05  # evenly spaced along the path
+    np.testing.assert_allclose(pts[0, :2], [1.0, -2.0], atol=1e-5)
+    np.testing.assert_allclose(pts[-1, :2], [5.0, -2.0], atol=1e-5)
+    n_objects, n_curves = len(bpy.data.objects), len(bpy.data.curves)
+    cu.bevel_depth = 0.05  # a visible, tube-shaped path: still its centre line, and nothing left behind
+    np.testing.assert_allclose(scene_io.sample_trajectory(ob, 60), pts, atol=1e-5)
+    assert (len(bpy.data.objects), len(bpy.data.curves)) == (n_objects, n_curves)
+
+    P = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
+    v3 = hasattr(bpy.data, "grease_pencils_v3") or bpy.app.version >= (5, 0, 0)
+    gp = getattr(bpy.data, "grease_pencils_v3", bpy.data.grease_pencils).new("stroke")  # v3 data from 4.3 on
+    gob = bpy.data.objects.new("stroke", gp)
+    bpy.context.scene.collection.objects.link(gob)
+    layer = gp.layers.new("path")
+    if v3:
+        dr = layer.frames.new(bpy.context.scene.frame_current).drawing
+        dr.add_strokes([4])
+        dr.attributes["position"].data.foreach_set("vector", P.ravel())
+    else:  # Blender 4.2: legacy Grease Pencil
+        stroke = layer.frames.new(bpy.context.scene.frame_current).strokes.new()
+        stroke.points.add(4)
+        stroke.points.foreach_set("co", P.ravel())
+    gpts = scene_io.sample_trajectory(gob, 31)
+    np.testing.assert_allclose(gpts[[0, 10, 20, 30], :2], P[:, :2], atol=1e-5)  # 3 m path, 0.1 m per frame
+    assert np.all(gpts[:, 2] == 0)
+    with pytest.raises(scene_io.SceneError, match="curve or a Grease Pencil"):
+        scene_io.sample_trajectory(bpy.data.objects.new("e", None), 10)
+
+
+def test_import_motion_file_leaves_no_trace(addon, tmp_path):
+    from blender_addon import scene_io
+    arm = load_character()
+    key_poses(arm)
+    bpy.context.view_layer.objects.active = arm
+    path = tmp_path / "clip.bvh"
+    bpy.ops.export_anim.bvh(filepath=str(path), frame_start=1, frame_end=30)
+    counts = {k: len(getattr(bpy.data, k)) for k in ("objects", "actions", "armatures", "meshes", "materials")}
+    rig, motion, name = scene_io.import_motion_file(str(path))
+    assert name == "clip" and motion.num_frames == 30 and len(rig.bones) == 52
+    assert {k: len(getattr(bpy.data, k)) for k in counts} == counts
+    assert bpy.context.view_layer.objects.active == arm
+    # the imported motion is the one we exported: the BVH rig's rest frames differ from the glTF rig's, but each
+    # bone's pose rotation is the same rotation seen in another frame, so its angle must match frame by frame
+    from blender_addon import compat
+    own_rig, own = scene_io.rig_motion(arm, *compat.assigned(arm), 1, 30)
+    for b in POSE_BONES[1:]:
+        qa = own.rotations_xyzw[:, own_rig.bones.index(b)]
+        qb = motion.rotations_xyzw[:, rig.bones.index(b)]
+        ang = lambda q: 2 * np.arccos(np.clip(np.abs(q[:, 3]), 0, 1))
+        assert ang(qa).max() > 0.2
+        np.testing.assert_allclose(ang(qb), ang(qa), atol=2e-3, err_msg=b)
+    with pytest.raises(scene_io.SceneError, match="does not exist"):
+        scene_io.import_motion_file(str(tmp_path / "missing.bvh"))
+
+
+def test_quaternion_sign_continuity_matches_the_plain_loop(addon):
+    """The vectorised hemisphere fix equals the obvious per-frame loop, anchors and reference included."""
+    from blender_addon.scene_io import _continuous_signs
+
+    def loop(q, reference, anchors):
+        out, prev = q.copy(), reference
+        for i in range(len(out)):
+            r = anchors.get(i, prev)
+            if r is not None and np.dot(out[i], r) < 0:
+                out[i] = -out[i]
+            prev = out[i]
+        return out
+
+    rng = np.random.default_rng(0)
+    for t in range(100):
+        n = int(rng.integers(1, 40))
+        q = rng.normal(size=(n, 4))
+        rows = rng.choice(n, size=int(rng.integers(0, min(n, 5) + 1)), replace=False)
+        anchors = {int(i): rng.normal(size=4) for i in rows}
+        ref = rng.normal(size=4) if t % 2 else None
+        np.testing.assert_array_equal(_continuous_signs(q, ref, anchors), loop(q, ref, anchors))
