@@ -5,8 +5,12 @@ handling: it turns the request's keys into :class:`CanonicalKeys` (converting ri
 :class:`~backend.pipelines.rigs.RigBinding`), asks the active in-betweener to ``fill`` them, converts back to the
 rig's channels and then puts the exact key values back.
 
-Baseline (``slerp-baseline``, classical, no training): per bone, slerp between that bone's keyed frames and hold
-before the first / after the last; the root translation is interpolated linearly between frames where it is keyed.
+Models: the learned in-betweener (``inbetween-delta-transformer``, :mod:`backend.models.inbetween`) is active when its
+weights are present; the baseline stays available by name (``run_job(..., model="slerp-baseline")``,
+``python -m backend inbetween --model slerp-baseline``). Baseline (``slerp-baseline``, classical, no training): per
+bone, slerp between that bone's keyed frames and hold before the first / after the last; the root translation is
+interpolated linearly between frames where it is keyed. A model whose ``unmapped_fill`` is ``"bezier"`` (the learned
+one) has the rig bones that map to no canonical joint filled as Blender's default F-curves would fill them.
 
 Rig space: mapped bones go rig -> canonical -> in-betweener -> rig. Because that round trip is not exactly the
 identity (a rig has twist and helper bones the canonical body lacks), the result is *warped* onto the keys: at each
@@ -204,10 +208,17 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
         key_loc = binding.motion_to_channels(binding.from_canonical(canon_keys_motion), [root_bone], root_bone)[1]
         offset = root32.astype(np.float64) - key_loc
         loc = loc + lerp_points(frames, offset, root_mask, out_frames)
+    elif getattr(model, "unmapped_fill", "slerp") == "bezier":
+        from ..models.inbetween.bezier import bezier_channels
+        loc = bezier_channels(frames, root32.astype(np.float64), np.repeat(root_mask[:, None], 3, 1), out_frames)
     else:
         loc = lerp_points(frames, root32.astype(np.float64), root_mask, out_frames)
     if direct:
-        out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
+        if getattr(model, "unmapped_fill", "slerp") == "bezier":  # as Blender's default F-curves would
+            from ..models.inbetween.bezier import bezier_quaternions
+            out_q[:, direct] = bezier_quaternions(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
+        else:
+            out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
 
     ctx.progress(2, 3, "writing result")
     spec = binding.channels_spec(out_bones, out_q, loc, request.fps, lo, root_bone)

@@ -41,7 +41,7 @@ def register(subparsers):
     p.add_argument("--fk-weight", type=float, default=4.0)
     p.add_argument("--vel-weight", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--val-every", type=int, default=400)
+    p.add_argument("--val-every", type=int, default=400, help="validation benchmark every N steps (0: never)")
     p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--plot", default="docs/img/inbetween_loss.png")
     p.add_argument("--no-eval", action="store_true", help="skip the final test-split benchmark in the sidecar")
@@ -214,7 +214,7 @@ def main(args) -> int:
         if step % 20 == 0:
             history["train"].append((step, run))
             bar.set_postfix(loss=f"{run:.4f}", fk_cm=f"{100 * parts['fk_m']:.2f}")
-        if rank == 0 and val_m and ((step + 1) % args.val_every == 0 or step + 1 == steps):
+        if rank == 0 and val_m and args.val_every > 0 and ((step + 1) % args.val_every == 0 or step + 1 == steps):
             net.eval()
             model.net = net.module if distributed else net
             r = E.evaluate(model, val_m, stats, lengths=(5, 30), foot_length=-1)

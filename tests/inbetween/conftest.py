@@ -35,29 +35,3 @@ def noisy_model(corpus):
     torch.nn.init.normal_(model.net.head.weight, std=0.5)
     torch.nn.init.normal_(model.net.head.bias, std=0.5)
     return model
-
-
-def make_keys(motion, frames, mask=None, root_mask=None):
-    from backend.models.inbetween.keys import CanonicalKeys
-    frames = np.asarray(frames)
-    K = len(frames)
-    return CanonicalKeys(frames, motion.rotations[frames].copy(), motion.root_pos[frames].copy(),
-                         np.ones((K, 22), bool) if mask is None else np.asarray(mask, bool),
-                         np.ones(K, bool) if root_mask is None else np.asarray(root_mask, bool))
-
-
-def key_error(out, keys) -> float:
-    """Largest difference between keyed values and the output on those (frame, joint)s (output frame 0 = key
-    frame 0's timeline start)."""
-    lo = keys.frames[0]
-    worst = 0.0
-    for k, f in enumerate(keys.frames):
-        r = f - lo
-        q = out.rotations[r, keys.mask[k]]
-        qk = keys.rotations[k, keys.mask[k]]
-        if len(q):
-            d = np.minimum(np.abs(q - qk).max(-1), np.abs(q + qk).max(-1)).max()
-            worst = max(worst, float(d))
-        if keys.root_mask[k]:
-            worst = max(worst, float(np.abs(out.root_pos[r] - keys.root[k]).max()))
-    return worst

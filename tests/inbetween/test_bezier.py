@@ -16,6 +16,7 @@ CASES = [
     ([10, 40], [1.0, -1.0]),  # two keys
     ([0, 4, 8, 12, 16], [0.0, 0.3, 0.9, 1.0, 1.0]),  # clamping against a neighbour's value
     ([3, 7, 8, 9, 15, 60], [0.5, 0.1, 0.9, -0.2, 0.4, 0.45]),
+    ([0, 7, 18, 30], [0.04205731, 0.51215828, 0.10880279, -0.14217306]),  # once made a clamp loop spin forever
 ]
 _rng = np.random.default_rng(5)
 for _ in range(4):  # random spacing and values, including long monotonic runs
@@ -72,3 +73,16 @@ def test_quaternions_normalised_and_keys_exact():
     out = bezier_quaternions(frames, q, np.ones((4, 3), bool), np.arange(26))
     assert np.allclose(np.linalg.norm(out, axis=-1), 1.0)
     assert np.abs(out[frames] - q).max() < 1e-12
+
+
+def test_random_curves_settle_and_pass_through_their_keys():
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        K = int(rng.integers(2, 12))
+        x = np.cumsum(rng.integers(1, 20, K)).astype(float)
+        y = rng.normal(size=K)
+        out = evaluate(x, y, x)
+        assert np.array_equal(out, y)
+        dense = evaluate(x, y, np.arange(x[0], x[-1] + 1))
+        assert np.isfinite(dense).all()
+        assert dense.min() >= y.min() - 1e-9 and dense.max() <= y.max() + 1e-9  # auto-clamped: no overshoot

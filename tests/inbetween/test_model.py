@@ -9,7 +9,7 @@ from backend.models.inbetween.layouts import part_mask
 from backend.models.inbetween.model import InbetweenError
 from backend.motion.rotations import np_quat_angle, np_quat_apply, np_quat_about_z
 
-from .conftest import make_keys
+from ib_helpers import make_keys
 
 
 def key_error(out, keys, out_frames) -> float:

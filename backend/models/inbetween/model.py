@@ -19,14 +19,17 @@ import numpy as np
 import torch
 
 from ...motion.motion import Motion
-from ...motion.rotations import np_quat_to_6d
+from ...motion.rotations import np_quat_fix_hemisphere, np_quat_slerp, np_quat_to_6d
 from ...motion.skeleton import CANONICAL, CANONICAL_FPS
 from ..features import FEATURE_DIM, NUM_JOINTS, Normalizer, features_to_motion
 from . import frames as fr
 from .network import DeltaTransformer, NetConfig
 
+import os
+
 REPO = Path(__file__).resolve().parents[3]
-DEFAULT_WEIGHTS = REPO / "weights" / "inbetween.safetensors"
+# the committed model; MOTIONLOOM_INBETWEEN_WEIGHTS points the service at other weights (e.g. trained on LaFAN1)
+DEFAULT_WEIGHTS = Path(os.environ.get("MOTIONLOOM_INBETWEEN_WEIGHTS") or REPO / "weights" / "inbetween.safetensors")
 MODEL_NAME = "inbetween-delta-transformer"
 
 
@@ -70,6 +73,7 @@ def prepare(feats: torch.Tensor, joint_mask: torch.Tensor, root_mask: torch.Tens
 class Inbetweener:
     """Fills every unkeyed frame/joint of canonical-skeleton windows; keys are law."""
     name = MODEL_NAME
+    unmapped_fill = "bezier"  # how the task runner fills rig bones with no canonical joint: as Blender would
     max_window = 256  # longer timelines are filled in overlapping windows, cross-faded (see :meth:`fill_features`)
     overlap = 64
 
@@ -79,6 +83,7 @@ class Inbetweener:
         self.normalizer = normalizer
         self.meta = dict(meta or {})
         self.use_residual = use_residual
+        self.use_network = True  # False: the spline base alone (an ablation the benchmark reports)
 
     # ---------------------------------------------------------------------------------------------- weights
     @classmethod
@@ -106,7 +111,7 @@ class Inbetweener:
         std = self.normalizer.std.to(p.feats)
         args = (base_n, p.keyed, p.has_base, p.d_prev, p.d_next, p.v_prev / std, p.v_next / std, p.has_vp, p.has_vn)
         tokens = (net.tokens if hasattr(net, "tokens") else net.module.tokens)(*args)
-        delta = net(tokens, pad)
+        delta = net(tokens, pad) if self.use_network else torch.zeros_like(base_n)
         x_n = base_n + delta if self.use_residual else delta
         x = self.normalizer.inverse(x_n)
         return torch.where(p.chan_keyed, p.feats, x)
@@ -164,6 +169,9 @@ class Inbetweener:
         return motion
 
     def fill_keys(self, frames, q, root, mask, root_mask, out_frames, fps=CANONICAL_FPS, cancelled=None) -> Motion:
+        speed = CANONICAL_FPS / float(fps)
+        if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
+            return self._fill_resampled(frames, q, root, mask, root_mask, out_frames, fps, cancelled)
         lo, hi = int(min(frames[0], out_frames[0])), int(max(frames[-1], out_frames[-1]))
         T = hi - lo + 1
         rows = frames - lo
@@ -173,6 +181,7 @@ class Inbetweener:
         feats[:, 3:] = np.tile(ident6, NUM_JOINTS)
         feats[rows, :3] = root
         feats[rows, 3:] = np_quat_to_6d(q).reshape(len(frames), -1)
+        # keys are rows of the timeline; the output covers out_frames (keys outside it still shape the fill)
         jm = np.zeros((T, NUM_JOINTS), bool)
         rm = np.zeros(T, bool)
         jm[rows] = mask
@@ -190,7 +199,35 @@ class Inbetweener:
         return Motion(CANONICAL, fps, rootp[sel], rot[sel])
 
 
+    def _fill_resampled(self, frames, q, root, mask, root_mask, out_frames, fps, cancelled) -> Motion:
+        """Frame rates the model never saw (trained at 30 fps, time-warped 0.8-1.25x): run it on a 30 fps grid
+        (keys on their nearest grid frame; of two keys on one grid frame the later wins), read the result back at
+        the scene's frames (slerp / lerp), and put the keys back exactly."""
+        lo = int(min(frames[0], out_frames[0]))
+        scale = CANONICAL_FPS / float(fps)
+        g = np.rint((frames - lo) * scale).astype(np.int64)
+        keep = np.r_[g[1:] != g[:-1], True]
+        gf = g[keep]
+        gout = np.arange(0, int(np.ceil((max(frames[-1], out_frames[-1]) - lo) * scale)) + 1)
+        coarse = self.fill_keys(gf, q[keep], root[keep], mask[keep], root_mask[keep], gout, CANONICAL_FPS, cancelled)
+        t = np.clip((out_frames - lo) * scale, 0, gout[-1])
+        i0 = np.minimum(np.floor(t).astype(np.int64), max(len(gout) - 2, 0))
+        i1 = np.minimum(i0 + 1, len(gout) - 1)
+        w = (t - i0)[:, None]
+        qq = np_quat_fix_hemisphere(coarse.rotations)
+        rot = np_quat_slerp(qq[i0], qq[i1], np.broadcast_to(w, (len(t), NUM_JOINTS)))
+        rootp = coarse.root_pos[i0] * (1 - w) + coarse.root_pos[i1] * w
+        rows = np.searchsorted(out_frames, frames)
+        for k, r in enumerate(rows):
+            if r < len(out_frames) and out_frames[r] == frames[k]:
+                rot[r, mask[k]] = q[k, mask[k]]
+                if root_mask[k]:
+                    rootp[r] = root[k]
+        return Motion(CANONICAL, fps, rootp, rot)
+
+
 MAX_FRAMES = 100_000
+SPEED_RANGE = (0.8, 1.25)  # the training time warp: 30 fps models run as is on 24-37.5 fps scenes
 
 
 def check_keys(frames, q, root, mask, root_mask, out_frames) -> None:
