@@ -122,7 +122,8 @@ def run_corpus(args) -> dict:
         base = E.evaluate(model, motions, stats, stride=stride)
         model.use_network = True
         res["spline_base"] = base["model"]
-        res["foot_skate"]["spline_base"] = base["foot_skate"].get("model")    root, rot, _ = E.clip_windows(motions, P.N_PAST + 30 + 1, stride)
+        res["foot_skate"]["spline_base"] = base["foot_skate"].get("model")
+    root, rot, _ = E.clip_windows(motions, P.N_PAST + 30 + 1, stride)
     res["key_error_max"] = key_error_max(model, root, rot) if model is not None else None
     res["latency_ms"] = latency(model, args.repeats)
     if args.figure and model is not None:
