@@ -249,6 +249,9 @@ def main(args) -> int:
             plot = Path(args.plot)
             plot_losses(history, plot if plot.is_absolute() else REPO / plot, title=f"in-betweening ({out.name})")
         print(json.dumps({"weights": str(out), "wall_s": round(wall, 1), **meta.get("eval", {})}, indent=1))
+    if distributed:
+        import torch.distributed as dist
+        dist.barrier()  # other ranks wait while rank 0 evaluates and saves
     ddp_cleanup(distributed)
     return 0
 

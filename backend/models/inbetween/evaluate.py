@@ -62,7 +62,16 @@ def model_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PA
         b = min(N, a + batch)
         outs.append(model.predict(feats[a:b], torch.from_numpy(jm).expand(b - a, -1, -1),
                                   torch.from_numpy(rm).expand(b - a, -1)))
-    return from_features(torch.cat(outs)) if outs else (root.copy(), rot.copy())
+    if not outs:
+        return root.copy(), rot.copy()
+    p_root, p_rot = from_features(torch.cat(outs))
+    if getattr(model, "floor", False):  # the same post-process the served fill applies
+        from ...motion.motion import Motion
+        from .floor import keep_feet_above_floor
+        for w in range(N):
+            mw = keep_feet_above_floor(Motion(CANONICAL, 30.0, p_root[w], p_rot[w]), jm)
+            p_root[w], p_rot[w] = mw.root_pos, mw.rotations
+    return p_root, p_rot
 
 
 def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WINDOW_STRIDE, fps=CANONICAL_FPS,

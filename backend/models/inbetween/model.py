@@ -23,6 +23,7 @@ from ...motion.rotations import np_quat_fix_hemisphere, np_quat_slerp, np_quat_t
 from ...motion.skeleton import CANONICAL, CANONICAL_FPS
 from ..features import FEATURE_DIM, NUM_JOINTS, Normalizer, features_to_motion
 from . import frames as fr
+from .floor import keep_feet_above_floor
 from .network import DeltaTransformer, NetConfig
 
 import os
@@ -84,6 +85,7 @@ class Inbetweener:
         self.meta = dict(meta or {})
         self.use_residual = use_residual
         self.use_network = True  # False: the spline base alone (an ablation the benchmark reports)
+        self.floor = True  # feet out of the floor on frames where the legs are not keyed (see .floor)
 
     # ---------------------------------------------------------------------------------------------- weights
     @classmethod
@@ -188,6 +190,8 @@ class Inbetweener:
         rm[rows] = root_mask
         out = self.fill_features(feats, jm, rm, cancelled)
         m = features_to_motion(out, fps)
+        if self.floor:
+            m = keep_feet_above_floor(m, jm)
         rot = m.rotations
         rootp = m.root_pos
         # keys are law: the exact input values, bit for bit, on keyed (frame, joint)s
