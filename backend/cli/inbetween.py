@@ -17,6 +17,8 @@ def register(subparsers):
     p.add_argument("--keys", required=True, help="comma-separated 0-based frame numbers, e.g. 0,30,60")
     p.add_argument("--out", required=True, help="output .bvh or .json")
     p.add_argument("--up", default="Y", choices=["Y", "Z"], help="up axis of a written BVH (default Y)")
+    p.add_argument("--model", default=None, help="a registered in-betweener by name (default: the active one, the "
+                                                 "learned model when its weights are present; or slerp-baseline)")
     p.set_defaults(func=run)
 
 
@@ -53,11 +55,11 @@ def run(args) -> int:
         keys = KeySpec(frames=frames, bones=bones, rotations=Array.from_numpy(rot[frames]),
                        root_translation=Array.from_numpy(loc[frames]), root_bone=root_bone)
         req = InbetweenRequest(keys=keys, rig=rig, fps=m.fps, start_frame=frames[0])
-        result = run_job(req, JobContext(on_progress=print_progress()))
+        result = run_job(req, JobContext(on_progress=print_progress()), model=args.model)
         spec = result.motions[0]
         out = spec_to_canonical_motion(spec) if rig is None else world_aligned_motion(spec, m.skeleton)
         write_result(result, out, args.out, up=args.up)
-    except (ValidationError, RequestError, OSError, ValueError) as e:
+    except (ValidationError, RequestError, OSError, ValueError, KeyError) as e:
         print(f"inbetween: {e}", file=sys.stderr)
         return 2
     truth = m.slice(frames[0], frames[-1] + 1)

@@ -29,11 +29,30 @@ def _load(module: str, factory: str):
     return load
 
 
+def _sidecar_eval(stem: str) -> dict:
+    """Scalar entries of the ``eval`` block of ``weights/<stem>.json`` (the committed models' sidecars)."""
+    import json
+    from pathlib import Path
+    p = Path(__file__).resolve().parents[2] / "weights" / f"{stem}.json"
+    try:
+        ev = json.loads(p.read_text()).get("eval", {})
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+
+
 def _default_registry() -> Registry:
     from . import text2motion as t2m
     reg = Registry()
     reg.register(ModelEntry("echo", "echo", "baseline", "none", load=lambda: None, preload=True,
                             note="no model: waits and echoes (health checks, tests, benchmarks)"))
+    from ..models import inbetween as ib
+    reg.register(ModelEntry(ib.MODEL_NAME, "inbetween", "learned", "MotionLoom corpus (train split)",
+                            load=ib.load_default, available=ib.weights_available,
+                            requires="weights/inbetween.safetensors (python -m backend train inbetween)",
+                            eval_summary=_sidecar_eval("inbetween"),
+                            note="transformer residual over a velocity-continuing spline; keys exact; unmapped "
+                                 "rig bones filled as Blender's default F-curves"))
     reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
                             load=_load("inbetween", "SlerpInbetweener"),
                             note="classical baseline: slerp rotations and linear root between keys"))
@@ -62,12 +81,13 @@ def check_request(request) -> None:
         mod.check(request)
 
 
-def run_job(request, ctx: JobContext | None = None) -> JobResult:
-    """Run one job in this thread with the task's active model. Raises :class:`JobCancelled`,
-    :class:`JobTimedOut`, :class:`RequestError` or the model's own error."""
+def run_job(request, ctx: JobContext | None = None, model: str | None = None) -> JobResult:
+    """Run one job in this thread with the task's active model, or the registered model named ``model`` (e.g.
+    ``slerp-baseline``). Raises :class:`JobCancelled`, :class:`JobTimedOut`, :class:`RequestError` or the model's own
+    error."""
     ctx = ctx or JobContext(seed=getattr(request, "seed", 0))
     check_request(request)
-    entry = REGISTRY.active(request.task)
+    entry = REGISTRY.active(request.task) if model is None else REGISTRY.named(model, request.task)
     if not entry.loaded:
         ctx.progress(0, 0, f"loading {entry.name} (first use; it stays loaded)")
     model = entry.get()

@@ -5,8 +5,12 @@ handling: it turns the request's keys into :class:`CanonicalKeys` (converting ri
 :class:`~backend.pipelines.rigs.RigBinding`), asks the active in-betweener to ``fill`` them, converts back to the
 rig's channels and then puts the exact key values back.
 
-Baseline (``slerp-baseline``, classical, no training): per bone, slerp between that bone's keyed frames and hold
-before the first / after the last; the root translation is interpolated linearly between frames where it is keyed.
+Models: the learned in-betweener (``inbetween-delta-transformer``, :mod:`backend.models.inbetween`) is active when its
+weights are present; the baseline stays available by name (``run_job(..., model="slerp-baseline")``,
+``python -m backend inbetween --model slerp-baseline``). Baseline (``slerp-baseline``, classical, no training): per
+bone, slerp between that bone's keyed frames and hold before the first / after the last; the root translation is
+interpolated linearly between frames where it is keyed. A model whose ``unmapped_fill`` is ``"bezier"`` (the learned
+one) has the rig bones that map to no canonical joint filled as Blender's default F-curves would fill them.
 
 Rig space: the bones the retargeting solves (mapped bones and the bones sharing a chain's bend, see
 :mod:`backend.retarget.api`) go rig -> canonical -> in-betweener -> rig, with no contact cleanup. Because that round
@@ -206,10 +210,11 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
                 cmask[:, j] = keyed[b]
         ck = CanonicalKeys(frames, canon_keys_motion.rotations, canon_keys_motion.root_pos, cmask, root_mask)
         canon = model.fill(ck, out_frames, request.fps, ctx)
-        ctx.partial(canonical_motion_to_spec(canon, start_frame=lo))
         # no contact cleanup: the keys are the artist's, and the warp below must only bend the curves onto them
         through_locs = [loc_bones[i] for i in loc_through]
         pose = binding.to_rig(canon, contact_cleanup=False, location_bones=through_locs).pose
+        if root_bone in pose.locations:  # a preview on the artist's rig (before the warp onto the keys)
+            ctx.partial(binding.pose_to_spec(pose, lo, root_bone))
         col = {b: i for i, b in enumerate(pose.bones)}
         if through:
             out_q[:, through] = pose.rotations[:, [col[out_bones[i]] for i in through]]
@@ -224,9 +229,18 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
                 offset = key_loc32[:, i].astype(np.float64) - key_pose_back.locations[b]
                 loc[:, i] = pose.locations[b] + lerp_points(frames, offset, loc_mask[:, i], out_frames)
     for i in loc_direct:
-        loc[:, i] = lerp_points(frames, key_loc32[:, i].astype(np.float64), loc_mask[:, i], out_frames)
+        if getattr(model, "unmapped_fill", "slerp") == "bezier":  # as Blender's default F-curves would
+            from ..models.inbetween.bezier import bezier_channels
+            loc[:, i] = bezier_channels(frames, key_loc32[:, i].astype(np.float64),
+                                        np.repeat(loc_mask[:, i, None], 3, 1), out_frames)
+        else:
+            loc[:, i] = lerp_points(frames, key_loc32[:, i].astype(np.float64), loc_mask[:, i], out_frames)
     if direct:
-        out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
+        if getattr(model, "unmapped_fill", "slerp") == "bezier":  # as Blender's default F-curves would
+            from ..models.inbetween.bezier import bezier_quaternions
+            out_q[:, direct] = bezier_quaternions(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
+        else:
+            out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
 
     ctx.progress(2, 3, "writing result")
     spec = _rig_spec(binding, out_bones, out_q, loc, loc_bones, request.fps, lo)

@@ -84,6 +84,14 @@ class Registry:
     def entries(self) -> list[ModelEntry]:
         return list(self._entries)
 
+    def named(self, name: str, task: str) -> ModelEntry:
+        """The entry called ``name`` for ``task`` (RequestError-friendly KeyError otherwise)."""
+        for e in self._entries:
+            if e.name == name and e.task == task:
+                return e
+        names = ", ".join(e.name for e in self._entries if e.task == task)
+        raise KeyError(f"no {task} model named {name!r}; registered: {names}")
+
     def active(self, task: str) -> ModelEntry:
         for e in self._entries:
             if e.task == task and e.available():

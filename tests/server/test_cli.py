@@ -21,7 +21,7 @@ def _json_line(out: str) -> dict:
 def test_inbetween_cli_keeps_keys_and_reports_its_error(tmp_path, capsys, shared_data):
     src_path = shared_data / CMU_MB
     out = tmp_path / "ib.bvh"
-    assert main(["inbetween", str(src_path), "--keys", "0,30,60", "--out", str(out)]) == 0
+    assert main(["inbetween", str(src_path), "--keys", "0,30,60", "--out", str(out), "--model", "slerp-baseline"]) == 0
     report = _json_line(capsys.readouterr().out)
     assert report["model"] == "slerp-baseline" and report["frames"] == 61 and report["filled_frames"] == 58
     # 30 frames (a quarter second at 120 fps) of walking filled by slerp: a couple of degrees, a couple of cm

@@ -30,9 +30,10 @@ def test_rig_inbetween_over_http_returns_the_sent_keys_bit_for_bit(client):
     out = s.rotations.numpy()
     assert np.array_equal(out[frames], keys.rotations.numpy())
     assert np.array_equal(s.root_translation.numpy()[frames], keys.root_translation.numpy())
-    # the model loaded once for this job and stays warm
-    slerp = [m for m in client.models() if m["name"] == "slerp-baseline"][0]
-    assert slerp["loaded"] and slerp["active"]
+    # the (learned) model loaded once for this job and stays warm
+    assert result.model == "inbetween-delta-transformer"
+    learned = [m for m in client.models() if m["name"] == result.model][0]
+    assert learned["loaded"] and learned["active"]
 
 
 def test_retarget_over_http(client):

@@ -1,0 +1,246 @@
+"""``python -m backend eval inbetween``: the LaFAN1 in-betweening benchmark on the held-out split.
+
+Runs the model and both classical baselines (SLERP + linear root, zero velocity) in the same run, on windows of
+10 context frames + n transition frames + 1 target frame (n = 5, 15, 30, 45), every ``--stride`` frames of every
+test clip. Reports L2P, L2Q, NPSS (see :mod:`backend.models.inbetween.protocol`), the largest key error of the full
+fill path, foot skating (GMD/CondMDI ratio) of the 30-frame transitions beside the ground truth's, and the median
+CPU latency of a 30-frame transition beside SLERP. ``--lafan1 PATH`` runs the standard LaFAN1 table instead
+(subjects 1-4 for statistics, subject 5 for test, native skeleton; see :mod:`backend.eval.lafan1`).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers):
+    p = subparsers.add_parser("inbetween", help="LaFAN1-protocol benchmark of the in-betweening model",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--split", default="test", choices=["test", "val", "train"])
+    p.add_argument("--weights", default=None, help="safetensors weights (default: weights/inbetween.safetensors)")
+    p.add_argument("--lafan1", default=None, help="a folder of LaFAN1 BVH files: run the standard LaFAN1 table")
+    p.add_argument("--stride", type=int, default=None, help="frames between windows (default 20; LaFAN1: 40)")
+    p.add_argument("--repeats", type=int, default=50, help="latency repeats")
+    p.add_argument("--baselines-only", action="store_true", help="no model: the two baselines only")
+    p.add_argument("--with-base", action="store_true",
+                   help="also report the model's own starting point alone (velocity-continuing spline, no network)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--out", default=None, help="also write the JSON result to this file")
+    p.add_argument("--figure", default=None, help="also draw one 30-frame transition (GT / SLERP / model) here")
+    p.add_argument("--learning-curve", nargs="+", default=None, metavar="WEIGHTS",
+                   help="weights trained on growing fractions of the data (train --fraction): L2P@5/30 of each on the "
+                        "split beside SLERP, plotted to --figure")
+    p.set_defaults(func=main)
+
+
+def load_model(path):
+    from backend.models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
+    return Inbetweener.load(path or DEFAULT_WEIGHTS)
+
+
+def key_error_max(model, root, rot, n_past: int = 10, limit: int = 64) -> float:
+    """Largest difference between the keys given and the keys returned by ``model.fill`` (quaternion components,
+    sign-aligned, and root metres) over benchmark windows."""
+    import numpy as np
+
+    from backend.models.inbetween.keys import CanonicalKeys
+    worst = 0.0
+    for w in range(min(limit, len(root))):
+        T = root.shape[1]
+        frames = np.array(list(range(n_past)) + [T - 1])
+        keys = CanonicalKeys(frames, rot[w, frames], root[w, frames], np.ones((len(frames), 22), bool),
+                             np.ones(len(frames), bool))
+        m = model.fill(keys, np.arange(T), 30.0)
+        q = m.rotations[frames]
+        dq = np.minimum(np.abs(q - keys.rotations).max(-1), np.abs(q + keys.rotations).max(-1)).max()
+        dr = np.abs(m.root_pos[frames] - keys.root).max()
+        worst = max(worst, float(dq), float(dr))
+    return worst
+
+
+def latency(model, repeats: int, n_past: int = 10, n_trans: int = 30) -> dict:
+    """Median ms of one 30-frame transition (10 context frames + target keyed) for the model and SLERP, one thread."""
+    import numpy as np
+    import torch
+
+    from backend.data.corpus import load_corpus
+    from backend.models.inbetween.baseline import SlerpFill
+    from backend.models.inbetween.evaluate import latency_ms
+    from backend.models.inbetween.keys import CanonicalKeys
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    m = max(load_corpus("test").clips, key=lambda c: c.num_frames).motion
+    T = n_past + n_trans + 1
+    frames = np.array(list(range(n_past)) + [T - 1])
+    keys = CanonicalKeys(frames, m.rotations[frames], m.root_pos[frames], np.ones((len(frames), 22), bool),
+                         np.ones(len(frames), bool))
+    out = np.arange(T)
+    res = {"slerp": round(latency_ms(SlerpFill().fill, keys, out, repeats), 3)}
+    if model is not None:
+        res["model"] = round(latency_ms(model.fill, keys, out, repeats), 3)
+    res["frames"] = T
+    res["threads"] = 1
+    torch.set_num_threads(threads)
+    return res
+
+
+def main(args) -> int:
+    import torch
+    torch.set_num_threads(2)
+    if args.learning_curve:
+        res = learning_curve(args)
+    elif args.lafan1:
+        from backend.eval.lafan1 import run_lafan1
+        res = run_lafan1(args.lafan1, None if args.baselines_only else load_model(args.weights),
+                         stride=args.stride or 40)
+    else:
+        res = run_corpus(args)
+    text = json.dumps(res, indent=1)
+    if args.out:
+        from pathlib import Path
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print_table(res, file=sys.stdout)
+    return 0
+
+
+def run_corpus(args) -> dict:
+    from backend.data.corpus import load_corpus
+    from backend.models.inbetween import evaluate as E
+    from backend.models.inbetween import protocol as P
+    model = None if args.baselines_only else load_model(args.weights)
+    corpus = load_corpus()
+    motions = [c.motion for c in corpus.clips if c.split == args.split]
+    stats = E.position_stats([c.motion for c in corpus.clips if c.split == "train"])
+    stride = args.stride or P.TEST_WINDOW_STRIDE
+    res = E.evaluate(model, motions, stats, stride=stride)
+    if args.with_base and model is not None:
+        model.use_network = False
+        base = E.evaluate(model, motions, stats, stride=stride)
+        model.use_network = True
+        res["spline_base"] = base["model"]
+        res["foot_skate"]["spline_base"] = base["foot_skate"].get("model")
+    root, rot, _ = E.clip_windows(motions, P.N_PAST + 30 + 1, stride)
+    res["key_error_max"] = key_error_max(model, root, rot) if model is not None else None
+    res["latency_ms"] = latency(model, args.repeats)
+    if args.figure and model is not None:
+        res["figure"] = draw_figure(model, motions, args.figure)
+    res["split"] = args.split
+    res["data"] = f"corpus v{corpus.version}: {len(motions)} {args.split} clips"
+    res["window_stride"] = stride
+    if model is not None:
+        res["weights"] = model.meta.get("name", "inbetween")
+        res["l2p_reduction_vs_slerp"] = {k: round(1 - res["model"]["l2p"][k] / res["slerp"]["l2p"][k], 4)
+                                         for k in res["model"]["l2p"]}
+    return res
+
+
+def learning_curve(args) -> dict:
+    """L2P of models trained on fractions of the training clips, on one split, beside SLERP (same windows)."""
+    from backend.data.corpus import load_corpus
+    from backend.models.inbetween import evaluate as E
+    from backend.models.inbetween.model import Inbetweener
+    corpus = load_corpus()
+    motions = [c.motion for c in corpus.clips if c.split == args.split]
+    stats = E.position_stats([c.motion for c in corpus.clips if c.split == "train"])
+    rows = []
+    for w in args.learning_curve:
+        model = Inbetweener.load(w)
+        r = E.evaluate(model, motions, stats, lengths=(5, 30), stride=args.stride or 20, foot_length=-1)
+        rows.append({"weights": str(w), "fraction": model.meta["config"].get("fraction"),
+                     "train_clips": model.meta.get("train_clips"), "train_frames": model.meta.get("train_frames"),
+                     "steps": model.meta["config"].get("steps"), "l2p": r["model"]["l2p"], "slerp_l2p": r["slerp"]["l2p"]})
+    rows.sort(key=lambda r: r["train_frames"])
+    res = {"split": args.split, "learning_curve": rows}
+    if args.figure:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 4))
+        x = [r["train_frames"] / 30 / 60 for r in rows]
+        for n, st in (("30", "o-"), ("5", "s-")):
+            ax.plot(x, [r["l2p"][n] for r in rows], "C0" + st, label=f"model L2P@{n}")
+            ax.plot(x, [r["slerp_l2p"][n] for r in rows], "C1" + st[0] + "--", label=f"SLERP L2P@{n}")
+        ax.set_xlabel("training data (minutes of motion)")
+        ax.set_ylabel(f"L2P on the {args.split} split")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"learning curve ({rows[0]['steps']} steps each)")
+        fig.tight_layout()
+        fig.savefig(args.figure, dpi=90)
+        plt.close(fig)
+    return res
+
+
+def print_table(res: dict, file=sys.stdout) -> None:
+    if "learning_curve" in res:
+        for r in res["learning_curve"]:
+            print(f"{r['train_clips']:>4} clips {r['train_frames']:>6} frames: L2P@5 {r['l2p']['5']:.3f} "
+                  f"(SLERP {r['slerp_l2p']['5']:.3f})  L2P@30 {r['l2p']['30']:.3f} (SLERP {r['slerp_l2p']['30']:.3f})",
+                  file=file)
+        return
+    lengths = res["lengths"]
+    rows = [r for r in ("zerovel", "slerp", "spline_base", "model") if r in res]
+    names = {"zerovel": "Zero-Vel", "slerp": "SLERP", "spline_base": "Base only", "model": "Model"}
+    for metric, fmt in (("l2q", "{:6.3f}"), ("l2p", "{:6.3f}"), ("npss", "{:6.4f}")):
+        print(f"=== {metric.upper()} ===", file=file)
+        print("{:<10}".format("Length") + "".join(f" | {n:>6}" for n in lengths), file=file)
+        for r in rows:
+            vals = [res[r][metric].get(str(n)) for n in lengths]
+            print("{:<10}".format(names[r]) + "".join(" | " + (fmt.format(v) if v is not None else "   n/a")
+                                                      for v in vals), file=file)
+        print(file=file)
+    if "windows" in res:
+        print("windows per length: " + ", ".join(f"{k}: {v}" for k, v in res["windows"].items()), file=file)
+    for k in ("foot_skate", "latency_ms", "key_error_max"):
+        if k in res:
+            print(f"{k}: {res[k]}", file=file)
+
+
+def draw_figure(model, motions, path, n_trans: int = 30) -> str:
+    """Top view of the root path and height of both toes over one benchmark window: ground truth, SLERP, model.
+    The window is the one where the model's gain over SLERP is the median gain (a typical case, not the best)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from backend.models.inbetween import evaluate as E
+    from backend.models.inbetween import protocol as P
+    from backend.motion.skeleton import CANONICAL
+    root, rot, where = E.clip_windows(motions, P.N_PAST + n_trans + 1, P.TEST_WINDOW_STRIDE)
+    preds = {"SLERP": P.interpolation(root, rot), "model": E.model_windows(model, root, rot)}
+    pos = {k: P.global_pose(r, q, CANONICAL.offsets, CANONICAL.parents)[1] for k, (r, q) in preds.items()}
+    gt = P.global_pose(root, rot, CANONICAL.offsets, CANONICAL.parents)[1]
+    err = {k: np.linalg.norm(v - gt, axis=-1)[:, P.N_PAST:-1].mean((1, 2)) for k, v in pos.items()}
+    gain = err["SLERP"] - err["model"]
+    w = int(np.argsort(gain)[len(gain) // 2])
+    toes = [CANONICAL.index("left_foot"), CANONICAL.index("right_foot")]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    t = np.arange(root.shape[1])
+    for name, p_, style in (("ground truth", gt, "k-"), ("SLERP", pos["SLERP"], "C1--"), ("model", pos["model"], "C0-")):
+        a.plot(p_[w, :, 0, 0], p_[w, :, 0, 1], style, label=name)
+        for k, toe in enumerate(toes):
+            b.plot(t, p_[w, :, toe, 2], style, alpha=1.0 if k == 0 else 0.5, label=name if k == 0 else None)
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    a.plot(root[w, :P.N_PAST, 0], root[w, :P.N_PAST, 1], "ko", ms=3, label="context keys")
+    a.plot(root[w, -1, 0], root[w, -1, 1], "ks", ms=6, label="target key")
+    a.set_aspect("equal")
+    a.set_title("root path (top view, m)")
+    a.legend(fontsize=8)
+    b.axvspan(P.N_PAST - 0.5, root.shape[1] - 1.5, color="0.92")
+    b.set_title("toe heights (m): left solid, right faded; grey = filled")
+    b.set_xlabel("frame")
+    clip, start = where[w]
+    fig.suptitle(f"test window {w} ({motions[clip].meta.get('name', clip)}, frames {start}-{start + root.shape[1] - 1})"
+                 f": joint error SLERP {100 * err['SLERP'][w]:.1f} cm, model {100 * err['model'][w]:.1f} cm")
+    fig.tight_layout()
+    from pathlib import Path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,115 @@
+"""The benchmark on canonical clips: protocol windows from a corpus split, the model and both baselines, metrics.
+
+Used by ``python -m backend eval inbetween`` (test split) and by training (validation split). See
+:mod:`.protocol` for what the metrics are and how they are normalised.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ...motion.rotations import np_quat_fix_hemisphere, np_quat_to_6d, np_sixd_to_quat
+from ...motion.skeleton import CANONICAL, CANONICAL_FPS
+from . import protocol as P
+from .layouts import benchmark_layout
+
+TOES = [CANONICAL.index("left_foot"), CANONICAL.index("right_foot")]
+
+
+def clip_windows(motions, length: int, stride: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Every window of ``length`` frames every ``stride`` frames over the motions, canonicalised as the benchmark
+    does. Returns (root (N,T,3), rotations (N,T,22,4), [(motion index, start)])."""
+    roots, rots, where = [], [], []
+    for i, m in enumerate(motions):
+        q = np_quat_fix_hemisphere(m.rotations)
+        for s in P.sliding_windows(m.num_frames, length, stride):
+            roots.append(m.root_pos[s:s + length])
+            rots.append(q[s:s + length])
+            where.append((i, s))
+    if not roots:
+        return np.zeros((0, length, 3)), np.zeros((0, length, CANONICAL.num_joints, 4)), []
+    root, rot = P.canonicalize_windows(np.stack(roots), np.stack(rots))
+    return root, rot, where
+
+
+def position_stats(train_motions) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmark's normalisation: global-position mean/std over training windows of 50 frames every 20."""
+    root, rot, _ = clip_windows(train_motions, P.STATS_WINDOW, P.STATS_STRIDE)
+    _, gpos = P.global_pose(root, rot, CANONICAL.offsets, CANONICAL.parents)
+    return P.position_stats(gpos)
+
+
+def to_features(root: np.ndarray, rot: np.ndarray) -> torch.Tensor:
+    N, T = root.shape[:2]
+    return torch.from_numpy(np.concatenate([root, np_quat_to_6d(rot).reshape(N, T, -1)], -1)).float()
+
+
+def from_features(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    x = x.double().numpy()
+    N, T = x.shape[:2]
+    return x[..., :3], np_sixd_to_quat(x[..., 3:].reshape(N, T, CANONICAL.num_joints, 6))
+
+
+def model_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PAST, batch: int = 256):
+    """The model's in-betweens of benchmark windows (context + target keyed)."""
+    N, T = root.shape[:2]
+    jm, rm = benchmark_layout(T, n_past)
+    feats = to_features(root, rot)
+    outs = []
+    for a in range(0, N, batch):
+        b = min(N, a + batch)
+        outs.append(model.predict(feats[a:b], torch.from_numpy(jm).expand(b - a, -1, -1),
+                                  torch.from_numpy(rm).expand(b - a, -1)))
+    if not outs:
+        return root.copy(), rot.copy()
+    p_root, p_rot = from_features(torch.cat(outs))
+    if getattr(model, "floor", False):  # the same post-process the served fill applies
+        from ...motion.motion import Motion
+        from .floor import keep_feet_above_floor
+        for w in range(N):
+            mw = keep_feet_above_floor(Motion(CANONICAL, 30.0, p_root[w], p_rot[w]), jm)
+            p_root[w], p_rot[w] = mw.root_pos, mw.rotations
+    return p_root, p_rot
+
+
+def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WINDOW_STRIDE, fps=CANONICAL_FPS,
+             foot_length: int = 30) -> dict:
+    """Benchmark table for the model (if given) and both baselines on ``motions``."""
+    mean, std = stats
+    res: dict = {"lengths": list(lengths), "windows": {}, "model": {"l2p": {}, "l2q": {}, "npss": {}},
+                 "slerp": {"l2p": {}, "l2q": {}, "npss": {}}, "zerovel": {"l2p": {}, "l2q": {}, "npss": {}}}
+    skate = {}
+    for n in lengths:
+        root, rot, _ = clip_windows(motions, P.N_PAST + n + 1, stride)
+        res["windows"][str(n)] = int(len(root))
+        if len(root) == 0:
+            continue
+        preds = {"slerp": P.interpolation(root, rot), "zerovel": P.zero_velocity(root, rot)}
+        if model is not None:
+            preds["model"] = model_windows(model, root, rot)
+        for name, (r, q) in preds.items():
+            m = P.transition_metrics(r, q, root, rot, CANONICAL.offsets, CANONICAL.parents, mean, std)
+            for k, v in m.items():
+                res[name][k][str(n)] = v
+        if n == foot_length:
+            for name, (r, q) in list(preds.items()) + [("ground_truth", (root, rot))]:
+                _, pos = P.global_pose(r, q, CANONICAL.offsets, CANONICAL.parents)
+                skate[name] = P.foot_skate_windows(pos[:, :, TOES], fps)
+    if model is None:
+        res.pop("model")
+    res["foot_skate"] = skate
+    return res
+
+
+def latency_ms(fill, keys, out_frames, repeats: int = 30, warmup: int = 3) -> float:
+    """Median wall time (ms) of ``fill(keys, out_frames)`` over ``repeats`` calls."""
+    for _ in range(warmup):
+        fill(keys, out_frames)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fill(keys, out_frames)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts) * 1000)
