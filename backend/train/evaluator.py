@@ -18,14 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 def register(subparsers):
     p = subparsers.add_parser("evaluator", help="train the text-motion evaluator (contrastive, TMR-style)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--window", type=int, default=120)
     p.add_argument("--min-frames", type=int, default=30)
     p.add_argument("--dup-threshold", type=float, default=0.8)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--corpus", type=Path, default=None)
     p.add_argument("--out", type=Path, default=REPO / "weights" / "evaluator.safetensors")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "evaluator_loss.png")

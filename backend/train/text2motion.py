@@ -23,8 +23,8 @@ DEFAULT_PLOT = REPO / "docs" / "img" / "text2motion_loss.png"
 def register(subparsers):
     p = subparsers.add_parser("text2motion", help="train the text-to-motion diffusion model",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=32, help="global batch (split across DDP ranks)")
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--batch", type=int, default=16, help="global batch (split across DDP ranks)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
@@ -38,8 +38,10 @@ def register(subparsers):
     p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of dropping the text (for CFG)")
     p.add_argument("--w-geo", type=float, default=0.1, help="weight of the FK position/velocity/foot losses")
     p.add_argument("--yaw-jitter", type=float, default=15.0, help="random facing jitter in degrees")
-    p.add_argument("--ema", type=float, default=0.998)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the default reproduces the weights)")
+    p.add_argument("--geo-samples", type=int, default=8, help="windows per batch that get the FK losses")
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--save-every", type=int, default=1000, help="also save the EMA weights every N steps (0: end only)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the default reproduces the weights)")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/corpus)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
@@ -130,6 +132,23 @@ def run(args) -> int:
             pred = m(xt, val_t, txt, x0, mask, rl)
             return {k: float(v) for k, v in denoiser_losses(pred, x0, rl, normalizer, args.w_geo).items()}
 
+    def save(step_done: int, final_val: dict):
+        wall = time.time() - t_start
+        tensors = {f"denoiser.{k}": v for k, v in ema.state_dict().items()}
+        tensors.update(normalizer.state_dict())
+        meta = {"model": "text2motion-diffusion", "config": cfg.to_dict(),
+                "training": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                             if k not in ("func",) and not k.endswith("_task") and k != "command"},
+                "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
+                "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,
+                "parameters": model.num_parameters(), "world_size": world, "device": str(device),
+                "wall_time_s": round(wall, 1), "steps_done": step_done, "final_val": final_val, "eval": {}}
+        out = save_weights(args.out, tensors, meta)
+        plot_losses(history, args.plot, title=f"text2motion denoiser ({step_done} steps)")
+        (args.plot.with_suffix(".json")).write_text(json.dumps(history) + "\n")
+        log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) and {args.plot}; wall time {wall / 60:.1f} min")
+        return wall
+
     history: dict[str, list] = {"train total": [], "train feat": [], "val total (EMA)": [], "val feat (EMA)": []}
     run_avg: dict[str, float] = {}
     t0 = time.time()
@@ -143,7 +162,7 @@ def run(args) -> int:
         xt = sched.q_sample(x0, t, noise)
         model.train()
         pred = net(xt, t, txt, x0, mask, rl, keep)
-        losses = denoiser_losses(pred, x0, rl, normalizer, args.w_geo)
+        losses = denoiser_losses(pred, x0, rl, normalizer, args.w_geo, args.geo_samples)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -166,22 +185,10 @@ def run(args) -> int:
             history["val total (EMA)"].append((step + 1, v["total"]))
             history["val feat (EMA)"].append((step + 1, v["feat"]))
             log(f"  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps and rank == 0:
+            save(step + 1, {})
 
-    wall = time.time() - t_start
     if rank == 0:
-        final_val = evaluate(ema) if val_batch is not None else {}
-        tensors = {f"denoiser.{k}": v for k, v in ema.state_dict().items()}
-        tensors.update(normalizer.state_dict())
-        meta = {"model": "text2motion-diffusion", "config": cfg.to_dict(),
-                "training": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                             if k not in ("func",) and not k.endswith("_task") and k != "command"},
-                "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
-                "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,
-                "parameters": model.num_parameters(), "world_size": world, "device": str(device),
-                "wall_time_s": round(wall, 1), "final_val": final_val, "eval": {}}
-        out = save_weights(args.out, tensors, meta)
-        plot_losses(history, args.plot, title=f"text2motion denoiser ({args.steps} steps)")
-        (args.plot.with_suffix(".json")).write_text(json.dumps(history) + "\n")
-        log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) and {args.plot}; wall time {wall / 60:.1f} min")
+        save(args.steps, evaluate(ema) if val_batch is not None else {})
     ddp_cleanup(distributed)
     return 0

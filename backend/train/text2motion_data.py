@@ -131,15 +131,15 @@ def random_observation(real: np.ndarray, rng: np.random.Generator, D: int = FEAT
     m = np.zeros((L, D), np.float32)
     r = rng.random()
     traj = keys = prefix = False
-    if r < 0.30:
+    if r < 0.40:
         pass
-    elif r < 0.50:
+    elif r < 0.55:
         traj = True
-    elif r < 0.65:
+    elif r < 0.68:
         keys = True
-    elif r < 0.80:
+    elif r < 0.82:
         prefix = True
-    elif r < 0.92:
+    elif r < 0.93:
         traj = keys = True
     else:
         traj = prefix = True

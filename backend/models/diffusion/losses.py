@@ -54,13 +54,17 @@ def chain_positions(feats: torch.Tensor, joints) -> dict[int, torch.Tensor]:
 
 
 def denoiser_losses(pred_n: torch.Tensor, x0_n: torch.Tensor, real: torch.Tensor, normalizer,
-                    w_geo: float = 1.0) -> dict[str, torch.Tensor]:
-    """pred_n, x0_n: normalised (B, T, D); real: (B, T) bool. Returns named scalar losses (``total`` included)."""
+                    w_geo: float = 1.0, geo_samples: int | None = None) -> dict[str, torch.Tensor]:
+    """pred_n, x0_n: normalised (B, T, D); real: (B, T) bool. Returns named scalar losses (``total`` included).
+    The FK terms use the first ``geo_samples`` windows of the batch only (FK is the expensive part on a CPU)."""
     r = real.float()
     nreal = r.sum().clamp(min=1.0)
     feat = (((pred_n - x0_n) ** 2).mean(-1) * r).sum() / nreal
     out = {"feat": feat}
     if w_geo > 0:
+        if geo_samples is not None:
+            pred_n, x0_n, r = pred_n[:geo_samples], x0_n[:geo_samples], r[:geo_samples]
+            nreal = r.sum().clamp(min=1.0)
         pred, gt = normalizer.inverse(pred_n), normalizer.inverse(x0_n)
         pp = positions(pred) * 10.0  # decimetres
         with torch.no_grad():
