@@ -54,7 +54,9 @@ def test_padded_frames_do_not_change_real_frames():
     x2[:, 12:] = 100.0
     b = net(x2, t, txt, obs, mask, real)
     assert torch.allclose(a[:, :12], b[:, :12], atol=1e-5)
-    assert not torch.allclose(a[:, 12:], b[:, 12:])
+    assert torch.isfinite(b).all()
+    # without the mask the same change does reach the real frames (the test can fail)
+    assert not torch.allclose(net(x, t, txt, obs, mask)[:, :12], net(x2, t, txt, obs, mask)[:, :12], atol=1e-5)
 
 
 def test_dropped_text_ignores_the_text_and_kept_text_uses_it():

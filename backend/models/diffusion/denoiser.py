@@ -3,7 +3,8 @@
 Inputs per frame are the noisy features, the *observed* features (keys, trajectory, a prefix of earlier motion;
 zero where unobserved) and the observation mask, so one network serves free generation and every kind of control
 (CondMDI-style conditioning; the sampler also overwrites observed values after every step). Frames are grouped in
-patches of ``patch`` frames per token to keep the sequence short on a CPU. The diffusion step and the sentence
+patches of ``patch`` frames per token to keep the sequence short on a CPU; each token decodes twice its span and
+neighbouring tokens are overlap-added with triangular weights, so patch borders leave no seams in the motion. The diffusion step and the sentence
 embedding condition every block through adaptive layer norm (DiT's adaLN-zero); the text is dropped to a learned
 null embedding with probability ``cond_dropout`` in training, which is what classifier-free guidance needs.
 """
@@ -89,7 +90,9 @@ class MotionDenoiser(nn.Module):
         self.blocks = nn.ModuleList([Block(d, cfg.heads, cfg.ff, cfg.dropout) for _ in range(cfg.layers)])
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Linear(d, 2 * d)
-        self.out = nn.Linear(d, D * P)
+        self.out = nn.Linear(d, D * 2 * P)  # each token decodes 2P frames, overlap-added with its neighbours
+        w = (torch.arange(2 * P, dtype=torch.float32) + 0.5) / P
+        self.register_buffer("olap_w", torch.minimum(w, 2 - w), persistent=False)  # triangle; pairs sum to 1
         nn.init.zeros_(self.ada_out.weight)
         nn.init.zeros_(self.ada_out.bias)
         self.register_buffer("pos", sinusoid(torch.arange(cfg.max_frames // P + 2), d), persistent=False)
@@ -112,7 +115,7 @@ class MotionDenoiser(nn.Module):
         if text_keep is not None:
             text = torch.where(text_keep[:, None], text, self.null_text.expand_as(text))
         c = self.t_mlp(sinusoid(t, self.cfg.d_model)) + self.text_proj(text)
-        attn_mask = None
+        attn_mask, tok = None, None
         if frame_mask is not None:
             fm = F.pad(frame_mask, (0, pad)) if pad else frame_mask
             tok = fm.reshape(B, N, P).any(-1)  # (B, N) token holds a real frame
@@ -120,8 +123,29 @@ class MotionDenoiser(nn.Module):
         for blk in self.blocks:
             h = blk(h, c, attn_mask)
         shift, scale = self.ada_out(F.silu(c)).chunk(2, dim=-1)
-        h = self.out(_modulate(self.norm_out(h), shift, scale))
-        return h.reshape(B, N * P, D)[:, :T]
+        h = self.out(_modulate(self.norm_out(h), shift, scale)).reshape(B, N, 2 * P, D)
+        return self._overlap_add(h, tok)[:, :T]
+
+    def _overlap_add(self, y: torch.Tensor, tok: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, 2P, D) token outputs -> (B, N*P, D) frames. Token k covers frames [kP - P/2, kP + 3P/2) with a
+        triangular window, so neighbouring tokens blend and no frame sits on a hard patch border. Tokens without
+        a real frame (``tok`` False) contribute nothing."""
+        B, N, P2, D = y.shape
+        P = P2 // 2
+        w = self.olap_w.view(1, 1, P2, 1)
+        if tok is not None:
+            w = w * tok.to(y.dtype).view(B, N, 1, 1)
+        y = y * w
+
+        def fold(z):
+            first = z[:, :, :P].reshape(z.shape[0], N * P, -1)
+            second = z[:, :, P:].reshape(z.shape[0], N * P, -1)
+            return F.pad(first, (0, 0, 0, P)) + F.pad(second, (0, 0, P, 0))
+
+        buf = fold(y)
+        norm = fold(w.expand(w.shape[0], N, P2, 1))
+        h = P // 2
+        return buf[:, h:h + N * P] / norm[:, h:h + N * P].clamp(min=1e-6)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
