@@ -31,7 +31,8 @@ MAX_ARRAY_ELEMENTS = 50_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity are refused in every number field (JSON parsers accept the bare words NaN / Infinity).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ------------------------------------------------------------------------------------------------------- arrays
@@ -199,6 +200,8 @@ class KeySpec(_Strict):
     root_translation: Array = Field(description="(K,3)")
     mask: Array | None = Field(default=None, description="(K,B) 1 = keyed")
     root_mask: list[bool] | None = None
+    root_bone: BoneName | None = Field(default=None, description="rig space: the bone whose location "
+                                       "root_translation holds (default: the bone mapped to the pelvis)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -341,6 +344,8 @@ class EchoRequest(_Strict):
     steps: int = Field(default=1, ge=1, le=1000)
     step_ms: float = Field(default=0.0, ge=0.0, le=10_000.0)
     payload: str = Field(default="", max_length=1000)
+    partial_every: int = Field(default=0, ge=0, le=1000, description="send a small partial motion every N steps "
+                                                                     "(0: none)")
 
 
 JobRequest = Annotated[Union[Text2MotionRequest, InbetweenRequest, RetargetRequest, EchoRequest],
@@ -396,6 +401,9 @@ class ModelInfo(_Strict):
     loaded: bool
     training_data: str
     eval_summary: dict[str, float | str] = Field(default_factory=dict)
+    active: bool = Field(default=True, description="this model serves its task's jobs now")
+    available: bool = Field(default=True, description="its weights / data are present and it can load")
+    note: str | None = Field(default=None, description="what it is, or why it is not available")
 
 
 class Health(_Strict):

@@ -25,7 +25,7 @@ from .corpus import Clip, save_corpus
 from .profiles import profile_for
 from .sources import NOT_USED, SHARED_SOURCES, RawClip
 
-CORPUS_VERSION = "1"
+CORPUS_VERSION = "2"
 TEST_FRACTION, VAL_FRACTION = 0.15, 0.10
 MIN_FRAMES = 15
 

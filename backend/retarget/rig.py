@@ -44,10 +44,15 @@ class Rig:
     deform: np.ndarray | None = None
     controls: tuple[str, ...] = ()
     tails: np.ndarray | None = None  # (J,3) world rest tails (metres)
+    floor: float | None = None  # world height of the floor the rig stands on; None: its rest pose's lowest joint
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.skeleton.names
+
+    def floor_height(self) -> float:
+        """The floor this rig stands on (world z, metres): ``floor`` if given, else its rest pose's lowest joint."""
+        return float(self.floor) if self.floor is not None else float(self.skeleton.rest_positions()[:, 2].min())
 
     # --------------------------------------------------------------------------------------------- building
     @classmethod

@@ -11,8 +11,18 @@ rotation that takes the target bone's reference frame onto the source bone's, bu
 (towards the next mapped joint) and a body axis (forward, across or up, whichever is least parallel). So a T-pose
 source drives an A-pose target with the same world-space limb directions, and bone rolls do not matter.
 
-Unmapped target joints keep their reference-pose local rotation. The target's root follows the source's mapped hips,
-scaled by the ratio of leg lengths.
+Unmapped target joints that sit between two mapped ones on the axial chain (a 5-bone spine driven by a 3-joint one,
+a 2-bone neck) share the bend: their world delta is slerped between their mapped ancestor's and descendant's. Other
+unmapped joints (fingers, twist bones, props, CMU's hip connectors) keep their reference-pose local rotation.
+
+Root: the target's hip centre (mid-point of its mapped left and right hips) follows the source's, scaled by the
+ratio of leg lengths about each side's ground point::
+
+    anchor_d(t) = (0, 0, ground_d) + scale * C (anchor_s(t) - (0, 0, ground_s))
+
+so the hips' translation is never dropped, a child-sized character takes child-sized steps, and feet that touch the
+source's floor touch the target's. ``ground`` is the world height of each side's floor (0 for the canonical world and
+BVH files; a rig's rest-pose floor otherwise, see :mod:`backend.retarget.api`).
 """
 from __future__ import annotations
 
@@ -22,7 +32,7 @@ import numpy as np
 
 from ..motion.kinematics import fk, global_to_local
 from ..motion.motion import Motion
-from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_inv, np_quat_mul
+from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import Skeleton
 
 
@@ -31,6 +41,8 @@ class RetargetError(ValueError):
 
 
 LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
+_UP_CHAIN = (3, 6, 9, 12, 15)  # canonical indices of spine1, spine2, spine3, neck, head
+_AXIAL = ("pelvis", "spine1", "spine2", "spine3", "neck", "head")
 
 
 @dataclass
@@ -92,6 +104,11 @@ class Alignment:
     scale: float  # target leg length / source leg length
     src_hips: int
     dst_hips: int
+    src_anchor: tuple[int, int] = (0, 0)  # (left hip, right hip) joints whose mid-point is the root anchor
+    dst_anchor: tuple[int, int] = (0, 0)
+    src_ground: float = 0.0
+    dst_ground: float = 0.0
+    fill: list = None  # [(target joint, mapped ancestor or -1, mapped descendant, fraction)] in-chain blends
 
 
 def _leg_length(sk: Skeleton, ref_pos: np.ndarray, chain: list[int]) -> float:
@@ -99,12 +116,17 @@ def _leg_length(sk: Skeleton, ref_pos: np.ndarray, chain: list[int]) -> float:
 
 
 def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local: np.ndarray | None = None,
-          dst_ref_local: np.ndarray | None = None, dst_semantics: dict[str, str] | None = None) -> Alignment:
+          dst_ref_local: np.ndarray | None = None, dst_semantics: dict[str, str] | None = None,
+          src_ground: float = 0.0, dst_ground: float = 0.0) -> Alignment:
     """Prepare a transfer. ``joint_map`` maps target joint names to source joint names.
 
     ``dst_semantics`` names, for the target, which joints are the canonical ``left_hip``, ``right_hip``,
     ``left_knee``, ... (identity when the target is the canonical skeleton); the source side is found through the map.
+    ``src_ground`` / ``dst_ground``: world height of each side's floor (see module docstring).
     """
+    if len(set(joint_map.values())) != len(joint_map):
+        dup = [s for s in joint_map.values() if list(joint_map.values()).count(s) > 1][0]
+        raise RetargetError(f"bone map sends source joint {dup!r} to more than one target joint")
     sem = dict(dst_semantics or {n: n for n in dst.names})
     for d, s in joint_map.items():
         if d not in dst.index_of:
@@ -144,15 +166,28 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
     mapped_dst = {dst.index(d): src.index(s) for d, s in joint_map.items()}
     pairs = sorted(mapped_dst.items())
 
+    from ..motion.skeleton import CANONICAL_JOINTS
+    canon_rank = {dst.index(d): CANONICAL_JOINTS.index(c) for c, d in sem.items()
+                  if c in CANONICAL_JOINTS and d in dst.index_of}
+
     def mapped_descendant(j: int) -> int | None:
-        """Nearest mapped descendant of target joint j (breadth first)."""
-        frontier = dst.children(j)
+        """The mapped child of target joint j in the mapped tree (mapped descendants with no mapped joint between):
+        the next one up the spine if there is one, else the first in canonical order, so both directions of a
+        retarget (rig -> canonical and back) build the same frames."""
+        found, frontier = [], list(dst.children(j))
         while frontier:
+            nxt = []
             for c in frontier:
                 if c in mapped_dst:
-                    return c
-            frontier = [g for c in frontier for g in dst.children(c)]
-        return None
+                    found.append(c)
+                else:
+                    nxt.extend(dst.children(c))
+            frontier = nxt
+        if not found:
+            return None
+        # up the spine first (pelvis -> spine1, chest -> neck): every rig agrees on "up", while the hips' and collars'
+        # offsets from their parent differ from rig to rig and would tilt the parent
+        return min(found, key=lambda c: (canon_rank.get(c, 10_000) not in _UP_CHAIN, canon_rank.get(c, 10_000), c))
 
     def tip_direction(sk: Skeleton, pos: np.ndarray, grot: np.ndarray, j: int):
         kids = sk.children(j)
@@ -185,16 +220,51 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
         else:
             vs_w = C @ vs
             pd = vd / np.linalg.norm(vd)
-            for ax_d, ax_s in zip(body_axes_d, body_axes_s):
-                if abs(pd.dot(ax_d)) < 0.7:
-                    break
+            ps = vs / np.linalg.norm(vs)
+            # the body axis least parallel to the bone on both sides (forward, then across, then up on ties)
+            k_ax = min(range(3), key=lambda i: (round(max(abs(pd.dot(body_axes_d[i])), abs(ps.dot(body_axes_s[i]))), 1), i))
+            ax_d, ax_s = body_axes_d[k_ax], body_axes_s[k_ax]
             Fd = _frame(vd, ax_d)
             Fs = _frame(vs_w, C @ ax_s)
             A = Fs @ Fd.T
         a_by_dst[d] = A
         # offsets[k] = C^-1-free form: W_d(t) = C Gs(t) Gs_ref^-1 C^-1 A Gd_ref
         offsets[k] = np_quat_mul(np_matrix_to_quat(C.T @ A), dg[d])
-    return Alignment(src, dst, pairs, sg, dst_ref_local, dg, offsets, heading, scale, ships, dhips)
+    axial = {dst.index(d) for c, d in sem.items() if c in _AXIAL and d in dst.index_of}
+    return Alignment(src, dst, pairs, sg, dst_ref_local, dg, offsets, heading, scale, ships, dhips,
+                     (slh, srh), (dlh, drh), float(src_ground), float(dst_ground), _chain_fill(dst, mapped_dst, axial))
+
+
+def _chain_fill(dst: Skeleton, mapped: dict[int, int], axial: set[int]) -> list:
+    """Unmapped target joints between a mapped ancestor and a single mapped descendant on the axial chain (pelvis,
+    spine, neck, head: a 5-bone spine driven by a 3-joint one), with their fraction along it (by depth). Connector
+    bones elsewhere (CMU's LHipJoint between hips and thigh) stay rigid with their parent."""
+    out = []
+    for j in range(len(dst)):
+        if j in mapped:
+            continue
+        a, da = dst.parents[j], 1
+        while a >= 0 and a not in mapped:
+            a, da = dst.parents[a], da + 1
+        if a < 0:
+            continue
+        # mapped descendants reached through chains of unmapped joints
+        found, frontier, depth = [], [(c, 1) for c in dst.children(j)], 0
+        while frontier:
+            nxt = []
+            for c, d in frontier:
+                if c in mapped:
+                    found.append((c, d))
+                else:
+                    nxt.extend((g, d + 1) for g in dst.children(c))
+            frontier = nxt
+        if len(found) != 1:
+            continue  # a leaf branch (fingers, props) or a fork: keep the reference pose
+        c, dc = found[0]
+        if a not in axial or c not in axial:
+            continue
+        out.append((j, a, c, da / (da + dc)))
+    return out
 
 
 def transfer(motion: Motion, al: Alignment) -> Motion:
@@ -211,21 +281,40 @@ def transfer(motion: Motion, al: Alignment) -> Motion:
     local_ref = np.broadcast_to(al.dst_ref_local, (T, Jd, 4))
     mapped = {d: k for k, (d, _) in enumerate(al.pairs)}
     C = al.heading
+    fill = {j: (a, c, f) for j, a, c, f in (al.fill or [])}
+    deltas: dict[int, np.ndarray] = {}  # world delta from the reference pose, per mapped target joint
+
+    def delta_of(j):
+        if j not in deltas:
+            k = mapped[j]
+            s = al.pairs[k][1]
+            d_src = np_quat_mul(g_src[:, s], np_quat_inv(al.src_ref_global[s]))
+            w = np_quat_mul(np_quat_mul(C, d_src), al.offsets[k])
+            deltas[j] = np_quat_mul(w, np_quat_inv(al.dst_ref_global[j]))
+        return deltas[j]
+
     for j in range(Jd):
         p = dst.parents[j]
         if j in mapped:
-            k = mapped[j]
-            s = al.pairs[k][1]
-            delta = np_quat_mul(g_src[:, s], np_quat_inv(al.src_ref_global[s]))
-            world[:, j] = np_quat_mul(np_quat_mul(C, delta), al.offsets[k])
+            world[:, j] = np_quat_mul(delta_of(j), al.dst_ref_global[j])
+        elif j in fill:
+            a, c, f = fill[j]
+            d = np_quat_slerp(np_quat_fix_hemisphere_pair(delta_of(a), delta_of(c)), delta_of(c), f)
+            world[:, j] = np_quat_mul(d, al.dst_ref_global[j])
         else:
             world[:, j] = local_ref[:, j] if p < 0 else np_quat_mul(world[:, p], local_ref[:, j])
     local = global_to_local(world, dst.parents)
-    # root: place the target hips where the scaled source hips are
-    hips_target = np_quat_apply(C, p_src[:, al.src_hips]) * al.scale
+    # root: put the target's hip centre where the scaled source hip centre is (see module docstring)
+    src_anchor = 0.5 * (p_src[:, al.src_anchor[0]] + p_src[:, al.src_anchor[1]])
+    src_anchor = src_anchor - np.array([0.0, 0.0, al.src_ground])
+    target = np_quat_apply(C, src_anchor) * al.scale + np.array([0.0, 0.0, al.dst_ground])
     root0 = np.tile(dst.offsets[0], (T, 1))
     _, p_dst = fk(local, root0, dst.offsets, dst.parents)
-    root = root0 + (hips_target - p_dst[:, al.dst_hips])
-    out = Motion(dst, motion.fps, root, local, meta=dict(motion.meta))
-    return out
+    root = root0 + (target - 0.5 * (p_dst[:, al.dst_anchor[0]] + p_dst[:, al.dst_anchor[1]]))
+    return Motion(dst, motion.fps, root, local, meta=dict(motion.meta))
+
+
+def np_quat_fix_hemisphere_pair(q: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """q with its sign flipped where it is in the other hemisphere from ref (so slerp takes the short way)."""
+    return np.where((np.sum(q * ref, axis=-1, keepdims=True) < 0), -q, q)
 

@@ -1,0 +1,78 @@
+"""Task runners shared by the server and the command line: one code path whether or not a server is running.
+
+``run_job(request, ctx)`` dispatches on ``request.task`` to a runner module (``echo``, ``inbetween``,
+``text2motion``, ``retarget``), giving it the active model for that task from :data:`REGISTRY` (loaded lazily once,
+kept warm). ``check_request(request)`` does the cheap checks that need project knowledge (canonical joint names, rig
+bone maps) so the server can answer 422 before queueing. ``model_infos()`` lists every model for ``GET /v1/models``.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ..schema import JobResult, ModelInfo
+from .context import JobCancelled, JobContext, JobTimedOut, RequestError
+from .registry import ModelEntry, Registry
+
+__all__ = ["run_job", "check_request", "model_infos", "JobContext", "JobCancelled", "JobTimedOut", "RequestError",
+           "REGISTRY", "TASKS"]
+
+TASKS = ("text2motion", "inbetween", "retarget", "echo")
+
+
+def _runner(task: str):
+    return importlib.import_module(f"{__name__}.{task}")
+
+
+def _load(module: str, factory: str):
+    def load():
+        return getattr(importlib.import_module(f"{__name__}.{module}"), factory)()
+    return load
+
+
+def _default_registry() -> Registry:
+    from . import text2motion as t2m
+    reg = Registry()
+    reg.register(ModelEntry("echo", "echo", "baseline", "none", load=lambda: None, preload=True,
+                            note="no model: waits and echoes (health checks, tests, benchmarks)"))
+    reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
+                            load=_load("inbetween", "SlerpInbetweener"),
+                            note="classical baseline: slerp rotations and linear root between keys"))
+    reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
+                            load=_load("text2motion", "RetrievalBaseline"), available=t2m.corpus_available,
+                            note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))
+    reg.register(ModelEntry("rest-offset-transfer", "retarget", "baseline", "none (analytic)", load=lambda: None,
+                            preload=True,
+                            note="analytic retargeting: per-bone rest offsets in world space, hips scaled by leg "
+                                 "length (backend.retarget)"))
+    return reg
+
+
+REGISTRY = _default_registry()
+
+
+def check_request(request) -> None:
+    """Raise :class:`RequestError` for requests that cannot be served (before any queueing)."""
+    entry = REGISTRY.active(request.task)
+    if not entry.available():
+        raise RequestError(f"{request.task} is not available on this installation: {entry.name} needs "
+                           f"{entry.requires}")
+    mod = _runner(request.task)
+    if hasattr(mod, "check"):
+        mod.check(request)
+
+
+def run_job(request, ctx: JobContext | None = None) -> JobResult:
+    """Run one job in this thread with the task's active model. Raises :class:`JobCancelled`,
+    :class:`JobTimedOut`, :class:`RequestError` or the model's own error."""
+    ctx = ctx or JobContext(seed=getattr(request, "seed", 0))
+    check_request(request)
+    entry = REGISTRY.active(request.task)
+    if not entry.loaded:
+        ctx.progress(0, 0, f"loading {entry.name} (first use; it stays loaded)")
+    model = entry.get()
+    mod = _runner(request.task)
+    return mod.run(request, ctx, model)
+
+
+def model_infos() -> list[ModelInfo]:
+    return REGISTRY.infos()

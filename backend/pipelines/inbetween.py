@@ -1,0 +1,229 @@
+"""The ``inbetween`` task: fill every frame between sparse keys; keys come back exactly as sent.
+
+The runner is split so a learned model can replace the classical baseline without touching the wire or the rig
+handling: it turns the request's keys into :class:`CanonicalKeys` (converting rig keys through
+:class:`~backend.pipelines.rigs.RigBinding`), asks the active in-betweener to ``fill`` them, converts back to the
+rig's channels and then puts the exact key values back.
+
+Baseline (``slerp-baseline``, classical, no training): per bone, slerp between that bone's keyed frames and hold
+before the first / after the last; the root translation is interpolated linearly between frames where it is keyed.
+
+Rig space: mapped bones go rig -> canonical -> in-betweener -> rig. Because that round trip is not exactly the
+identity (a rig has twist and helper bones the canonical body lacks), the result is *warped* onto the keys: at each
+key the rotation offset between the round-tripped pose and the sent key is computed per bone, and that offset is
+slerped across the in-betweens (Witkin & Popovic's motion warping), so the curve passes through every key without a
+jump. Bones that map to no canonical joint are interpolated directly in their own channels. Finally the sent key
+values are written back bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion.motion import Motion
+from ..motion.rotations import np_quat_inv, np_quat_mul, np_quat_slerp
+from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS
+from ..schema import Array, InbetweenRequest, JobResult
+from .context import JobContext, RequestError
+from .convert import canonical_motion_to_spec, check_canonical_bones, identity_quats
+from .rigs import RigBinding
+
+MODEL_NAME = "slerp-baseline"
+
+
+# ------------------------------------------------------------------------------------------------ interpolation
+def _segments(anchors: np.ndarray, out_frames: np.ndarray):
+    """For each output frame: index of the anchor at or before it and the weight towards the next anchor."""
+    n = len(anchors)
+    if n == 1:
+        return np.zeros(len(out_frames), int), np.zeros(len(out_frames))
+    i0 = np.clip(np.searchsorted(anchors, out_frames, side="right") - 1, 0, n - 2)
+    w = (out_frames - anchors[i0]) / (anchors[i0 + 1] - anchors[i0])
+    return i0, np.clip(w, 0.0, 1.0)
+
+
+def _anchor_groups(mask: np.ndarray):
+    """Group bones (columns of the (K,B) key mask) that share the same keyed frames. A bone keyed nowhere uses
+    every key frame (its key values are then context, the best guess there is)."""
+    groups: dict[tuple, list[int]] = {}
+    for b in range(mask.shape[1]):
+        rows = tuple(np.nonzero(mask[:, b])[0]) or tuple(range(mask.shape[0]))
+        groups.setdefault(rows, []).append(b)
+    return groups.items()
+
+
+def slerp_channels(key_frames, key_q, mask, out_frames) -> np.ndarray:
+    """Per bone slerp between its keyed frames. key_q (K,B,4) XYZW, mask (K,B) bool -> (T,B,4)."""
+    key_frames = np.asarray(key_frames, np.float64)
+    out_frames = np.asarray(out_frames, np.float64)
+    out = np.empty((len(out_frames), key_q.shape[1], 4))
+    for rows, bones in _anchor_groups(np.asarray(mask, bool)):
+        rows = np.array(rows)
+        i0, w = _segments(key_frames[rows], out_frames)
+        q = key_q[rows][:, bones]
+        i1 = np.minimum(i0 + 1, len(rows) - 1)
+        out[:, bones] = np_quat_slerp(q[i0], q[i1], np.broadcast_to(w[:, None], (len(w), len(bones))))
+    return out
+
+
+def lerp_points(key_frames, key_v, keyed, out_frames) -> np.ndarray:
+    """Linear interpolation of (K,3) values between the keyed rows (all rows if none is keyed) -> (T,3)."""
+    key_frames = np.asarray(key_frames, np.float64)
+    rows = np.nonzero(keyed)[0]
+    rows = rows if len(rows) else np.arange(len(key_frames))
+    i0, w = _segments(key_frames[rows], np.asarray(out_frames, np.float64))
+    v = np.asarray(key_v, np.float64)[rows]
+    i1 = np.minimum(i0 + 1, len(rows) - 1)
+    return v[i0] * (1 - w[:, None]) + v[i1] * w[:, None]
+
+
+def warp_rotations(values, key_frames, out_frames, key_q, mask) -> np.ndarray:
+    """Motion warping: left-multiply ``values`` (T,B,4) by per-bone offsets, slerped between keys, so that at
+    every keyed (frame, bone) the result equals ``key_q``."""
+    rows = np.searchsorted(out_frames, key_frames)
+    offset = np_quat_mul(key_q, np_quat_inv(values[rows]))
+    return np_quat_mul(slerp_channels(key_frames, offset, mask, out_frames), values)
+
+
+# ------------------------------------------------------------------------------------------------ in-betweener
+@dataclass
+class CanonicalKeys:
+    """Keys on the canonical skeleton: what every in-betweener (baseline or learned) receives."""
+    frames: np.ndarray  # (K,) int, strictly increasing scene frames
+    rotations: np.ndarray  # (K,22,4) XYZW local rotations
+    root: np.ndarray  # (K,3) pelvis world position (m)
+    mask: np.ndarray  # (K,22) bool: keyed by the artist
+    root_mask: np.ndarray  # (K,) bool
+
+
+class SlerpInbetweener:
+    """Classical baseline: slerp rotations per joint between its keys, linear root. No weights, no randomness."""
+    name = MODEL_NAME
+
+    def fill(self, keys: CanonicalKeys, out_frames: np.ndarray, fps: float, ctx: JobContext | None = None) -> Motion:
+        rot = slerp_channels(keys.frames, keys.rotations, keys.mask, out_frames)
+        root = lerp_points(keys.frames, keys.root, keys.root_mask, out_frames)
+        return Motion(CANONICAL, fps, root, rot)
+
+
+# ------------------------------------------------------------------------------------------------------ runner
+def _key_arrays(request: InbetweenRequest):
+    k = request.keys
+    q = k.rotations.numpy().astype(np.float64)
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    mask = np.ones(q.shape[:2], bool) if k.mask is None else k.mask.numpy() > 0.5
+    root_mask = np.ones(len(k.frames), bool) if k.root_mask is None else np.asarray(k.root_mask, bool)
+    return np.asarray(k.frames), q, k.rotations.numpy(), mask, k.root_translation.numpy(), root_mask
+
+
+def check(request: InbetweenRequest) -> None:
+    """Checks that need the project's knowledge (canonical joint names, the rig's bone map)."""
+    if request.rig is None:
+        check_canonical_bones(request.keys.bones, "keys")
+    else:
+        rb = request.keys.root_bone
+        if rb is not None and rb not in request.rig.bones:
+            raise RequestError(f"keys.root_bone {rb!r} is not a bone of rig {request.rig.name!r}")
+        RigBinding(request.rig)  # raises RequestError for unusable rigs
+    if request.context is not None and request.context.space != ("rig" if request.rig is not None else "canonical"):
+        raise RequestError("the context motion must be in the same space as the keys")
+
+
+def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
+    """Fill the frame range of ``request`` with ``model`` (default: the slerp baseline)."""
+    model = model or SlerpInbetweener()
+    k = request.keys
+    frames, q, q32, mask, root32, root_mask = _key_arrays(request)
+    lo, hi = request.frame_range or (k.frames[0], k.frames[-1])
+    out_frames = np.arange(lo, hi + 1)
+    info = {"frames": int(len(out_frames)), "keys": int(len(frames)), "context_used": 0}
+    ctx.progress(0, 3, "reading keys")
+
+    if request.rig is None:
+        index = {n: i for i, n in enumerate(CANONICAL_JOINTS)}
+        cols = [index[b] for b in k.bones]
+        ck = CanonicalKeys(frames, np.broadcast_to(identity_quats(1, 22), (len(frames), 22, 4)).copy(),
+                           root32.astype(np.float64), np.zeros((len(frames), 22), bool), root_mask)
+        ck.rotations[:, cols] = q
+        ck.mask[:, cols] = mask
+        ctx.progress(1, 3, "in-betweening")
+        motion = model.fill(ck, out_frames, request.fps, ctx)
+        ctx.progress(2, 3, "writing result")
+        rows = np.searchsorted(out_frames, frames)
+        spec = canonical_motion_to_spec(motion, start_frame=lo)
+        spec = _exact_keys(spec, rows, cols, q32, mask, root32, root_mask)
+        ctx.progress(3, 3)
+        return JobResult(motions=[spec], model=model.name, info=info)
+
+    binding = RigBinding(request.rig)
+    rig_names = list(binding.rig.names)
+    topo = {n: i for i, n in enumerate(rig_names)}
+    root_bone = k.root_bone or binding.translation_bone
+    out_bones = list(k.bones) + ([root_bone] if root_bone not in k.bones else [])
+    out_rows = np.searchsorted(out_frames, frames)
+    key_cols = list(range(len(k.bones)))  # keys' bones are the first columns of the output
+    out_q = np.empty((len(out_frames), len(out_bones), 4))
+    mapped_bones = set(binding.mapping.values())
+    via_canonical = not binding.missing_required
+    info["via_canonical"] = int(via_canonical)
+
+    # key channels for every output bone (the root bone, if it was not keyed, holds its rest rotation)
+    key_out_q = identity_quats(len(frames), len(out_bones))
+    key_out_q[:, key_cols] = q
+    key_out_mask = np.zeros((len(frames), len(out_bones)), bool)
+    key_out_mask[:, key_cols] = mask
+    direct = [i for i, b in enumerate(out_bones) if not (via_canonical and b in mapped_bones)]
+    through = [i for i, b in enumerate(out_bones) if via_canonical and b in mapped_bones]
+    info["bones_direct"] = len(direct)
+    info["bones_via_canonical"] = len(through)
+
+    ctx.progress(1, 3, "in-betweening")
+    if through:
+        key_pose = binding.rest_channels(len(frames))
+        key_pose[:, [topo[b] for b in k.bones]] = q
+        key_motion = binding.channels_to_motion(key_pose, root32.astype(np.float64), request.fps, root_bone)
+        canon_keys_motion = binding.to_canonical(key_motion)
+        keyed = {b: mask[:, i] for i, b in enumerate(k.bones)}
+        cmask = np.zeros((len(frames), 22), bool)
+        for j, c in enumerate(CANONICAL_JOINTS):
+            b = binding.mapping.get(c)
+            if b in keyed:
+                cmask[:, j] = keyed[b]
+        ck = CanonicalKeys(frames, canon_keys_motion.rotations, canon_keys_motion.root_pos, cmask, root_mask)
+        canon = model.fill(ck, out_frames, request.fps, ctx)
+        ctx.partial(canonical_motion_to_spec(canon, start_frame=lo))
+        rig_motion = binding.from_canonical(canon)
+        pose, loc = binding.motion_to_channels(rig_motion, [out_bones[i] for i in through], root_bone)
+        out_q[:, through] = pose
+        warped = [i for i in through if i < len(k.bones)]  # an unkeyed root bone keeps the round-tripped pose
+        if warped:
+            cols = [through.index(i) for i in warped]
+            out_q[:, warped] = warp_rotations(pose[:, cols], frames, out_frames, key_out_q[:, warped],
+                                              key_out_mask[:, warped])
+        key_loc = binding.motion_to_channels(binding.from_canonical(canon_keys_motion), [root_bone], root_bone)[1]
+        offset = root32.astype(np.float64) - key_loc
+        loc = loc + lerp_points(frames, offset, root_mask, out_frames)
+    else:
+        loc = lerp_points(frames, root32.astype(np.float64), root_mask, out_frames)
+    if direct:
+        out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
+
+    ctx.progress(2, 3, "writing result")
+    spec = binding.channels_spec(out_bones, out_q, loc, request.fps, lo, root_bone)
+    spec = _exact_keys(spec, out_rows, key_cols, q32, mask, root32, root_mask)
+    ctx.progress(3, 3)
+    return JobResult(motions=[spec], bone_map=binding.bone_map_entries(), model=model.name, info=info)
+
+
+def _exact_keys(spec, rows, cols, q32, mask, root32, root_mask):
+    """Write the keys' float32 values into the spec's arrays bit for bit (nothing renormalised in between)."""
+    rot = spec.rotations.numpy().copy()
+    root = spec.root_translation.numpy().copy()
+    for k, r in enumerate(rows):
+        for i, c in enumerate(cols):
+            if mask[k, i]:
+                rot[r, c] = q32[k, i]
+        if root_mask[k]:
+            root[r] = root32[k]
+    return spec.model_copy(update={"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(root)})

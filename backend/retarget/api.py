@@ -1,0 +1,461 @@
+"""Retargeting API: rig -> canonical and canonical -> rig. Everything else (server pipelines, in-betweening,
+text-to-motion) goes through these two calls.
+
+::
+
+    from backend.retarget.api import RigPose, from_canonical, to_canonical
+    res = from_canonical(rig, motion)          # canonical Motion (SMPL 22, Z up, metres) -> the rig's channels
+    res.pose.rotations    # (T, B, 4) pose_bone.rotation_quaternion, XYZW, for res.pose.bones (rig bone names)
+    res.pose.locations    # {bone: (T, 3)} pose_bone.location (bone space, armature units): the hips' translation
+                          #   and any bone that is not below its anatomical parent (IK-parented feet)
+    res.pose.properties   # {pose bone: {custom property: value}} switches to set first (Rigify IK/FK)
+    res.bone_map          # BoneMap: canonical joint -> (bone, confidence)
+    canon = to_canonical(rig, res.pose).motion   # and back
+
+``rig`` is a :class:`~backend.retarget.rig.Rig` (``Rig.from_spec(RigSpec)`` for what the add-on sends,
+:func:`~backend.retarget.rig_files.load_rig` for files). Bone maps are automatic (:mod:`.bonemap`) unless
+``bone_map`` is given; ``overrides`` (canonical joint -> bone) are taken as given.
+
+**Quaternion order.** XYZW everywhere here and on the wire. Blender/mathutils is WXYZ: convert with
+``backend.motion.rotations.xyzw_to_wxyz`` exactly where ``rotation_quaternion`` is written, nowhere else.
+
+**What is written.** Mapped bones, bones between mapped ones that share a chain's bend, and location bones.
+Unlisted bones keep their rest pose. Rigs recognised as control rigs (:mod:`.control_rigs`, Rigify) get channels on
+their FK controls only, plus the switch properties.
+
+**Units and floors.** The canonical world has its floor where canonical toes rest (z of the rest pose's lowest
+joint); a rig's floor is ``rig.floor`` or its rest pose's lowest joint. Hips translation is scaled by the ratio of
+leg lengths (see :mod:`.transfer`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..motion.kinematics import fk, global_to_local
+from ..motion.motion import Motion, MotionError
+from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp, np_quat_to_matrix
+from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
+from .bonemap import BoneMap, BoneMapError, rig_bone_map
+from .cleanup import LegChain, contact_cleanup, hand_cleanup
+from .control_rigs import ControlProfile, find_profile
+from .rig import Rig, RigError
+from .transfer import Alignment, RetargetError, align, transfer
+
+MAX_FRAMES = 100_000
+REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
+_CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
+
+
+# ------------------------------------------------------------------------------------------------- poses
+@dataclass
+class RigPose:
+    """Pose channels of some bones of a rig, frame by frame: what Blender keys on pose bones.
+
+    rotations: (T, B, 4) ``pose_bone.rotation_quaternion`` **XYZW** for ``bones``; locations: bone -> (T, 3)
+    ``pose_bone.location`` (bone space, armature units); properties: pose bone -> {custom property: value}.
+    """
+    bones: tuple
+    rotations: np.ndarray
+    locations: dict = field(default_factory=dict)
+    fps: float = 30.0
+    properties: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rotations.shape[0])
+
+    def validate(self, rig: Rig | None = None) -> "RigPose":
+        """Clear errors for bad channels (shapes, NaN, zero quaternions, unknown bones, absurd lengths)."""
+        bones = tuple(str(b) for b in self.bones)
+        if len(set(bones)) != len(bones):
+            raise RetargetError("pose lists a bone twice")
+        rot = np.asarray(self.rotations, np.float64)
+        if rot.ndim != 3 or rot.shape[1:] != (len(bones), 4):
+            raise RetargetError(f"pose rotations must be (frames, {len(bones)}, 4) XYZW, got {rot.shape}")
+        T = rot.shape[0]
+        if T < 1 or T > MAX_FRAMES:
+            raise RetargetError(f"a pose needs 1 to {MAX_FRAMES} frames, got {T}")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise RetargetError(f"fps must be positive, got {self.fps}")
+        if not np.all(np.isfinite(rot)):
+            t, b = np.argwhere(~np.isfinite(rot).all(-1))[0]
+            raise RetargetError(f"pose rotation of bone {bones[b]!r} at frame {t} is NaN or infinite")
+        norms = np.linalg.norm(rot, axis=-1)
+        if np.any(norms < 1e-6):
+            t, b = np.argwhere(norms < 1e-6)[0]
+            raise RetargetError(f"pose rotation of bone {bones[b]!r} at frame {t} is a zero quaternion")
+        locs = {}
+        for b, v in self.locations.items():
+            v = np.asarray(v, np.float64)
+            if v.shape != (T, 3):
+                raise RetargetError(f"location of bone {b!r} must be ({T}, 3), got {v.shape}")
+            if not np.all(np.isfinite(v)):
+                raise RetargetError(f"location of bone {b!r} contains NaN or infinity")
+            locs[str(b)] = v
+        if rig is not None:
+            known = set(rig.names)
+            unknown = [b for b in list(bones) + list(locs) if b not in known]
+            if unknown:
+                raise RetargetError(f"pose names bones the rig {rig.name!r} does not have: {', '.join(unknown[:5])}")
+        return RigPose(bones, rot / norms[..., None], locs, float(self.fps), dict(self.properties))
+
+
+@dataclass
+class RetargetResult:
+    pose: RigPose  # the rig's channels
+    bone_map: BoneMap
+    motion: Motion  # the same result as a world-aligned motion on the rig's (driving) skeleton
+    alignment: Alignment
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class CanonicalResult:
+    motion: Motion  # on the canonical skeleton
+    bone_map: BoneMap
+    alignment: Alignment
+
+
+# --------------------------------------------------------------------------------------- prepared rigs
+@dataclass
+class PreparedRig:
+    """A rig with its bone map and the skeleton retargeting solves on (the *driving* skeleton).
+
+    The driving skeleton is the rig's own skeleton, except that a mapped bone which does not hang below the bone of
+    its anatomical parent (Quaternius' feet hang off the root) is re-parented there, and that control rigs use their
+    controls' effective FK hierarchy. ``rig_to_drive[k]`` is the driving index of bone k of ``source`` (in
+    ``source``'s topological order).
+    """
+    rig: Rig  # the rig the caller gave
+    source: Rig  # the rig whose bones get channels (the controls' sub-rig for control rigs)
+    bone_map: BoneMap
+    mapping: dict  # canonical -> bone (in source)
+    driving: Skeleton
+    rig_to_drive: np.ndarray
+    location_bones: tuple
+    written: tuple  # bones that get rotation channels (caller-facing names)
+    ground: float
+    profile: ControlProfile | None = None
+
+    @property
+    def semantics(self) -> dict:
+        return dict(self.mapping)
+
+
+def _sub_rig(rig: Rig, bones: list[str], parents: dict) -> Rig:
+    """A rig made of some of ``rig``'s bones with a given hierarchy, keeping their rest frames and world matrix."""
+    idx = [rig.index(b) for b in bones]
+    mw = np.eye(4)
+    mw[:3, :3] = np_quat_to_matrix(rig.world_rot) * rig.unit_scale
+    mw[:3, 3] = rig.world_loc
+    par = [bones.index(parents[b]) if parents.get(b) else -1 for b in bones]
+    sub = Rig.from_matrices(bones, par, rig.rest_local[idx], matrix_world=mw, name=rig.name)
+    # keep end sites (leaf tips) from the full rig's tails for direction finding
+    if rig.tails is not None:
+        ends = {}
+        for k, b in enumerate(sub.names):
+            if not sub.skeleton.children(k):
+                j = rig.index(b)
+                ends[k] = rig.tails[j] - rig.skeleton.rest_positions()[j]
+        object.__setattr__(sub.skeleton, "end_sites", ends)
+    sub.floor = rig.floor_height()
+    return sub
+
+
+def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = None) -> PreparedRig:
+    """Bone map + driving skeleton for ``rig`` (see :class:`PreparedRig`). Raises :class:`RetargetError` for rigs that
+    cannot be retargeted (no legs, unmapped hips)."""
+    profile = find_profile(rig.names) if bone_map is None else None
+    source = rig
+    try:
+        if profile is not None:
+            present = [b for b in profile.parents if b in set(rig.names)]
+            source = _sub_rig(rig, present, profile.parents)
+            bm = BoneMap()
+            for c in CANONICAL_JOINTS:
+                b = profile.controls.get(c)
+                bm.entries[c] = (b, 1.0) if b in present else (None, 0.0)
+                bm.how[c] = f"{profile.name} control" if b in present else "unmapped"
+            if overrides:
+                bm = bm.with_overrides(overrides, set(present))
+        elif bone_map is not None:
+            bm = bone_map.with_overrides(overrides, set(rig.names)) if overrides else bone_map
+        else:
+            bm = rig_bone_map(rig, overrides)
+    except BoneMapError as e:
+        raise RetargetError(str(e)) from None
+    mapping = bm.mapping()
+    if profile is not None:
+        mapping.update({c: b for c, b in profile.drive.items() if c in mapping})
+    unknown = [b for b in mapping.values() if b not in source.skeleton.index_of]
+    if unknown:
+        raise RetargetError(f"bone map names bones the rig {rig.name!r} does not have: {', '.join(unknown[:5])}")
+    missing = [j for j in REQUIRED if j not in mapping]
+    if missing:
+        legs = [j for j in missing if j != "pelvis"]
+        what = "no legs" if len(legs) >= 3 else "no " + ", ".join(m.replace("_", " ") for m in missing)
+        raise RetargetError(f"rig {rig.name!r} cannot be retargeted: it has {what} (missing: {', '.join(missing)}). "
+                            f"Retargeting needs hips and both legs (hip, knee, ankle); map them with overrides if "
+                            f"the automatic map missed them.")
+    sk = source.skeleton
+    rest_pos = sk.rest_positions()
+    for s in ("left", "right"):  # a leg hangs down: refuse maps that would drive legs with arms or a tail
+        hip, ankle = rest_pos[sk.index(mapping[f"{s}_hip"])], rest_pos[sk.index(mapping[f"{s}_ankle"])]
+        leg = np.linalg.norm(hip - ankle)
+        if not hip[2] - ankle[2] > 0.5 * leg:
+            raise RetargetError(f"rig {rig.name!r}: the bones mapped as the {s} leg ({mapping[f'{s}_hip']} -> "
+                                f"{mapping[f'{s}_ankle']}) do not hang down in the rest pose; this rig has no usable "
+                                f"legs (map them with overrides if they exist)")
+    new_parent = list(sk.parents)
+    location_bones = []
+    for c, b in mapping.items():
+        p = _CANON_PARENT[c]
+        while p is not None and p not in mapping:
+            p = _CANON_PARENT[p]
+        if p is None:
+            continue
+        j, pj = sk.index(b), sk.index(mapping[p])
+        anc, k = set(), sk.parents[j]
+        while k >= 0:
+            anc.add(k)
+            k = sk.parents[k]
+        if pj in anc:
+            continue
+        # j does not hang below its anatomical parent: re-parent it there (it gets a location channel)
+        k = sk.parents[pj]
+        while k >= 0:
+            if k == j:
+                raise RetargetError(f"bone map puts {b!r} ({c}) above {mapping[p]!r} ({p}) in the rig's hierarchy")
+            k = sk.parents[k]
+        new_parent[j] = pj
+        location_bones.append(b)
+    translation = profile.translation if profile is not None else mapping["pelvis"]
+    location_bones = (translation,) + tuple(b for b in location_bones if b != translation)
+    try:
+        order = topological_order(new_parent)
+    except SkeletonError as e:
+        raise RetargetError(str(e)) from None
+    inv = np.empty(len(order), int)
+    inv[order] = np.arange(len(order))
+    rest = sk.rest_positions()
+    d_names = [sk.names[i] for i in order]
+    d_par = [int(inv[new_parent[i]]) if new_parent[i] >= 0 else -1 for i in order]
+    d_off = np.array([rest[i] - (rest[new_parent[i]] if new_parent[i] >= 0 else 0.0) for i in order])
+    ends = {int(inv[k]): v for k, v in sk.end_sites.items()}
+    driving = Skeleton(tuple(d_names), np.array(d_par), d_off, ends)
+    # bones that carry information: mapped, location, and unmapped bones on a chain between mapped ones
+    written = set(mapping.values()) | set(location_bones)
+    mapped_idx = {sk.index(b) for b in mapping.values()}
+    for j in range(len(sk)):
+        if j in mapped_idx:
+            continue
+        below = any(k in mapped_idx for k in _descendants(sk, j))
+        above = any(k in mapped_idx for k in _ancestors(sk, j))
+        if below and above:
+            written.add(sk.names[j])
+    if profile is not None:
+        written = {b for b in written if b in profile.parents and b not in
+                   {x for bones in profile.split.values() for x in bones[1:]}} | set(profile.split)
+        written &= set(sk.names)
+    written = tuple(b for b in sk.names if b in written)
+    return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, source.floor_height(),
+                       profile)
+
+
+def _ancestors(sk, j):
+    k = sk.parents[j]
+    while k >= 0:
+        yield k
+        k = sk.parents[k]
+
+
+def _descendants(sk, j):
+    stack = list(sk.children(j))
+    while stack:
+        k = stack.pop()
+        yield k
+        stack.extend(sk.children(k))
+
+
+# --------------------------------------------------------------------------------------- channels <-> world
+def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
+    """World-aligned motion on the driving skeleton -> pose channels of ``prep.written`` bones (see module doc).
+
+    Walks the rig's real hierarchy: each bone's rotation channel makes its world rotation what the motion says,
+    given its real parent; bones in ``location_bones`` also get the location that puts their head where the motion
+    says; other bones follow their parents (their heads land where the motion has them by construction)."""
+    src = prep.source
+    sk = src.skeleton
+    g_d, p_d = fk(motion.rotations, motion.root_pos, prep.driving.offsets, prep.driving.parents)
+    G = g_d[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
+    P = p_d[:, prep.rig_to_drive]
+    T, J = G.shape[:2]
+    ident = np.tile([0, 0, 0, 1.0], (T, 1))
+    g_impl = np.empty_like(G)
+    p_impl = np.empty_like(P)
+    pose = np.empty_like(G)
+    locs = {}
+    loc_set = set(prep.location_bones)
+    split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ()) if bones[-1] in sk.index_of}
+    for k in range(J):
+        p = sk.parents[k]
+        gp = g_impl[:, p] if p >= 0 else ident
+        g_k = G[:, sk.index(split[sk.names[k]])] if sk.names[k] in split else G[:, k]
+        local = np_quat_mul(np_quat_inv(gp), g_k)
+        pose[:, k] = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot[k]), local), src.rest_rot[k])
+        g_impl[:, k] = G[:, k]
+        base = (p_impl[:, p] + np_quat_apply(gp, sk.offsets[k])) if p >= 0 else np.tile(sk.offsets[k], (T, 1))
+        if sk.names[k] in loc_set:
+            disp = P[:, k] - base
+            locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp, src.rest_rot[k])), disp) / src.unit_scale
+            p_impl[:, k] = P[:, k]
+        else:
+            p_impl[:, k] = base
+    # sign continuity: F-curves interpolate components, q and -q must not alternate
+    d = np.sum(pose[1:] * pose[:-1], -1)
+    pose[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)[..., None]
+    idx = [sk.index(b) for b in prep.written]
+    props = dict(prep.profile.properties) if prep.profile is not None else {}
+    props = {b: dict(v) for b, v in props.items() if b in set(prep.rig.names)}
+    return RigPose(tuple(prep.written), pose[:, idx], {b: locs[b] for b in prep.location_bones}, motion.fps, props)
+
+
+def pose_to_motion(prep: PreparedRig, pose: RigPose) -> Motion:
+    """Pose channels -> world-aligned motion on the driving skeleton. Bones the pose does not list are at rest;
+    locations are honoured for every listed bone (a location on a bone re-parented for retargeting moves it in the
+    rig, and the driving skeleton takes its world rotation, which is all retargeting reads from it)."""
+    pose = pose.validate(prep.rig)
+    src = prep.source
+    sk = src.skeleton
+    T, J = pose.num_frames, len(sk)
+    q = np.tile([0, 0, 0, 1.0], (T, J, 1))
+    for b, k in zip(pose.bones, range(len(pose.bones))):
+        if b in sk.index_of:
+            q[:, sk.index(b)] = pose.rotations[:, k]
+    for c, bones in (prep.profile.split.items() if prep.profile else ()):
+        if c in pose.bones and all(b in sk.index_of for b in bones):
+            part = np_quat_slerp(np.tile([0, 0, 0, 1.0], (T, 1)), q[:, sk.index(c)], 1.0 / len(bones))
+            for b in bones:  # Rigify copies the control's local rotation in local space, 1/n onto each
+                q[:, sk.index(b)] = part
+    local = np_quat_mul(np_quat_mul(src.rest_rot, q), np_quat_inv(src.rest_rot))
+    ident = np.tile([0, 0, 0, 1.0], (T, 1))
+    G = np.empty((T, J, 4))
+    P = np.empty((T, J, 3))
+    for k in range(J):
+        p = sk.parents[k]
+        gp = G[:, p] if p >= 0 else ident
+        G[:, k] = np_quat_mul(gp, local[:, k])
+        base = (P[:, p] + np_quat_apply(gp, sk.offsets[k])) if p >= 0 else np.tile(sk.offsets[k], (T, 1))
+        loc = pose.locations.get(sk.names[k])
+        P[:, k] = base if loc is None else base + np_quat_apply(np_quat_mul(gp, src.rest_rot[k]), loc) * src.unit_scale
+    drive_to_rig = np.argsort(prep.rig_to_drive)
+    Gd, Pd = G[:, drive_to_rig], P[:, drive_to_rig]
+    local_d = global_to_local(Gd, prep.driving.parents)
+    # a motion has one translation (its root's): shift the root so the translation bone lands where the pose has it
+    drv = prep.driving
+    h = drv.index(prep.location_bones[0])
+    _, p0 = fk(local_d, Pd[:, 0], drv.offsets, drv.parents)
+    return Motion(drv, pose.fps, Pd[:, 0] + (Pd[:, h] - p0[:, h]), local_d)
+
+
+# ------------------------------------------------------------------------------------------------ the API
+def _canonical_ground(sk: Skeleton) -> float:
+    return float(sk.rest_positions()[:, 2].min())
+
+
+def _check_canonical(motion: Motion) -> None:
+    if not isinstance(motion, Motion):
+        raise RetargetError("expected a canonical Motion")
+    missing = [j for j in REQUIRED if j not in motion.skeleton.index_of]
+    if missing:
+        raise RetargetError(f"the source motion is not on the canonical skeleton (no {', '.join(missing)})")
+    if motion.num_frames < 1 or motion.num_frames > MAX_FRAMES:
+        raise RetargetError(f"a motion needs 1 to {MAX_FRAMES} frames, got {motion.num_frames}")
+    try:
+        motion.validate()
+    except MotionError as e:
+        raise RetargetError(f"bad source motion: {e}") from None
+
+
+def source_contacts(motion: Motion) -> np.ndarray:
+    """(T, 2 legs [left, right], 2 [ankle, toe]) foot contacts of a canonical motion (stored or detected)."""
+    m = motion
+    if m.contacts is None or tuple(m.contact_joints) != FOOT_JOINTS:
+        m = motion.with_contacts(FOOT_JOINTS)
+    c = m.contacts
+    return np.stack([c[:, [0, 1]], c[:, [2, 3]]], axis=1)
+
+
+def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
+    """Left and right leg chains on the driving skeleton, with hinge axes and rest clearances over the floor."""
+    drv = prep.driving
+    rest = drv.rest_positions()
+    across = rest[drv.index(prep.mapping["left_hip"])] - rest[drv.index(prep.mapping["right_hip"])]
+    across[2] = 0.0
+    across /= max(np.linalg.norm(across), 1e-9)
+    out = []
+    for s in ("left", "right"):
+        ids = [drv.index(prep.mapping[f"{s}_{j}"]) for j in ("hip", "knee", "ankle")]
+        toe = prep.mapping.get(f"{s}_foot")
+        t = drv.index(toe) if toe is not None else None
+        # the toe must hang below the ankle for the foot-roll logic
+        if t is not None and ids[2] not in list(_ancestors(drv, t)):
+            t = None
+        g = prep.ground
+        out.append(LegChain(ids[0], ids[1], ids[2], t, -across, float(rest[ids[2], 2] - g),
+                            float(rest[t, 2] - g) if t is not None else float(rest[ids[2], 2] - g)))
+    return out
+
+
+def arm_chains(prep: PreparedRig) -> dict:
+    drv = prep.driving
+    out = {}
+    for s, sign in (("left", 1.0), ("right", -1.0)):
+        names = [prep.mapping.get(f"{s}_{j}") for j in ("shoulder", "elbow", "wrist")]
+        if all(n is not None for n in names):
+            out[f"{s}_wrist"] = tuple(drv.index(n) for n in names) + (np.array([0.0, 0.0, sign]),)
+    return out
+
+
+def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, overrides: dict | None = None,
+                   contact_cleanup_on: bool = True, hand_targets: dict | None = None, blend: int = 6,
+                   prepared: PreparedRig | None = None) -> RetargetResult:
+    """Canonical motion -> the rig's pose channels (module docstring). ``hand_targets``: canonical wrist name ->
+    (world positions (T,3), weights (T,)) to pull the rig's hands to."""
+    _check_canonical(motion)
+    prep = prepared or prepare(rig, bone_map, overrides)
+    al = align(motion.skeleton, prep.driving, {b: c for c, b in prep.mapping.items()},
+               dst_semantics=prep.semantics, src_ground=_canonical_ground(motion.skeleton), dst_ground=prep.ground)
+    out = transfer(motion, al)
+    info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
+    if contact_cleanup_on:
+        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend)
+    if hand_targets:
+        try:
+            out = hand_cleanup(out, arm_chains(prep), hand_targets)
+        except ValueError as e:
+            raise RetargetError(str(e)) from None
+    return RetargetResult(motion_to_pose(prep, out), prep.bone_map, out, al, info)
+
+
+def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overrides: dict | None = None,
+                 reference: RigPose | None = None, skeleton: Skeleton = CANONICAL,
+                 prepared: PreparedRig | None = None) -> CanonicalResult:
+    """The rig's pose channels -> canonical motion. ``reference``: a one-frame pose of the rig in which it stands
+    like the canonical rest pose (a T-pose frame) when its own rest pose is not one (Character Creator's BVH)."""
+    prep = prepared or prepare(rig, bone_map, overrides)
+    m = pose_to_motion(prep, pose)
+    ref_local = None
+    if reference is not None:
+        ref_local = pose_to_motion(prep, reference).rotations[0]
+    al = align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
+               dst_ground=_canonical_ground(skeleton))
+    return CanonicalResult(transfer(m, al), prep.bone_map, al)
+
+
+def retarget(src_rig: Rig, pose: RigPose, dst_rig: Rig, contact_cleanup_on: bool = True, **kwargs) -> RetargetResult:
+    """Rig -> rig through the canonical skeleton."""
+    canon = to_canonical(src_rig, pose).motion
+    return from_canonical(dst_rig, canon, contact_cleanup_on=contact_cleanup_on, **kwargs)

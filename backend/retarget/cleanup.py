@@ -1,0 +1,200 @@
+"""Contact-preserving cleanup after a transfer: planted feet stay planted, feet stay above the floor.
+
+Input: the retargeted motion (world-aligned, on the target's skeleton), the *source's* foot contacts (a foot is
+planted on the target exactly when it was planted in the source), the target's leg chains and floor.
+
+Per leg, per frame:
+
+* the pivot is the ankle while the source's ankle is in contact, the toe while only its toe is (heel off);
+* each run of one pivot gets a pin: the mean of that point over the run (so the correction is as small as it can
+  be), lifted to its rest height above the floor; when the pivot passes from ankle to toe (or back) inside one
+  contact, the new pin is derived from the old one through the foot's rigid offset on that frame, so nothing jumps;
+* the ankle target on a contact frame is the pin (or, for a toe pivot, the pin minus the current ankle-to-toe
+  offset: the foot keeps its orientation and rolls about its toe);
+* around contacts, the correction (target minus transferred ankle) fades in and out over ``blend`` frames with a
+  smoothstep, so there is no pop at lift-off or touch-down;
+* on every frame the ankle and toe are kept at or above their rest heights over the floor;
+* analytic two-bone IK (:mod:`backend.retarget.ik`) moves thigh and shin; the foot keeps its world rotation;
+* while ankle and toe are both planted (foot flat), the foot turns about the pinned ankle so the toe stays put too.
+
+Optional hand targets put wrists on given world positions with given weights (same IK on the arms).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion.motion import Motion
+from .ik import fk_subset, solve_limb
+
+
+@dataclass
+class LegChain:
+    hip: int
+    knee: int
+    ankle: int
+    toe: int | None
+    hinge: np.ndarray  # rest hinge axis of the knee (world-aligned rest frame), e.g. -X: knees bend forward
+    ankle_clearance: float  # rest height of the ankle joint above the floor
+    toe_clearance: float
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive-exclusive [start, stop) runs of True."""
+    out, start = [], None
+    for t, v in enumerate(mask):
+        if v and start is None:
+            start = t
+        elif not v and start is not None:
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, len(mask)))
+    return out
+
+
+def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, c_toe: np.ndarray, ground: float,
+                leg: LegChain, blend: int = 6) -> np.ndarray:
+    """Desired ankle positions (T,3) for one leg (see module docstring)."""
+    T = len(ankle)
+    if toe is None:
+        c_ankle, c_toe, toe = c_ankle | c_toe, np.zeros(T, bool), ankle
+    pivot = np.where(c_ankle, 1, np.where(c_toe, 2, 0))
+    foot_off = toe - ankle
+    off = np.zeros((T, 3))
+    contact = pivot > 0
+    for start, stop in _runs(contact):
+        t = start
+        pin_ankle = pin_toe = None
+        while t < stop:  # sub-runs of one pivot kind
+            kind = pivot[t]
+            e = t
+            while e < stop and pivot[e] == kind:
+                e += 1
+            if kind == 1:
+                if t == start:
+                    pin = ankle[t:e].mean(0)
+                    pin[2] = max(pin[2], ground + leg.ankle_clearance)
+                    pin_ankle = pin
+                else:  # coming from a toe pivot: continue from where the toe pin puts the ankle
+                    pin_ankle = pin_toe - foot_off[t]
+                off[t:e] = pin_ankle - ankle[t:e]
+            else:
+                if t == start:
+                    pin_toe = toe[t:e].mean(0)
+                    pin_toe[2] = max(pin_toe[2], ground + leg.toe_clearance)
+                else:  # heel just lifted: the toe stays where the planted foot had it
+                    pin_toe = pin_ankle + foot_off[t]
+                off[t:e] = (pin_toe - foot_off[t:e]) - ankle[t:e]
+            t = e
+    # fade the correction in and out around contact runs
+    runs = _runs(contact)
+    if runs and blend > 0:
+        for t in np.nonzero(~contact)[0]:
+            acc, wsum = np.zeros(3), 0.0
+            for start, stop in runs:
+                if stop <= t < stop + blend:
+                    w = _smoothstep(1.0 - (t - stop + 1) / (blend + 1))
+                    acc += w * off[stop - 1]
+                    wsum += w
+                elif start - blend <= t < start:
+                    w = _smoothstep(1.0 - (start - t) / (blend + 1))
+                    acc += w * off[start]
+                    wsum += w
+            if wsum > 0:
+                off[t] = acc / max(1.0, wsum)
+    target = ankle + off
+    # floor: ankle and toe at or above their rest heights
+    lift = np.maximum(0.0, ground + leg.ankle_clearance - target[:, 2])
+    lift = np.maximum(lift, ground + leg.toe_clearance - (toe[:, 2] + off[:, 2]))
+    target[:, 2] += lift
+    return target
+
+
+def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
+    """1 on mask, smoothstep down to 0 over ``blend`` frames on each side."""
+    w = mask.astype(float)
+    idx = np.nonzero(mask)[0]
+    if len(idx) == 0 or blend <= 0:
+        return w
+    for t in np.nonzero(~mask)[0]:
+        d = np.abs(idx - t).min()
+        if d <= blend:
+            w[t] = _smoothstep(1.0 - d / (blend + 1))
+    return w
+
+
+def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6) -> Motion:
+    """While ankle and toe are both planted, turn the foot about the (already pinned) ankle so the toe stays put too;
+    fade in and out like the leg correction. Only the ankle's rotation changes."""
+    from ..motion.rotations import np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
+    if leg.toe is None or not flat.any():
+        return motion
+    sk = motion.skeleton
+    g, p = fk_subset(motion, [leg.toe])
+    ankle, toe = p[:, leg.ankle], p[:, leg.toe]
+    desired = toe.copy()
+    for start, stop in _runs(flat):
+        pin = toe[start:stop].mean(0)
+        pin[2] = max(pin[2], ground + leg.toe_clearance)
+        desired[start:stop] = pin
+    w = _ramp_weights(flat, blend)
+    # outside the runs, aim at the nearest run's pin, weighted down
+    runs = _runs(flat)
+    for t in np.nonzero((w > 0) & ~flat)[0]:
+        start, stop = min(runs, key=lambda r: min(abs(r[0] - t), abs(r[1] - 1 - t)))
+        desired[t] = desired[start] if t < start else desired[stop - 1]
+    on = w > 0
+    r = np_quat_between(toe[on] - ankle[on], desired[on] - ankle[on])
+    r = np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on])
+    g_new = np_quat_mul(r, g[on, leg.ankle])
+    par = sk.parents[leg.ankle]
+    rot = motion.rotations.copy()
+    rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
+    return motion.copy(rotations=rot)
+
+
+def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, ground: float,
+                    blend: int = 6) -> Motion:
+    """Hold planted feet and keep feet above the floor. ``contacts`` (T, len(legs), 2) bool: per leg, (ankle, toe)
+    contact of the *source* on each frame."""
+    contacts = np.asarray(contacts, bool)
+    if contacts.shape != (motion.num_frames, len(legs), 2):
+        raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
+    out = motion
+    for k, leg in enumerate(legs):
+        _, pos = fk_subset(out, [leg.ankle] + ([leg.toe] if leg.toe is not None else []))
+        toe = pos[:, leg.toe] if leg.toe is not None else None
+        target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
+        moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
+        out = solve_limb(out, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge)
+        out = flat_foot(out, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend)
+    return out
+
+
+def hand_cleanup(motion: Motion, arms: dict[str, tuple[int, int, int, np.ndarray]],
+                 targets: dict[str, tuple[np.ndarray, np.ndarray]]) -> Motion:
+    """Pull wrists towards world targets. ``arms``: name -> (shoulder, elbow, wrist, hinge); ``targets``: name ->
+    (positions (T,3), weights (T,) in [0,1])."""
+    out = motion
+    for name, (pos_t, w) in targets.items():
+        if name not in arms:
+            raise ValueError(f"hand target for {name!r}, which this rig does not map (known: {sorted(arms)})")
+        s, e, wr, hinge = arms[name]
+        pos_t = np.asarray(pos_t, np.float64)
+        w = np.clip(np.asarray(w, np.float64), 0.0, 1.0)
+        if pos_t.shape != (motion.num_frames, 3) or w.shape != (motion.num_frames,):
+            raise ValueError(f"hand target {name!r} needs positions ({motion.num_frames}, 3) and weights "
+                             f"({motion.num_frames},)")
+        if not (np.all(np.isfinite(pos_t)) and np.all(np.isfinite(w))):
+            raise ValueError(f"hand target {name!r} contains NaN or infinity")
+        cur = fk_subset(out, [wr])[1][:, wr]
+        goal = cur + w[:, None] * (pos_t - cur)
+        out = solve_limb(out, (s, e, wr), goal, (w > 0).astype(float), hinge)
+    return out

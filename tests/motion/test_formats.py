@@ -1,0 +1,104 @@
+"""BVH round trips (any channel order, cm or m, Y or Z up), clear errors on bad files, ASF/AMC and DeepMimic."""
+import numpy as np
+import pytest
+
+from backend.motion.formats.asfamc import load_asf_amc
+from backend.motion.formats.bvh import BVHError, load_bvh, parse_bvh, read_bvh, write_bvh
+from backend.motion.formats.deepmimic import load_deepmimic
+
+GOOD = """HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Spine
+  {
+    OFFSET 0 10 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 0 10 0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.033333
+0 90 0 0 0 0 0 0 0
+1 90 0 90 0 0 0 0 45
+"""
+
+
+@pytest.fixture(scope="module")
+def cmu_walk(shared_data):
+    return shared_data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+
+
+@pytest.mark.parametrize("order", ["ZXY", "XYZ", "YZX", "ZYX"])
+@pytest.mark.parametrize("unit_scale,up", [(1.0, "Z"), (100.0, "Y")])
+def test_bvh_roundtrip_positions_1e5(tmp_path, cmu_walk, order, unit_scale, up):
+    m = load_bvh(cmu_walk)
+    out = tmp_path / "rt.bvh"
+    write_bvh(m, out, rotation_order=order, unit_scale=unit_scale, up=up, precision=7)
+    back = load_bvh(out, up=up, scale=1.0 / unit_scale)
+    assert back.skeleton.names == m.skeleton.names
+    assert np.abs(back.positions() - m.positions()).max() < 1e-5
+
+
+def test_bvh_keeps_file_channel_layout(tmp_path, cmu_walk):
+    f = read_bvh(cmu_walk)
+    write_bvh(f.motion(), tmp_path / "same.bvh", channels=f.channels)
+    g = read_bvh(tmp_path / "same.bvh")
+    assert g.channels == f.channels
+    assert np.abs(g.motion().positions() - f.motion().positions()).max() < 1e-4  # file units (~7 cm each)
+
+
+def test_parse_small_file_exactly():
+    f = parse_bvh(GOOD)
+    p = f.motion().positions()
+    np.testing.assert_allclose(p[0], [[0, 90, 0], [0, 100, 0]], atol=1e-9)
+    # frame 1: root turned 90 deg about Z (Zrotation first), so the spine points along -X
+    np.testing.assert_allclose(p[1], [[1, 90, 0], [-9, 90, 0]], atol=1e-9)
+
+
+@pytest.mark.parametrize("text,line,words", [
+    (GOOD.replace("OFFSET 0 10 0\n    CHANNELS", "OFFSET 0 ten 0\n    CHANNELS"), 8, "number"),
+    (GOOD.replace("Zrotation Xrotation Yrotation\n    End", "Zrotation Xrotation Wrotation\n    End"), 9,
+     "unknown channel"),
+    (GOOD.replace("Frames: 2", "Frames: 3"), 20, "truncated"),
+    (GOOD.replace("1 90 0 90 0 0 0 0 45", "1 90 0 90 0 0 0 0"), 20, "9 channels"),
+    (GOOD.replace("1 90 0 90 0 0 0 0 45", "1 90 0 nan 0 0 0 0 45"), 20, "NaN"),
+    (GOOD.split("MOTION")[0], 15, "MOTION"),
+    (GOOD.replace("  }\n}\nMOTION", "  }\nMOTION"), 14, "ends early"),
+])
+def test_malformed_bvh_names_the_line(text, line, words):
+    with pytest.raises(BVHError) as e:
+        parse_bvh(text)
+    msg = str(e.value)
+    assert f"line {line}" in msg and words in msg
+
+
+def test_truncated_real_file_names_file_and_line(tmp_path, cmu_walk):
+    lines = cmu_walk.read_text().splitlines()
+    (tmp_path / "cut.bvh").write_text("\n".join(lines[:len(lines) // 2]))
+    with pytest.raises(BVHError, match=r"cut\.bvh: line \d+: file ends after"):
+        read_bvh(tmp_path / "cut.bvh")
+
+
+def test_asf_amc_reads_cmu_take(shared_data):
+    a = load_asf_amc(shared_data / "cmu_asfamc" / "02" / "02.asf", shared_data / "cmu_asfamc" / "02" / "02_01.amc")
+    assert a.num_frames == 343 and a.fps == 120 and len(a.skeleton) == 31
+    p = a.positions()
+    head, foot = a.skeleton.index("head"), a.skeleton.index("lfoot")
+    height = np.median(p[:, head, 2] - p[:, foot, 2])
+    assert 1.3 < height < 1.8  # metres, Z up (ASF lengths are inches / 0.45)
+    travel = np.linalg.norm(p[-1, 0, :2] - p[0, 0, :2])
+    assert 2.0 < travel < 5.0  # a ~3 s walk
+
+
+def test_deepmimic_clip_reads_upright(shared_data):
+    m = load_deepmimic(shared_data / "deepmimic_motions" / "motions" / "humanoid3d_walk.txt")
+    assert m.num_frames == 39 and abs(m.fps - 30) < 0.01
+    p = m.positions()
+    head, ankle = m.skeleton.index("neck"), m.skeleton.index("left_ankle")
+    assert (p[:, head, 2] - p[:, ankle, 2]).min() > 1.0  # Z up after conversion
