@@ -36,6 +36,7 @@ def register(subparsers):
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/corpus)")
     p.add_argument("--weights", type=Path, default=None)
     p.add_argument("--evaluator", type=Path, default=None)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's default)")
@@ -100,7 +101,7 @@ def run(args) -> int:
     torch.set_num_threads(max(1, args.threads))
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
     t0 = time.time()
-    corpus = load_corpus()
+    corpus = load_corpus(path=args.corpus)
     clips = [c for c in corpus.clips if c.split == args.split][:args.limit]
     train = [c for c in corpus.clips if c.split == "train"]
     enc = default_encoder()

@@ -28,7 +28,8 @@ def tiny_corpus(tmp_path_factory, corpus):
     return out
 
 
-def test_train_text2motion_writes_reproducible_weights_that_generate(tiny_corpus, tmp_path):
+def test_train_text2motion_writes_reproducible_weights_that_generate(tiny_corpus, tmp_path, corpus):
+    corpus_version = corpus.version
     from safetensors.numpy import load_file
 
     from backend.models.diffusion.model import Text2MotionModel
@@ -43,7 +44,7 @@ def test_train_text2motion_writes_reproducible_weights_that_generate(tiny_corpus
     a, b = load_file(str(outs[0])), load_file(str(outs[1]))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     meta = json.loads(outs[0].with_suffix(".json").read_text())
-    assert meta["seed"] == 0 and meta["corpus_version"] == "1" and meta["command"].startswith("python -m backend")
+    assert meta["seed"] == 0 and meta["corpus_version"] == corpus_version and meta["command"].startswith("python -m backend")
     assert meta["config"]["d_model"] == 32 and meta["wall_time_s"] > 0 and "feat" in meta["final_val"]
     m, _ = Text2MotionModel.load(outs[0]).generate_motion("a person walks", 30, steps=2)
     assert m.num_frames == 30 and np.all(np.isfinite(m.root_pos))

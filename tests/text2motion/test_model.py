@@ -79,9 +79,14 @@ def test_partial_body_key_leaves_other_joints_free(model, corpus):
     real = corpus.by_id("cmu_iclone_cc/007_03").motion
     arm = ["left_shoulder", "left_elbow"]
     idx = [CANONICAL.index(n) for n in arm]
-    keys = Keys(np.array([30]), arm, real.rotations[[30]][:, idx], real.root_pos[[30]], None, np.array([False]))
-    m, _ = model.generate_motion("walk", 60, seed=0, keys=keys)
-    assert np_quat_angle(m.rotations[30, idx], real.rotations[30, idx]).max() < 1e-3
+    for root_keyed in (False, True):  # a keyed root without a keyed pelvis anchors by position only
+        keys = Keys(np.array([30]), arm, real.rotations[[30]][:, idx], real.root_pos[[30]] + [1.0, 2.0, 0.0], None,
+                    np.array([root_keyed]))
+        m, _ = model.generate_motion("walk", 60, seed=0, keys=keys)
+        assert np.all(np.isfinite(m.root_pos)) and np.all(np.isfinite(m.rotations))
+        assert np_quat_angle(m.rotations[30, idx], real.rotations[30, idx]).max() < 1e-3
+        if root_keyed:
+            assert np.abs(m.root_pos[30] - (real.root_pos[30] + [1.0, 2.0, 0.0])).max() < 1e-5
 
 
 def test_joint_target_is_reached(model):

@@ -30,7 +30,7 @@ import torch
 
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
-from ..features import FEATURE_DIM_CONTACTS, Normalizer, features_to_motion, motion_to_features
+from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion, motion_to_features
 from .cleanup import cleanup_foot_contacts
 from .control import (ControlError, Frame, JointTargets, Keys, Observation, heading_of_features,
                       progress_profile, resample_path, travel_direction)
@@ -43,6 +43,7 @@ DEFAULT_WEIGHTS = REPO / "weights" / "text2motion.safetensors"
 MODEL_NAME = "text2motion-diffusion"
 MAX_FRAMES = 10_000
 POSE_DIMS = list(range(0, 135))
+IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
 
 
 class GenerationCancelled(Exception):
@@ -275,14 +276,21 @@ class Text2MotionModel:
             frame = Frame(yaw, (float(world_xy[0, 0]), float(world_xy[0, 1])))
         elif keys is not None and keys.root_mask.any():
             k = int(np.argmin(np.where(keys.root_mask, keys.frames, 10 ** 9)))
-            key_feat = keys.observation(F).values[keys.frames[k]]
-            h_key = heading_of_features(key_feat)
+            obs = keys.observation(F)
+            f_k = int(keys.frames[k])
+            pose = np.tile(IDENTITY_6D, NUM_JOINTS)  # unkeyed joints at rest, keyed ones as keyed
+            pose = np.where(obs.mask[f_k, 3:135] > 0, obs.values[f_k, 3:135], pose)
+            key_feat = np.concatenate([keys.root[k], pose]).astype(np.float32)
+            pelvis_keyed = bool(obs.mask[f_k, 3:9].all())
+            nat_k = natural[f_k] if natural is not None and f_k < len(natural) else None
+            h_nat = heading_of_features(nat_k) if nat_k is not None else 0.0
+            h_key = heading_of_features(key_feat) if pelvis_keyed else h_nat
             xy = keys.root[k, :2]
-            if keys.frames[k] == 0 or natural is None or keys.frames[k] >= len(natural):
+            if f_k == 0 or nat_k is None:
                 frame = Frame(h_key, (float(xy[0]), float(xy[1])))
             else:
-                nk = natural[keys.frames[k]]
-                yaw = h_key - heading_of_features(nk)
+                nk = nat_k
+                yaw = h_key - h_nat
                 c, s = np.cos(yaw), np.sin(yaw)
                 off = xy - np.array([[c, -s], [s, c]]) @ nk[:2]
                 frame = Frame(yaw, (float(off[0]), float(off[1])))
@@ -335,19 +343,6 @@ class Text2MotionModel:
                     zip(targets.joints, targets.frames, targets.positions)]
             info["joint_target_error_cm"] = round(float(max(errs)) * 100, 3)
         return info
-
-    # ------------------------------------------------------------------------------------ pipeline interface
-    def generate(self, request, variation: int, ctx) -> tuple[Motion, dict]:
-        """The seam used by ``backend.pipelines.text2motion``: a ``Text2MotionRequest`` (canonical keys and joint
-        targets) and a job context with ``progress(step, total, message)`` and ``partial(motion_spec)``."""
-        from .wire import request_controls, motion_to_canonical_spec
-        controls = request_controls(request)
-        start = request.start_frame
-        return self.generate_motion(
-            request.prompt, request.frames, seed=request.seed, variation=variation, steps=request.steps,
-            guidance_scale=request.guidance_scale, fps=request.fps, **controls,
-            on_progress=lambda i, n, msg: ctx.progress(i, n, msg),
-            on_partial=lambda m: ctx.partial(motion_to_canonical_spec(m, start)))
 
 
 # ------------------------------------------------------------------------------------------------- helpers

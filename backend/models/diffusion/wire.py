@@ -1,4 +1,4 @@
-"""Wire (``backend.schema``) <-> model controls, for requests already in canonical space.
+"""Wire (``backend.schema``) -> model controls, for requests already in canonical space.
 
 Frame numbers on the wire are scene frames; the model counts from the request's ``start_frame``. Rig-space keys and
 bone-named joint targets are converted to canonical joints by the pipeline before they get here.
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL
 from .control import ControlError, JointTargets, Keys
 
@@ -41,12 +40,3 @@ def request_controls(request) -> dict:
     if request.timeline:
         out["timeline"] = [(e.prompt, e.start, e.end) for e in request.timeline]
     return out
-
-
-def motion_to_canonical_spec(m: Motion, start_frame: int = 1):
-    """A canonical Motion as a wire ``MotionSpec`` (space="canonical")."""
-    from ...schema import Array, MotionSpec
-    contacts = None if m.contacts is None else Array.from_numpy(m.contacts.astype(np.float32))
-    return MotionSpec(space="canonical", bones=list(CANONICAL.names), parents=[int(p) for p in CANONICAL.parents],
-                      fps=m.fps, start_frame=start_frame, rotations=Array.from_numpy(m.rotations),
-                      root_translation=Array.from_numpy(m.root_pos), contacts=contacts)
