@@ -167,9 +167,10 @@ def run(args) -> int:
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
+        with torch.no_grad():  # EMA with warm-up, so early checkpoints are not mostly the initialisation
+            decay = min(args.ema, (1 + step) / (10 + step))
             for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.mul_(args.ema).add_(pm.detach(), alpha=1 - args.ema)
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
         for k, v in losses.items():
             v = float(v.detach())
             run_avg[k] = 0.9 * run_avg.get(k, v) + 0.1 * v
