@@ -13,7 +13,8 @@ project's own evaluator (``weights/evaluator.safetensors``, trained on the train
 * foot skating, GMD/CondMDI definition (toe below 5 cm and faster than 0.5 m/s, at 20 fps, over all frames), for
   the model with and without the foot-contact cleanup, retrieval and real;
 * trajectory control: the real window's root path drawn as a timed trajectory (and as a path only), mean root
-  distance to it, with foot skating beside the unguided model's;
+  distance to it, with foot skating beside the unguided model's, for control strengths 1, 0.5 and 0 (the fraction
+  of denoising steps on which the root is overwritten with the path);
 * keys: full-body keys at the first, middle and last frame from the real window (largest joint error at keys,
   cm) and one joint target (left wrist at a third of the window, cm);
 * transitions: two-prompt timelines (90 + 90 frames, pairs of different descriptions), FlowMDM's peak jerk and
@@ -168,29 +169,38 @@ def run(args) -> int:
     }
     say(json.dumps(out))
 
-    # ---- trajectory control (held-out paths)
-    terr, terr_path, tskate, tskate_raw = [], [], [], []
-    for i, (m, text, _) in enumerate(samples):
-        path = m.root_pos.copy()
-        path[:, 2] = 0.0
-        g, info = model.generate_motion(text, m.num_frames, seed=args.seed, variation=i, steps=steps,
-                                        guidance_scale=args.guidance, trajectory=path, contact_cleanup=False)
-        terr.append(np.linalg.norm(g.root_pos[:, :2] - path[:, :2], axis=1).mean())
-        tskate_raw.append(toe_skate(g))
-        tskate.append(toe_skate(cleanup_foot_contacts(g, contacts=g.contacts)[0]))
-        if np.linalg.norm(path[-1, :2] - path[0, :2]) > 0.3:
-            gp, _ = model.generate_motion(text, m.num_frames, seed=args.seed, variation=i, steps=steps,
-                                          guidance_scale=args.guidance, trajectory=path[::5],
-                                          trajectory_timed=False)
-            terr_path.append(polyline_distance(gp.root_pos[:, :2], path[:, :2]))
-    out["traj_error_cm"] = round(float(np.mean(terr)) * 100, 3)
-    out["trajectory"] = {"timed_error_cm": round(float(np.mean(terr)) * 100, 3),
+    # ---- trajectory control (held-out paths): strength 1 = root imputed on every step, lower = softer
+    sweep = {}
+    terr_path = []
+    for strength in (1.0, 0.5, 0.0):
+        terr, tskate, tskate_raw = [], [], []
+        for i, (m, text, _) in enumerate(samples):
+            path = m.root_pos.copy()
+            path[:, 2] = 0.0
+            g, info = model.generate_motion(text, m.num_frames, seed=args.seed, variation=i, steps=steps,
+                                            guidance_scale=args.guidance, trajectory=path,
+                                            trajectory_strength=strength, contact_cleanup=False)
+            terr.append(np.linalg.norm(g.root_pos[:, :2] - path[:, :2], axis=1).mean())
+            tskate_raw.append(toe_skate(g))
+            tskate.append(toe_skate(cleanup_foot_contacts(g, contacts=g.contacts)[0]))
+            if strength == 1.0 and np.linalg.norm(path[-1, :2] - path[0, :2]) > 0.3:
+                gp, _ = model.generate_motion(text, m.num_frames, seed=args.seed, variation=i, steps=steps,
+                                              guidance_scale=args.guidance, trajectory=path[::5],
+                                              trajectory_timed=False)
+                terr_path.append(polyline_distance(gp.root_pos[:, :2], path[:, :2]))
+        sweep[str(strength)] = {"error_cm": round(float(np.mean(terr)) * 100, 3),
+                                "foot_skate_ratio": round(float(np.mean(tskate)), 4),
+                                "foot_skate_ratio_no_cleanup": round(float(np.mean(tskate_raw)), 4)}
+        say(f"  trajectory strength {strength}: {sweep[str(strength)]}")
+    out["traj_error_cm"] = sweep["1.0"]["error_cm"]
+    out["trajectory"] = {"timed_error_cm": sweep["1.0"]["error_cm"],
                          "path_only_error_cm": round(float(np.mean(terr_path)) * 100, 3) if terr_path else None,
                          "path_only_samples": len(terr_path),
-                         "foot_skate_ratio_guided": round(float(np.mean(tskate)), 4),
-                         "foot_skate_ratio_guided_no_cleanup": round(float(np.mean(tskate_raw)), 4),
+                         "foot_skate_ratio_guided": sweep["1.0"]["foot_skate_ratio"],
+                         "foot_skate_ratio_guided_no_cleanup": sweep["1.0"]["foot_skate_ratio_no_cleanup"],
                          "foot_skate_ratio_unguided": out["foot_skate_ratio"]["model"],
-                         "foot_skate_ratio_unguided_no_cleanup": out["foot_skate_ratio"]["model_no_cleanup"]}
+                         "foot_skate_ratio_unguided_no_cleanup": out["foot_skate_ratio"]["model_no_cleanup"],
+                         "strength_sweep": sweep}
     say(json.dumps(out["trajectory"]))
 
     # ---- keys and joint targets

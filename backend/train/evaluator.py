@@ -34,6 +34,13 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
 def run(args) -> int:
     import numpy as np
     import torch
@@ -140,7 +147,7 @@ def run(args) -> int:
     if rank == 0:
         val_rp = validate() if val_set is not None else None
         meta = {"model": "text-motion-evaluator", "config": model.cfg.to_dict(), "command": training_command(),
-                "training": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                "training": {k: (_rel(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                              if k != "func" and not k.endswith("_task")},
                 "corpus_version": corpus.version, "seed": args.seed, "splits_used": ["train"],
                 "text_encoder": ENCODER_NAME, "wall_time_s": round(wall, 1),

@@ -23,7 +23,7 @@ DEFAULT_PLOT = REPO / "docs" / "img" / "text2motion_loss.png"
 def register(subparsers):
     p = subparsers.add_parser("text2motion", help="train the text-to-motion diffusion model",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=16, help="global batch (split across DDP ranks)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=200)
@@ -36,9 +36,12 @@ def register(subparsers):
     p.add_argument("--patch", type=int, default=4, help="frames per transformer token")
     p.add_argument("--diffusion-steps", type=int, default=100)
     p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of dropping the text (for CFG)")
-    p.add_argument("--w-geo", type=float, default=0.1, help="weight of the FK position/velocity/foot losses")
+    p.add_argument("--w-geo", type=float, default=1.0, help="weight of the FK losses (times the three below)")
+    p.add_argument("--w-pos", type=float, default=0.1, help="FK joint positions (dm^2)")
+    p.add_argument("--w-vel", type=float, default=1.0, help="FK joint velocities (dm^2 per frame^2)")
+    p.add_argument("--w-foot", type=float, default=1.0, help="foot velocity on real contact frames (sliding)")
     p.add_argument("--yaw-jitter", type=float, default=15.0, help="random facing jitter in degrees")
-    p.add_argument("--geo-samples", type=int, default=8, help="windows per batch that get the FK losses")
+    p.add_argument("--geo-samples", type=int, default=16, help="windows per batch that get the FK losses")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--save-every", type=int, default=1000, help="also save the EMA weights every N steps (0: end only)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the default reproduces the weights)")
@@ -48,6 +51,14 @@ def register(subparsers):
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--val-every", type=int, default=500)
     p.set_defaults(func=run)
+
+
+def _rel(p: Path) -> str:
+    """Paths in sidecars relative to the repository, so they do not name this machine."""
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
 
 
 def run(args) -> int:
@@ -106,6 +117,7 @@ def run(args) -> int:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     log(f"denoiser: {model.num_parameters() / 1e6:.2f} M parameters, {cfg.to_dict()}")
     sched = CosineSchedule(args.diffusion_steps)
+    w_terms = (args.w_pos, args.w_vel, args.w_foot)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / max(1, args.warmup)) * (0.5 * (1 + math.cos(math.pi * s / args.steps)) * 0.9 + 0.1)
     rng = np.random.default_rng([args.seed, rank])
@@ -130,14 +142,15 @@ def run(args) -> int:
         xt = sched.q_sample(x0, val_t, val_noise)
         with torch.no_grad():
             pred = m(xt, val_t, txt, x0, mask, rl)
-            return {k: float(v) for k, v in denoiser_losses(pred, x0, rl, normalizer, args.w_geo).items()}
+            return {k: float(v) for k, v in denoiser_losses(pred, x0, rl, normalizer, args.w_geo,
+                                                             w_terms=w_terms).items()}
 
     def save(step_done: int, final_val: dict):
         wall = time.time() - t_start
         tensors = {f"denoiser.{k}": v for k, v in ema.state_dict().items()}
         tensors.update(normalizer.state_dict())
         meta = {"model": "text2motion-diffusion", "config": cfg.to_dict(),
-                "training": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                "training": {k: (_rel(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                              if k not in ("func",) and not k.endswith("_task") and k != "command"},
                 "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
                 "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,
@@ -162,7 +175,7 @@ def run(args) -> int:
         xt = sched.q_sample(x0, t, noise)
         model.train()
         pred = net(xt, t, txt, x0, mask, rl, keep)
-        losses = denoiser_losses(pred, x0, rl, normalizer, args.w_geo, args.geo_samples)
+        losses = denoiser_losses(pred, x0, rl, normalizer, args.w_geo, args.geo_samples, w_terms)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -139,7 +139,7 @@ def test_other_frame_rates_keep_frame_count_and_keys(model, corpus):
     (dict(prompt="   "), "prompt is empty"),
     (dict(frames=1), "frames must be between"),
     (dict(frames=50_000), "frames must be between"),
-    (dict(steps=0), "steps must be between"),
+    (dict(steps=0), "steps must be at least 1"),
     (dict(trajectory=np.full((120, 3), np.nan)), "NaN"),
     (dict(trajectory=np.zeros((50, 3))), "one point per frame"),
     (dict(trajectory=np.zeros((50, 2)), trajectory_timed=False), "shape"),
@@ -156,3 +156,18 @@ def test_key_outside_the_range_is_refused(model, corpus):
     keys = Keys(np.array([130]), list(CANONICAL.names), real.rotations[:1], real.root_pos[:1], None, None)
     with pytest.raises(ControlError, match="outside"):
         model.generate_motion("walk", 120, keys=keys)
+
+
+def test_trajectory_strength_trades_accuracy_for_freedom(model):
+    F = 120
+    path = np.zeros((F, 3))
+    path[:, 0] = np.linspace(0, 1.5, F)
+    path[:, 1] = -np.linspace(0, 3.0, F)
+    err = {}
+    for st in (1.0, 0.0):
+        m, _ = model.generate_motion("a person walks forward", F, seed=2, trajectory=path, trajectory_strength=st)
+        err[st] = float(np.linalg.norm(m.root_pos[:, :2] - path[:, :2], axis=1).mean())
+    assert err[1.0] < 0.005 < err[0.0]
+    assert err[0.0] < 1.0  # conditioning alone still keeps it near the path
+    with pytest.raises(ControlError, match="trajectory_strength"):
+        model.generate_motion("walk", F, trajectory=path, trajectory_strength=1.5)

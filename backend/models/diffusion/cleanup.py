@@ -3,7 +3,8 @@
 The model predicts four contact channels (left ankle, left toe, right ankle, right toe). A joint is pinned on the
 frames where its contact is predicted *and* it is near the floor (within ``height_margin`` of its rest height).
 During each contact span its ground position is held at the span's mean (heights are left alone); the pin eases in
-and out over ``blend`` frames. Each leg then reaches its pinned ankle with analytic two-bone IK (hip and knee
+and out over ``blend`` frames. Spans over which the foot travels more than 30 cm are not plants (pinning them would
+drag a straight leg behind the body) and are left alone. Each leg then reaches its pinned ankle with analytic two-bone IK (hip and knee
 swing in the leg's own bending plane, knee stays on its side), and the ankle turns so a pinned toe lands on its
 pin. Foot orientation is otherwise kept; the root is never moved. Pure numpy on the canonical skeleton.
 """
@@ -32,13 +33,18 @@ def _spans(c: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int) -> tuple[np.ndarray, np.ndarray]:
-    """pos (T, 3), contact (T,) -> (target positions (T, 3), weight (T,) in [0, 1])."""
+def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int, max_travel: float = 0.3
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """pos (T, 3), contact (T,) -> (target positions (T, 3), weight (T,) in [0, 1]). A span over which the joint
+    travels more than ``max_travel`` metres is not a plausible plant (the contact guess is wrong): left alone."""
     T = len(pos)
     target = pos.copy()
     weight = np.zeros(T)
     for a, b in _spans(contact):
-        pin = pos[a:b, :2].mean(0)
+        xy = pos[a:b, :2]
+        if np.linalg.norm(xy.max(0) - xy.min(0)) > max_travel:
+            continue
+        pin = xy.mean(0)
         lo, hi = max(0, a - blend), min(T, b + blend)
         for t in range(lo, hi):
             if a <= t < b:
@@ -99,6 +105,8 @@ def cleanup_foot_contacts(m: Motion, contacts: np.ndarray | None = None, blend: 
         toe_shift = (tt - pos[:, it]) * (wt * (1 - wa))[:, None]
         ankle_target = pos[:, ia] + (ta - pos[:, ia]) * wa[:, None] + toe_shift
         active = (wa > 0) | (wt > 0)
+        if not active.any():  # every contact span was implausible (see pin_targets): nothing to pin
+            continue
         pinned_frames += int(active.sum())
         f = np.nonzero(active)[0]
         a, b, c = pos[f, ih], pos[f, ik], pos[f, ia]

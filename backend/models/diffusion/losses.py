@@ -56,8 +56,10 @@ def chain_positions(feats: torch.Tensor, joints) -> dict[int, torch.Tensor]:
 
 
 def denoiser_losses(pred_n: torch.Tensor, x0_n: torch.Tensor, real: torch.Tensor, normalizer,
-                    w_geo: float = 1.0, geo_samples: int | None = None) -> dict[str, torch.Tensor]:
-    """pred_n, x0_n: normalised (B, T, D); real: (B, T) bool. Returns named scalar losses (``total`` included).
+                    w_geo: float = 1.0, geo_samples: int | None = None,
+                    w_terms: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict[str, torch.Tensor]:
+    """pred_n, x0_n: normalised (B, T, D); real: (B, T) bool. Returns named scalar losses (``total`` included):
+    ``feat + w_geo * (w_pos * pos + w_vel * vel + w_foot * foot)`` with ``w_terms = (w_pos, w_vel, w_foot)``.
     The FK terms use the first ``geo_samples`` windows of the batch only (FK is the expensive part on a CPU)."""
     r = real.float()
     nreal = r.sum().clamp(min=1.0)
@@ -79,7 +81,8 @@ def denoiser_losses(pred_n: torch.Tensor, x0_n: torch.Tensor, real: torch.Tensor
         contact = (gt[:, :-1, CONTACT_DIMS] > 0.5).float() * rv[..., None]  # (B, T-1, 4)
         foot_v = (vp[:, :, FOOT_IDX] ** 2).sum(-1)
         out["foot"] = (foot_v * contact).sum() / contact.sum().clamp(min=1.0)
-        out["total"] = feat + w_geo * (out["pos"] + out["vel"] + out["foot"])
+        wp, wv, wf = w_terms
+        out["total"] = feat + w_geo * (wp * out["pos"] + wv * out["vel"] + wf * out["foot"])
     else:
         out["total"] = feat
     return out

@@ -12,8 +12,9 @@
    the pre-pass's own progress profile (its accelerations and pauses), stretched to cover the path in the requested
    frames. Heights come from the model.
 3. **Windows.** Up to 120 frames are sampled at once. Longer motions and prompt timelines are sampled window by
-   window; each new window observes the last ``overlap`` frames of the previous one (a prefix), so windows agree on
-   the overlap and the seam is continuous. Each window gets the prompt of the timeline entry it starts in.
+   window; each new window observes the previous one's last ``overlap`` frames (a prefix: the first of them hard,
+   the last ``seam_blend`` eased from old to new after sampling), so windows agree on the overlap and the seam is
+   continuous. Each window gets the prompt of the timeline entry it starts in.
 4. **Sampling** (:func:`.sampler.sample_window`): DDIM, classifier-free guidance, keys/trajectory imputed after
    every step, joint targets by FK guidance; a progress callback per denoising step with an x0 preview.
 5. **Cleanup**: foot contacts pinned (:mod:`.cleanup`), then keys re-imposed (keys win).
@@ -65,13 +66,15 @@ class Text2MotionModel:
     name = MODEL_NAME
 
     def __init__(self, denoiser: MotionDenoiser, normalizer: Normalizer, meta: dict | None = None, encoder=None,
-                 window: int = 120, overlap: int = 20, default_steps: int = 10, pre_steps: int = 5):
+                 window: int = 120, overlap: int = 20, seam_blend: int = 8, default_steps: int = 10,
+                 pre_steps: int = 5):
         self.denoiser = denoiser.eval()
         self.normalizer = normalizer
         self.meta = meta or {}
         self.schedule = CosineSchedule(denoiser.cfg.diffusion_steps)
         self.window = int(self.meta.get("training", {}).get("window", window))
         self.overlap = overlap
+        self.seam_blend = seam_blend
         self.default_steps = default_steps
         self.pre_steps = pre_steps
         self._encoder = encoder
@@ -101,13 +104,16 @@ class Text2MotionModel:
     def generate_motion(self, prompt: str, frames: int = 120, *, seed: int = 0, variation: int = 0,
                         steps: int | None = None, guidance_scale: float = 2.5, fps: float = CANONICAL_FPS,
                         trajectory: np.ndarray | None = None, trajectory_timed: bool = True,
+                        trajectory_strength: float = 1.0,
                         keys: Keys | None = None, joint_targets: JointTargets | None = None,
                         timeline: list[tuple[str, int, int]] | None = None, contact_cleanup: bool = True,
                         on_progress: ProgressFn | None = None, on_partial: PartialFn | None = None,
                         cancelled: Callable[[], bool] | None = None) -> tuple[Motion, dict]:
         """Generate ``frames`` frames at ``fps`` (frame numbers of keys/targets/timeline are 0-based in that fps).
         Returns (canonical Motion at ``fps``, info). Raises :class:`.control.ControlError` for unusable controls
-        and :class:`GenerationCancelled` when ``cancelled()`` turns true (checked every denoising step)."""
+        and :class:`GenerationCancelled` when ``cancelled()`` turns true (checked every denoising step).
+        ``trajectory_strength`` in [0, 1]: the fraction of denoising steps on which the root's ground position is
+        overwritten with the path (1: exactly on it; 0: the network only sees the path as a condition)."""
         t_start = time.perf_counter()
         prompt = (prompt or "").strip()
         if not prompt and not timeline:
@@ -117,9 +123,12 @@ class Text2MotionModel:
             raise ControlError(f"frames must be between 2 and {MAX_FRAMES}, got {frames}")
         if not np.isfinite(guidance_scale) or guidance_scale < 0:
             raise ControlError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
-        steps = int(steps or self.default_steps)
-        if not 1 <= steps <= self.schedule.num_steps:
-            raise ControlError(f"steps must be between 1 and {self.schedule.num_steps}, got {steps}")
+        steps = int(self.default_steps if steps is None else steps)
+        if steps < 1:
+            raise ControlError(f"steps must be at least 1, got {steps}")
+        steps = min(steps, self.schedule.num_steps)  # more steps than the model was trained with: use them all
+        if not (np.isfinite(trajectory_strength) and 0.0 <= trajectory_strength <= 1.0):
+            raise ControlError(f"trajectory_strength must be in [0, 1], got {trajectory_strength}")
         if not (np.isfinite(fps) and fps > 0):
             raise ControlError(f"fps must be positive, got {fps}")
         scale = CANONICAL_FPS / float(fps)
@@ -129,6 +138,7 @@ class Text2MotionModel:
         if keys is not None:
             keys = Keys(np.array([to30(f) for f in keys.frames]), keys.joints, keys.rotations, keys.root,
                         keys.mask, keys.root_mask)
+            keys.observation(F)  # refuses keys outside the frames before any work
         targets = JointTargets()
         for j, f, p in zip(*(joint_targets.joints, joint_targets.frames, joint_targets.positions)) \
                 if joint_targets else ():
@@ -174,14 +184,21 @@ class Text2MotionModel:
         # 2. anchor and controls in the model frame
         frame, world_xy = self._anchor(path, trajectory_timed, keys, natural, F)
         obs = Observation.empty(F)
+        soft = None
         if world_xy is not None:
             obs = obs.merged(frame.observation_to_model(_traj_obs(world_xy, F)))
+            if trajectory_strength < 1.0:
+                soft = obs.mask.copy()  # trajectory channels (keys merged below stay hard)
         if keys is not None:
-            obs = obs.merged(frame.observation_to_model(keys.observation(F)))
+            kobs = keys.observation(F)
+            obs = obs.merged(frame.observation_to_model(kobs))
+            if soft is not None:
+                soft = soft * (1.0 - kobs.mask)
         targets_m = targets.transformed(frame)
+        soft_steps = int(round(trajectory_strength * steps))
         # 3-4. windows
         feats = self._sample_windows(segments, emb, F, obs, targets_m, steps, guidance_scale, gen, tick,
-                                     frame, scale)
+                                     frame, scale, soft, soft_steps)
         # back to the world
         world = frame.features_to_world(feats)
         motion = features_to_motion(world)
@@ -251,9 +268,9 @@ class Text2MotionModel:
     def _count_windows(self, segments) -> int:
         return len(self._plan(segments))
 
-    def _sample(self, text, frames, obs, targets, steps, scale, gen, on_step):
+    def _sample(self, text, frames, obs, targets, steps, scale, gen, on_step, soft=None, soft_steps=0):
         x0 = sample_window(self.denoiser, self.schedule, self.normalizer, text, frames, obs, targets, steps, scale,
-                           gen, 1, on_step)
+                           gen, 1, on_step, soft=soft, soft_steps=soft_steps)
         return self.normalizer.inverse(x0)[0].numpy()
 
     def _anchor(self, path, timed, keys, natural, F):
@@ -296,7 +313,8 @@ class Text2MotionModel:
                 frame = Frame(yaw, (float(off[0]), float(off[1])))
         return frame, world_xy
 
-    def _sample_windows(self, segments, emb, F, obs, targets, steps, scale, gen, tick, frame, fscale):
+    def _sample_windows(self, segments, emb, F, obs, targets, steps, scale, gen, tick, frame, fscale, soft=None,
+                        soft_steps=0):
         D = FEATURE_DIM_CONTACTS
         out = np.zeros((F, D), np.float32)
         plan = self._plan(segments)
@@ -306,10 +324,12 @@ class Text2MotionModel:
             if wi > 0:  # the window's own frame: its first frame above the origin, facing -Y
                 local = Frame(heading_of_features(out[s]), (float(out[s, 0]), float(out[s, 1])))
             w_obs = obs.slice(s, stop)
-            if wi > 0:
+            k = hard = 0
+            if wi > 0:  # the previous window's frames: the first ones observed, the last ``seam_blend`` crossfaded
                 pre = Observation.empty(n)
                 k = min(self.overlap, plan[wi - 1][1] - s)
-                pre.set(np.arange(k), POSE_DIMS, out[s:s + k, :135])
+                hard = max(1, k - self.seam_blend)
+                pre.set(np.arange(hard), POSE_DIMS, out[s:s + hard, :135])
                 w_obs = w_obs.merged(pre)
             w_obs = local.observation_to_model(w_obs)
             w_tg = targets.within(s, stop).transformed(local)
@@ -320,10 +340,17 @@ class Text2MotionModel:
                 m = features_to_motion(frame.features_to_world(cur[:stop]))
                 return m.resample(CANONICAL_FPS / fscale) if fscale != 1.0 else m
 
+            w_soft = None if soft is None else soft[s:stop] * (1.0 - (pre.mask if wi > 0 else 0.0))
             x = self._sample(emb[prompt], n, w_obs, w_tg, steps, scale, gen,
                              lambda i, tot, x0, wi=wi, assemble=assemble:
-                             tick(f"window {wi + 1}/{len(plan)}: step {i}/{tot}", x0, assemble))
-            out[s:stop] = local.features_to_world(x)
+                             tick(f"window {wi + 1}/{len(plan)}: step {i}/{tot}", x0, assemble),
+                             w_soft, soft_steps)
+            new = local.features_to_world(x)
+            if k > hard:  # ease from the previous window's frames into this one's over the blend frames
+                u = (np.arange(k - hard) + 1.0) / (k - hard + 1.0)
+                w = (u * u * (3 - 2 * u))[:, None]
+                new[hard:k] = (1 - w) * out[s + hard:s + k] + w * new[hard:k]
+            out[s:stop] = new
         return out
 
     def _report(self, motion: Motion, xy, keys, targets, scale) -> dict:

@@ -30,9 +30,12 @@ def sample_window(model: MotionDenoiser, schedule: CosineSchedule, normalizer, t
                   obs: Observation | None = None, targets: JointTargets | None = None, steps: int = 10,
                   guidance_scale: float = 2.5, generator: torch.Generator | None = None, batch: int = 1,
                   on_step: StepCallback | None = None, guide_iters: int = 4, final_guide_iters: int = 60,
-                  init_noise: torch.Tensor | None = None) -> torch.Tensor:
+                  init_noise: torch.Tensor | None = None, soft: np.ndarray | None = None,
+                  soft_steps: int = 0) -> torch.Tensor:
     """Sample ``batch`` windows of ``frames`` frames. ``text``: (384,) or (batch, 384) sentence embedding.
-    Returns normalised features (batch, frames, D)."""
+    ``soft`` (frames, D) marks observed channels that are imputed only during the first ``soft_steps`` steps (the
+    network still sees them as observations throughout): weaker control, e.g. a trajectory the body may deviate
+    from. Returns normalised features (batch, frames, D)."""
     D = model.cfg.feature_dim
     if frames < 1 or frames > model.cfg.max_frames:
         raise ValueError(f"a window must have 1..{model.cfg.max_frames} frames, got {frames}")
@@ -45,7 +48,7 @@ def sample_window(model: MotionDenoiser, schedule: CosineSchedule, normalizer, t
         raise ValueError(f"observation has {obs.frames} frames, the window {frames}")
     mask = torch.tensor(obs.mask, dtype=torch.float32).expand(batch, -1, -1)
     obs_n = normalizer(torch.tensor(obs.values, dtype=torch.float32)) * mask
-    free = 1.0 - mask
+    hard = mask if soft is None else mask * (1.0 - torch.tensor(soft, dtype=torch.float32))
     targets = targets or JointTargets()
     x = init_noise if init_noise is not None else torch.randn(batch, frames, D, generator=generator)
     ts = schedule.timesteps(steps)
@@ -62,11 +65,12 @@ def sample_window(model: MotionDenoiser, schedule: CosineSchedule, normalizer, t
             x0 = x0_u + guidance_scale * (x0_c - x0_u)
         else:
             x0 = model(x, tt, text, obs_n, mask, text_keep=keep)
-        x0 = x0 * free + obs_n
+        imp = mask if i < soft_steps else hard  # channels overwritten on this step
+        x0 = x0 * (1.0 - imp) + obs_n * imp
         last = i == len(ts) - 1
         if len(targets):
             with torch.enable_grad():
-                x0 = guide_x0(x0, targets, normalizer, free, iters=final_guide_iters if last else guide_iters)
+                x0 = guide_x0(x0, targets, normalizer, 1.0 - imp, iters=final_guide_iters if last else guide_iters)
         if on_step is not None:
             on_step(i + 1, len(ts), x0)
         x = schedule.ddim_step(x, x0, t, ts[i + 1] if not last else None)
