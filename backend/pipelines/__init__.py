@@ -56,6 +56,10 @@ def _default_registry() -> Registry:
     reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
                             load=_load("inbetween", "SlerpInbetweener"),
                             note="classical baseline: slerp rotations and linear root between keys"))
+    reg.register(ModelEntry(t2m.LEARNED_NAME, "text2motion", "learned", t2m.LEARNED_TRAINING_DATA,
+                            load=_load("text2motion", "LearnedText2Motion"), available=t2m.learned_available,
+                            note=t2m.LEARNED_NOTE, requires="weights/text2motion.safetensors",
+                            eval_summary=t2m.learned_eval_summary()))
     reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
                             load=_load("text2motion", "RetrievalBaseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))

@@ -1,4 +1,11 @@
-"""The ``text2motion`` task. Until the learned model lands it runs a clearly named classical baseline:
+"""The ``text2motion`` task: the learned diffusion model when its weights are present, else a classical baseline.
+
+``text2motion-diffusion`` (learned, :mod:`backend.models.diffusion`): an MDM-style denoiser sampled with few-step
+DDIM and classifier-free guidance, honouring trajectories (timed or path only), keys (exact), joint targets and
+prompt timelines. It streams one ``progress`` event per denoising step and the current clean-motion estimate as a
+``partial`` after each step (on the request's rig when there is one). Rig-space keys are moved to the canonical
+skeleton through the rig's bone map before sampling and written back bit for bit afterwards; joint targets may
+name canonical joints or mapped rig bones. See :class:`LearnedText2Motion`.
 
 ``retrieval-baseline``: nearest-clip retrieval. Every clip of the training corpus (``backend.data.corpus``, train
 split) comes with text descriptions; the prompt and the descriptions are embedded with the all-MiniLM-L6-v2 sentence
@@ -14,8 +21,8 @@ highest cosine similarity is returned (the *k*-th best distinct clip for variati
 * split by ``timeline`` entries, each retrieved for its own prompt and stitched in order (the main prompt fills
   frames no entry covers).
 
-``keys`` and ``joint_targets`` are not honoured by the baseline (the result's ``info`` says so). The learned model
-replaces this class through the registry with the same ``generate`` interface.
+``keys`` and ``joint_targets`` are not honoured by the baseline (the result's ``info`` says so). It stays registered
+under its name (``GET /v1/models``) and serves when the learned weights are missing.
 """
 from __future__ import annotations
 
@@ -33,6 +40,13 @@ from ..schema import JobResult, Text2MotionRequest
 from .context import JobContext, RequestError
 from .convert import canonical_motion_to_spec
 from .rigs import RigBinding
+
+LEARNED_NAME = "text2motion-diffusion"
+LEARNED_TRAINING_DATA = ("motion corpus, train split (CMU mocap, DeepMimic and Quaternius clips with text "
+                         "descriptions and deterministic paraphrases), trained by `python -m backend train text2motion`")
+LEARNED_NOTE = ("learned: MDM-style diffusion denoiser (x0 prediction), DDIM with classifier-free guidance; "
+                "trajectory / key / joint-target control, prompt timelines; small corpus, so it mostly recombines "
+                "training motion (docs/text2motion.md)")
 
 MODEL_NAME = "retrieval-baseline"
 TRAINING_DATA = ("motion corpus, train split (backend.data.corpus: CMU mocap and other clips with text "
@@ -293,17 +307,78 @@ class RetrievalBaseline:
         return motion, info
 
 
+# ------------------------------------------------------------------------------------ scene -> canonical space
+def scene_to_canonical(binding: RigBinding) -> tuple[np.ndarray, np.ndarray]:
+    """(M (3,3), b (3,)) with ``canonical = M @ scene + b`` for points the artist placed in the scene (a drawn path,
+    a joint target), so that after retargeting onto the rig they land where they were drawn.
+
+    Retargeting moves the rig's hips by ``ground_d + scale * C (canonical - ground_s)`` (leg-length scale, facing
+    turn, the armature's world matrix, a lying rig's up fix): an affine map, measured here by retargeting a standing
+    probe whose root steps one metre along each canonical axis, and inverted. Without this a drawn path would be
+    overshot by the leg-length ratio (a Mixamo character 6% taller than the canonical body walked 6% past the end)."""
+    from ..motion.skeleton import CANONICAL
+    h = 1.0
+    root = np.array([[0.0, 0.0, h], [1.0, 0.0, h], [0.0, 1.0, h], [0.0, 0.0, h + 1.0]])
+    rot = np.zeros((4, CANONICAL.num_joints, 4))
+    rot[..., 3] = 1.0
+    pose = binding.to_rig(Motion(CANONICAL, 30.0, root, rot), contact_cleanup=False).pose
+    names, _, P = binding.world(pose)
+    bone = binding.mapping.get("pelvis")
+    k = names.index(bone) if bone in names else names.index(binding.translation_bone)
+    w = P[:, k]
+    A = np.stack([w[1] - w[0], w[2] - w[0], w[3] - w[0]], axis=1)  # scene = A @ (canonical - root0) + w0
+    M = np.linalg.inv(A)
+    return M, root[0] - M @ w[0]
+
+
+def trajectory_to_canonical(binding: RigBinding, path: np.ndarray) -> np.ndarray:
+    """A drawn ground path in the scene -> the canonical root path whose retargeted hips follow it. Only the
+    ground plane is mapped; heights (the floor under the character) are kept."""
+    M, b = scene_to_canonical(binding)
+    out = np.asarray(path, np.float64).copy()
+    out[:, :2] = (out @ M.T + b)[:, :2]
+    return out
+
+
 # ------------------------------------------------------------------------------------------------------ runner
 def check(request: Text2MotionRequest) -> None:
+    binding = None
     if request.rig is not None:
-        RigBinding(request.rig).require_body()
+        binding = RigBinding(request.rig)
+        binding.require_body()
     if request.keys is not None and request.rig is None:
         from .convert import check_canonical_bones
         check_canonical_bones(request.keys.bones, "keys")
+    if request.keys is not None:
+        lo, hi = request.start_frame, request.start_frame + request.frames - 1
+        bad = [f for f in request.keys.frames if not lo <= f <= hi]
+        if bad:
+            raise RequestError(f"keys at frames {bad[:5]} fall outside the generated range {lo}..{hi}")
+    for t in request.joint_targets:
+        _target_joint(t.joint, binding)
+
+
+def _target_joint(name: str, binding: RigBinding | None) -> str:
+    """A joint target's canonical joint: a canonical name, or a rig bone mapped to one."""
+    if name in CANONICAL_JOINTS:
+        return name
+    if binding is not None:
+        for c, b in binding.mapping.items():
+            if b == name:
+                return c
+        raise RequestError(f"joint target {name!r} is neither a canonical joint nor a mapped bone of rig "
+                           f"{binding.spec.name!r}")
+    raise RequestError(f"joint target {name!r} is not a canonical joint (e.g. left_wrist, head, right_foot)")
 
 
 def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
     model = model or RetrievalBaseline()
+    if request.rig is not None and request.trajectory is not None:
+        from ..schema import Array
+        path = trajectory_to_canonical(RigBinding(request.rig), request.trajectory.numpy())
+        request = request.model_copy(update={"trajectory": Array.from_numpy(path.astype(np.float32))})
+    if getattr(model, "streams_steps", False):
+        return _run_learned(request, ctx, model)
     binding = RigBinding(request.rig) if request.rig is not None else None
     total = request.num_variations * 2
     ctx.progress(0, total, "retrieving")
@@ -324,3 +399,147 @@ def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
         info["ignored_by_baseline"] = ", ".join(ignored)
     return JobResult(motions=motions, bone_map=None if binding is None else binding.bone_map_entries(),
                      model=getattr(model, "name", MODEL_NAME), info=info)
+
+
+# ------------------------------------------------------------------------------------------ the learned model
+def learned_weights():
+    from ..models.diffusion.model import DEFAULT_WEIGHTS
+    return DEFAULT_WEIGHTS
+
+
+def learned_available() -> bool:
+    return learned_weights().is_file()
+
+
+def learned_eval_summary() -> dict:
+    """The ``eval`` block of the committed weights' sidecar (numbers from ``eval text2motion``)."""
+    import json
+    p = learned_weights().with_suffix(".json")
+    try:
+        ev = json.loads(p.read_text()).get("eval", {}) if p.is_file() else {}
+    except (OSError, ValueError):
+        return {"status": "sidecar unreadable"}
+    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+
+
+class LearnedText2Motion:
+    """Pipeline face of :class:`backend.models.diffusion.Text2MotionModel` (loaded once, kept warm)."""
+    name = LEARNED_NAME
+    streams_steps = True
+
+    def __init__(self, model=None):
+        if model is None:
+            from ..models.diffusion.model import load_default
+            model = load_default()
+        self.model = model
+
+    def controls(self, request: Text2MotionRequest, binding: RigBinding | None) -> dict:
+        """The request's controls on the canonical skeleton (frames counted from ``start_frame``)."""
+        from ..models.diffusion.control import JointTargets, Keys
+        from ..models.diffusion.wire import request_controls
+        out = request_controls(request.model_copy(update={"keys": None, "joint_targets": []}))
+        start = request.start_frame
+        if request.keys is not None:
+            k = request.keys
+            frames = np.asarray(k.frames) - start
+            q = k.rotations.numpy().astype(np.float64)
+            mask = np.ones(q.shape[:2], bool) if k.mask is None else k.mask.numpy() > 0.5
+            root_mask = np.ones(len(frames), bool) if k.root_mask is None else np.asarray(k.root_mask, bool)
+            root = k.root_translation.numpy().astype(np.float64)
+            if binding is None:
+                out["keys"] = Keys(frames, list(k.bones), q, root, mask, root_mask)
+            else:  # rig channels -> canonical pose, keyed where a keyed bone carries the joint
+                from ..retarget.api import RigPose
+                locs = {k.root_bone or binding.translation_bone: root}
+                if k.location_bones:
+                    lv = k.locations.numpy().astype(np.float64)
+                    locs.update({b: lv[:, i] for i, b in enumerate(k.location_bones)})
+                canon = binding.to_canonical(RigPose(tuple(k.bones), q / np.linalg.norm(q, axis=-1, keepdims=True),
+                                                     locs, request.fps))
+                keyed = {b: mask[:, i] for i, b in enumerate(k.bones)}
+                cmask = np.zeros((len(frames), len(CANONICAL_JOINTS)), bool)
+                for j, c in enumerate(CANONICAL_JOINTS):
+                    if binding.mapping.get(c) in keyed:
+                        cmask[:, j] = keyed[binding.mapping[c]]
+                out["keys"] = Keys(frames, list(CANONICAL_JOINTS), canon.rotations, canon.root_pos, cmask,
+                                   root_mask)
+        if request.joint_targets:
+            tg = JointTargets()
+            M, b = scene_to_canonical(binding) if binding is not None else (np.eye(3), np.zeros(3))
+            for t in request.joint_targets:
+                tg.add(_target_joint(t.joint, binding), t.frame - start, M @ np.asarray(t.position, np.float64) + b)
+            out["joint_targets"] = tg
+        return out
+
+
+def _exact_rig_keys(spec, request: Text2MotionRequest):
+    """Write rig-space key values into the result bit for bit (bones the spec carries)."""
+    from ..schema import Array
+    k = request.keys
+    rows = np.asarray(k.frames) - request.start_frame
+    col = {b: i for i, b in enumerate(spec.bones)}
+    q32 = k.rotations.numpy()
+    mask = np.ones(q32.shape[:2], bool) if k.mask is None else k.mask.numpy() > 0.5
+    rot = spec.rotations.numpy().copy()
+    loc = spec.root_translation.numpy().copy()
+    for i, b in enumerate(k.bones):
+        if b in col:
+            for j, r in enumerate(rows):
+                if mask[j, i] and 0 <= r < len(rot):
+                    rot[r, col[b]] = q32[j, i]
+    root_bone = k.root_bone or spec.root_bone
+    if root_bone == spec.root_bone:
+        root_mask = np.ones(len(rows), bool) if k.root_mask is None else np.asarray(k.root_mask, bool)
+        for j, r in enumerate(rows):
+            if root_mask[j] and 0 <= r < len(loc):
+                loc[r] = k.root_translation.numpy()[j]
+    update = {"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(loc)}
+    if k.location_bones and spec.location_bones:  # further location keys (feet parented to the root, ...)
+        lcol = {b: i for i, b in enumerate(spec.location_bones)}
+        locs = spec.locations.numpy().copy()
+        sent = k.locations.numpy()
+        for i, b in enumerate(k.location_bones):
+            if b in lcol:
+                keyed = mask[:, k.bones.index(b)] if b in k.bones else np.ones(len(rows), bool)
+                for j, r in enumerate(rows):
+                    if keyed[j] and 0 <= r < len(locs):
+                        locs[r, lcol[b]] = sent[j, i]
+        update["locations"] = Array.from_numpy(locs)
+    return spec.model_copy(update=update)
+
+
+def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedText2Motion) -> JobResult:
+    from ..models.diffusion.control import ControlError
+    binding = RigBinding(request.rig) if request.rig is not None else None
+
+    def to_spec(m: Motion, cleanup: bool = True):
+        if binding is None:
+            return canonical_motion_to_spec(m, start_frame=request.start_frame)
+        return binding.pose_to_spec(binding.to_rig(m, contact_cleanup=cleanup).pose, request.start_frame)
+
+    try:
+        controls = model.controls(request, binding)
+    except ControlError as e:
+        raise RequestError(str(e)) from None
+    nv = request.num_variations
+    motions, info = [], {}
+    for v in range(nv):
+        def progress(i, n, msg, v=v):
+            ctx.progress(v * n + i, nv * n, f"variation {v + 1}/{nv}, {msg}" if nv > 1 else msg)
+
+        try:
+            motion, vinfo = model.model.generate_motion(
+                request.prompt, request.frames, seed=request.seed, variation=v, steps=request.steps,
+                guidance_scale=request.guidance_scale, fps=request.fps, on_progress=progress,
+                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)), **controls)
+        except ControlError as e:
+            raise RequestError(str(e)) from None
+        spec = to_spec(motion)
+        if binding is not None and request.keys is not None:
+            spec = _exact_rig_keys(spec, request)
+        motions.append(spec)
+        for k, val in vinfo.items():
+            if isinstance(val, (int, float, str)):
+                info[k if v == 0 else f"{k}_{v}"] = val
+    return JobResult(motions=motions, bone_map=None if binding is None else binding.bone_map_entries(),
+                     model=model.name, info=info)

@@ -1,0 +1,83 @@
+"""Few-step DDIM sampling with classifier-free guidance, imputation and joint-target guidance.
+
+One window of at most the model's training length is sampled per call. Every step:
+
+1. the denoiser predicts the clean motion x0 with and without the text (one batched call) and the two are mixed,
+   ``x0 = x0_uncond + s (x0_text - x0_uncond)`` (classifier-free guidance, scale ``s``);
+2. observed channels (keys, trajectory, prefix) are written into x0 (imputation: keys overwritten every step);
+3. joint targets pull x0 through differentiable FK (:func:`.control.guide_x0`), observed channels stay fixed;
+4. ``on_step(step, total, x0)`` reports progress with the current x0 (a preview), and may raise to cancel;
+5. DDIM moves the noisy sample to the next noise level with that x0.
+
+The result is the last x0: observed channels hold exactly the observed values.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .control import JointTargets, Observation, guide_x0
+from .denoiser import MotionDenoiser
+from .schedule import CosineSchedule
+
+StepCallback = Callable[[int, int, torch.Tensor], None]
+
+
+@torch.no_grad()
+def sample_window(model: MotionDenoiser, schedule: CosineSchedule, normalizer, text: torch.Tensor, frames: int,
+                  obs: Observation | None = None, targets: JointTargets | None = None, steps: int = 10,
+                  guidance_scale: float = 2.5, generator: torch.Generator | None = None, batch: int = 1,
+                  on_step: StepCallback | None = None, guide_iters: int = 4, final_guide_iters: int = 60,
+                  init_noise: torch.Tensor | None = None, soft: np.ndarray | None = None,
+                  soft_steps: int = 0) -> torch.Tensor:
+    """Sample ``batch`` windows of ``frames`` frames. ``text``: (384,) or (batch, 384) sentence embedding.
+    ``soft`` (frames, D) marks observed channels that are imputed only during the first ``soft_steps`` steps (the
+    network still sees them as observations throughout): weaker control, e.g. a trajectory the body may deviate
+    from. Returns normalised features (batch, frames, D)."""
+    D = model.cfg.feature_dim
+    if frames < 1 or frames > model.cfg.max_frames:
+        raise ValueError(f"a window must have 1..{model.cfg.max_frames} frames, got {frames}")
+    text = text.reshape(-1, text.shape[-1]).float()
+    if text.shape[0] == 1 and batch > 1:
+        text = text.expand(batch, -1)
+    if obs is None:
+        obs = Observation.empty(frames, D)
+    if obs.frames != frames:
+        raise ValueError(f"observation has {obs.frames} frames, the window {frames}")
+    mask = torch.tensor(obs.mask, dtype=torch.float32).expand(batch, -1, -1)
+    obs_n = normalizer(torch.tensor(obs.values, dtype=torch.float32)) * mask
+    hard = mask if soft is None else mask * (1.0 - torch.tensor(soft, dtype=torch.float32))
+    targets = targets or JointTargets()
+    x = init_noise if init_noise is not None else torch.randn(batch, frames, D, generator=generator)
+    ts = schedule.timesteps(steps)
+    use_cfg = guidance_scale != 1.0
+    keep = torch.cat([torch.ones(batch, dtype=torch.bool), torch.zeros(batch, dtype=torch.bool)]) if use_cfg \
+        else torch.ones(batch, dtype=torch.bool)
+    x0 = x
+    for i, t in enumerate(ts):
+        tt = torch.full((batch,), t, dtype=torch.long)
+        if use_cfg:
+            out = model(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([text, text]), torch.cat([obs_n, obs_n]),
+                        torch.cat([mask, mask]), text_keep=keep)
+            x0_c, x0_u = out[:batch], out[batch:]
+            x0 = x0_u + guidance_scale * (x0_c - x0_u)
+        else:
+            x0 = model(x, tt, text, obs_n, mask, text_keep=keep)
+        imp = mask if i < soft_steps else hard  # channels overwritten on this step
+        x0 = x0 * (1.0 - imp) + obs_n * imp
+        last = i == len(ts) - 1
+        if len(targets):
+            with torch.enable_grad():
+                x0 = guide_x0(x0, targets, normalizer, 1.0 - imp, iters=final_guide_iters if last else guide_iters)
+        if on_step is not None:
+            on_step(i + 1, len(ts), x0)
+        x = schedule.ddim_step(x, x0, t, ts[i + 1] if not last else None)
+    return x0
+
+
+def seeded_generator(seed: int, variation: int = 0) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(np.random.SeedSequence([int(seed), int(variation)]).generate_state(1)[0]))
+    return g

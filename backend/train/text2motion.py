@@ -1,0 +1,208 @@
+"""``python -m backend train text2motion``: train the motion diffusion denoiser on the corpus's train split.
+
+Each step draws a batch of augmented, canonicalised 4 s windows (:class:`~.text2motion_data.WindowBank`), one
+paraphrase of each window's description (embedded by the frozen sentence encoder, cached), a diffusion step, and a
+random observation mask (trajectory / keys / prefix / nothing); the denoiser predicts the clean window and is trained
+with :func:`backend.models.diffusion.losses.denoiser_losses`. An exponential moving average of the weights is what
+gets saved. Runs on CPU by default and under ``torchrun`` (DDP, gloo on CPU / nccl on GPU) unchanged. The default
+arguments reproduce the committed ``weights/text2motion.safetensors`` (same seed, same steps, 2 threads).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "weights" / "text2motion.safetensors"
+DEFAULT_PLOT = REPO / "docs" / "img" / "text2motion_loss.png"
+
+
+def register(subparsers):
+    p = subparsers.add_parser("text2motion", help="train the text-to-motion diffusion model",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=16, help="global batch (split across DDP ranks)")
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window", type=int, default=120, help="training window in frames (30 fps)")
+    p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--ff", type=int, default=384)
+    p.add_argument("--patch", type=int, default=4, help="frames per transformer token")
+    p.add_argument("--diffusion-steps", type=int, default=100)
+    p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of dropping the text (for CFG)")
+    p.add_argument("--w-geo", type=float, default=1.0, help="weight of the FK losses (times the three below)")
+    p.add_argument("--w-pos", type=float, default=0.1, help="FK joint positions (dm^2)")
+    p.add_argument("--w-vel", type=float, default=1.0, help="FK joint velocities (dm^2 per frame^2)")
+    p.add_argument("--w-foot", type=float, default=1.0, help="foot velocity on real contact frames (sliding)")
+    p.add_argument("--yaw-jitter", type=float, default=15.0, help="random facing jitter in degrees")
+    p.add_argument("--geo-samples", type=int, default=16, help="windows per batch that get the FK losses")
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--save-every", type=int, default=1000, help="also save the EMA weights every N steps (0: end only)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the default reproduces the weights)")
+    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/corpus)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--val-every", type=int, default=500)
+    p.set_defaults(func=run)
+
+
+def _rel(p: Path) -> str:
+    """Paths in sidecars relative to the repository, so they do not name this machine."""
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+
+    from ..data.corpus import load_corpus
+    from ..models.diffusion.denoiser import DenoiserConfig, MotionDenoiser
+    from ..models.diffusion.losses import denoiser_losses
+    from ..models.diffusion.schedule import CosineSchedule
+    from ..models.features import Normalizer
+    from ..models.text import ENCODER_NAME, default_encoder
+    from .common import ddp_cleanup, ddp_setup, plot_losses, save_weights, seed_everything, training_command
+    from .text2motion_data import WindowBank, random_observation
+
+    torch.set_num_threads(max(1, args.threads))
+    rank, world, distributed = ddp_setup()
+    device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+    seed_everything(args.seed + rank)
+    log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
+    t_start = time.time()
+
+    corpus = load_corpus(path=args.corpus)
+    train_clips = [c for c in corpus.clips if c.split == "train"]
+    val_clips = [c for c in corpus.clips if c.split == "val"]
+    if not train_clips:
+        print("the corpus has no train clips", file=sys.stderr)
+        return 2
+    log(f"corpus v{corpus.version}: {len(train_clips)} train / {len(val_clips)} val clips; building windows")
+    bank = WindowBank(train_clips, log=log)
+    val_bank = WindowBank(val_clips, warps=(1.0,), mirror=False) if val_clips else None
+    enc = default_encoder()
+    text_table = torch.tensor(enc.encode(bank.texts), device=device)
+    val_text = torch.tensor(enc.encode(val_bank.texts), device=device) if val_bank else None
+    enc.save()
+    log(f"{len(bank.texts)} training phrasings embedded with {ENCODER_NAME}")
+
+    # normaliser from a fixed sample of canonicalised training windows
+    nrng = np.random.default_rng(12345)
+    feats, real, _, _ = bank.sample(2048, args.window, nrng, np.deg2rad(args.yaw_jitter))
+    normalizer = Normalizer.fit([feats[real]])
+    normalizer = Normalizer(normalizer.mean.to(device), normalizer.std.to(device))
+
+    cfg = DenoiserConfig(feature_dim=feats.shape[-1], d_model=args.d_model, layers=args.layers, heads=args.heads,
+                         ff=args.ff, patch=args.patch, diffusion_steps=args.diffusion_steps,
+                         max_frames=max(480, 4 * args.window))
+    model = MotionDenoiser(cfg).to(device)
+    ema = MotionDenoiser(cfg).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.eval()
+    for p_ in ema.parameters():
+        p_.requires_grad_(False)
+    net = model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    log(f"denoiser: {model.num_parameters() / 1e6:.2f} M parameters, {cfg.to_dict()}")
+    sched = CosineSchedule(args.diffusion_steps)
+    w_terms = (args.w_pos, args.w_vel, args.w_foot)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    lr_at = lambda s: args.lr * min(1.0, (s + 1) / max(1, args.warmup)) * (0.5 * (1 + math.cos(math.pi * s / args.steps)) * 0.9 + 0.1)
+    rng = np.random.default_rng([args.seed, rank])
+    per_rank = max(1, args.batch // world)
+    yaw = np.deg2rad(args.yaw_jitter)
+
+    def make_batch(b, r, bk, table):
+        x, rl, _, tid = bk.sample(b, args.window, r, yaw)
+        m = np.stack([random_observation(rl[i], r, x.shape[-1]) for i in range(b)])
+        x = normalizer(torch.tensor(x, device=device))
+        return x, torch.tensor(rl, device=device), torch.tensor(m, device=device), table[torch.tensor(tid)]
+
+    val_batch = None
+    if val_bank is not None:
+        vr = np.random.default_rng(777)
+        val_batch = make_batch(128, vr, val_bank, val_text)
+        val_t = torch.tensor(np.linspace(0, args.diffusion_steps - 1, 128).round().astype(np.int64), device=device)
+        val_noise = torch.tensor(vr.standard_normal(tuple(val_batch[0].shape)), dtype=torch.float32, device=device)
+
+    def evaluate(m):
+        x0, rl, mask, txt = val_batch
+        xt = sched.q_sample(x0, val_t, val_noise)
+        with torch.no_grad():
+            pred = m(xt, val_t, txt, x0, mask, rl)
+            return {k: float(v) for k, v in denoiser_losses(pred, x0, rl, normalizer, args.w_geo,
+                                                             w_terms=w_terms).items()}
+
+    def save(step_done: int, final_val: dict):
+        wall = time.time() - t_start
+        tensors = {f"denoiser.{k}": v for k, v in ema.state_dict().items()}
+        tensors.update(normalizer.state_dict())
+        meta = {"model": "text2motion-diffusion", "config": cfg.to_dict(),
+                "training": {k: (_rel(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                             if k not in ("func",) and not k.endswith("_task") and k != "command"},
+                "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
+                "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,
+                "parameters": model.num_parameters(), "world_size": world, "device": str(device),
+                "wall_time_s": round(wall, 1), "steps_done": step_done, "final_val": final_val, "eval": {}}
+        out = save_weights(args.out, tensors, meta)
+        plot_losses(history, args.plot, title=f"text2motion denoiser ({step_done} steps)")
+        (args.plot.with_suffix(".json")).write_text(json.dumps(history) + "\n")
+        log(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) and {args.plot}; wall time {wall / 60:.1f} min")
+        return wall
+
+    history: dict[str, list] = {"train total": [], "train feat": [], "val total (EMA)": [], "val feat (EMA)": []}
+    run_avg: dict[str, float] = {}
+    t0 = time.time()
+    for step in range(args.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        x0, rl, mask, txt = make_batch(per_rank, rng, bank, text_table)
+        t = torch.tensor(rng.integers(0, args.diffusion_steps, per_rank), device=device)
+        noise = torch.tensor(rng.standard_normal(tuple(x0.shape)), dtype=torch.float32, device=device)
+        keep = torch.tensor(rng.random(per_rank) >= args.cond_dropout, device=device)
+        xt = sched.q_sample(x0, t, noise)
+        model.train()
+        pred = net(xt, t, txt, x0, mask, rl, keep)
+        losses = denoiser_losses(pred, x0, rl, normalizer, args.w_geo, args.geo_samples, w_terms)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():  # EMA with warm-up, so early checkpoints are not mostly the initialisation
+            decay = min(args.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        for k, v in losses.items():
+            v = float(v.detach())
+            run_avg[k] = 0.9 * run_avg.get(k, v) + 0.1 * v
+        if (step + 1) % args.log_every == 0 or step == 0:
+            history["train total"].append((step + 1, run_avg["total"]))
+            history["train feat"].append((step + 1, run_avg["feat"]))
+            el = time.time() - t0
+            eta = el / (step + 1) * (args.steps - step - 1)
+            log(f"step {step + 1}/{args.steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in run_avg.items())
+                + f"  lr {lr_at(step):.2e}  {el / (step + 1):.2f}s/step  eta {eta / 60:.1f} min")
+        if val_batch is not None and ((step + 1) % args.val_every == 0 or step + 1 == args.steps) and rank == 0:
+            v = evaluate(ema)
+            history["val total (EMA)"].append((step + 1, v["total"]))
+            history["val feat (EMA)"].append((step + 1, v["feat"]))
+            log(f"  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps and rank == 0:
+            save(step + 1, {})
+
+    if rank == 0:
+        save(args.steps, evaluate(ema) if val_batch is not None else {})
+    ddp_cleanup(distributed)
+    return 0
