@@ -17,6 +17,9 @@ def register(subparsers):
                                                              "NAME_k.bvh")
     p.add_argument("--trajectory", default=None, help="a .json file with a list of [x, y, z] points (metres, Z up)")
     p.add_argument("--untimed", action="store_true", help="the trajectory is a path, not one point per frame")
+    p.add_argument("--model", default=None, help="a registered text-to-motion model by name (default: the active "
+                                                 "one, the learned model when its weights are present; or "
+                                                 "retrieval-baseline)")
     p.add_argument("--out", required=True, help="output .bvh or .json")
     p.add_argument("--up", default="Y", choices=["Y", "Z"], help="up axis of a written BVH (default Y)")
     p.set_defaults(func=run)
@@ -42,7 +45,7 @@ def run(args) -> int:
             traj = Array.from_numpy(np.asarray(json.loads(Path(args.trajectory).read_text()), np.float32))
         req = Text2MotionRequest(prompt=args.prompt, frames=args.frames, fps=args.fps, seed=args.seed,
                                  num_variations=args.variations, trajectory=traj, trajectory_timed=not args.untimed)
-        result = run_job(req, JobContext(seed=args.seed, on_progress=print_progress()))
+        result = run_job(req, JobContext(seed=args.seed, on_progress=print_progress()), model=args.model)
         out = Path(args.out)
         for k, spec in enumerate(result.motions):
             path = out if k == 0 else out.with_name(f"{out.stem}_{k}{out.suffix}")
