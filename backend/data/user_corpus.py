@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from ..motion.formats.bvh import load_bvh
-from ..motion.kinematics import fk
 from ..motion.motion import Motion
 from ..motion.rotations import np_matrix_to_quat, np_quat_inv, np_quat_mul
 from ..motion.skeleton import CANONICAL, CANONICAL_FPS, Skeleton

@@ -94,7 +94,7 @@ def run(args) -> int:
     from ..models.diffusion.control import JointTargets, Keys
     from ..models.diffusion.model import Text2MotionModel
     from ..models.evaluator.encoders import load_evaluator
-    from ..models.evaluator.metrics import diversity, fid, jerk_profile, r_precision, transition_jerk
+    from ..models.evaluator.metrics import diversity, fid, jerk_profile, transition_jerk
     from ..models.text import default_encoder
     from ..models.text.retrieval import RetrievalBaseline
     from ..motion.skeleton import CANONICAL

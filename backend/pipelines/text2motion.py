@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..motion.edit import CROSSFADE, fit_length, stitch
 from ..motion.motion import Motion
-from ..motion.rotations import np_quat_about_z, np_quat_fix_hemisphere, np_quat_mul, np_quat_slerp
+from ..motion.rotations import np_quat_about_z, np_quat_mul
 from ..motion.skeleton import CANONICAL_JOINTS
 from ..schema import JobResult, Text2MotionRequest
 from .context import JobContext, RequestError
@@ -53,7 +54,6 @@ TRAINING_DATA = ("motion corpus, train split (backend.data.corpus: CMU mocap and
                  "descriptions, retargeted to the canonical skeleton)")
 NOTE = ("classical baseline: the corpus clip whose description is nearest to the prompt (all-MiniLM-L6-v2 "
         "sentence embeddings), fitted to the length and bent onto the requested path; not a generative model")
-CROSSFADE = 10  # frames blended at each seam when a clip is looped or segments are stitched
 
 
 def corpus_available() -> bool:
@@ -116,50 +116,6 @@ class TokenOverlapEncoder:
                     out[i, self.vocab[w]] += 1.0
         n = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(n > 0, n, 1.0)
-
-
-# ------------------------------------------------------------------------------------------------ motion edits
-def _blend(a: Motion, b: Motion, n: int) -> Motion:
-    """``a`` then ``b`` with ``a``'s last n frames crossfaded into ``b``'s first n (slerp / lerp)."""
-    if n <= 0:
-        return a.concat(b)
-    w = ((np.arange(n) + 1) / (n + 1))[:, None]
-    qa, qb = a.rotations[-n:], b.rotations[:n]
-    mid_rot = np_quat_slerp(qa, qb, np.broadcast_to(w, qa.shape[:2]))
-    mid_root = a.root_pos[-n:] * (1 - w) + b.root_pos[:n] * w
-    rot = np.concatenate([a.rotations[:-n], mid_rot, b.rotations[n:]])
-    root = np.concatenate([a.root_pos[:-n], mid_root, b.root_pos[n:]])
-    return a.copy(rotations=np_quat_fix_hemisphere(rot), root_pos=root, contacts=None, contact_joints=())
-
-
-def _continue_from(prev: Motion, frame: int, nxt: Motion) -> Motion:
-    """Turn and move ``nxt`` so its first frame has ``prev``'s heading and ground position at ``frame``."""
-    turn = float(prev.heading(frame) - nxt.heading(0))
-    m = nxt.rotated_about_z(turn, pivot=nxt.root_pos[0])
-    root = m.root_pos.copy()
-    root[:, :2] += prev.root_pos[frame, :2] - m.root_pos[0, :2]
-    return m.copy(root_pos=root)
-
-
-def stitch(parts: list[Motion], crossfade: int = CROSSFADE) -> Motion:
-    """Join motions end to end, each continuing the previous one's heading and position, crossfaded."""
-    out = parts[0]
-    for p in parts[1:]:
-        n = min(crossfade, out.num_frames // 3, p.num_frames // 3)
-        p = _continue_from(out, out.num_frames - max(n, 1), p)
-        out = _blend(out, p, n)
-    return out
-
-
-def fit_length(clip: Motion, frames: int, rng: np.random.Generator) -> Motion:
-    """A window of ``frames`` frames (start drawn from ``rng``), or the clip looped until it is long enough."""
-    if clip.num_frames >= frames:
-        start = int(rng.integers(0, clip.num_frames - frames + 1))
-        return clip.slice(start, start + frames)
-    out = clip
-    while out.num_frames < frames:
-        out = stitch([out, clip])
-    return out.slice(0, frames)
 
 
 def _heading_of_travel(xy: np.ndarray, min_step: float) -> np.ndarray:

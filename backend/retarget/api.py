@@ -40,7 +40,7 @@ from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
 from .cleanup import LegChain, contact_cleanup, hand_cleanup
 from .control_rigs import ControlProfile, find_profile
-from .rig import Rig, RigError
+from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 
 MAX_FRAMES = 100_000

@@ -249,7 +249,7 @@ def _chain_fill(dst: Skeleton, mapped: dict[int, int], axial: set[int]) -> list:
         if a < 0:
             continue
         # mapped descendants reached through chains of unmapped joints
-        found, frontier, depth = [], [(c, 1) for c in dst.children(j)], 0
+        found, frontier = [], [(c, 1) for c in dst.children(j)]
         while frontier:
             nxt = []
             for c, d in frontier:

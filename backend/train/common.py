@@ -19,6 +19,14 @@ REPO = Path(__file__).resolve().parents[2]
 WEIGHTS_DIR = REPO / "weights"
 
 
+def repo_relative(p: Path) -> str:
+    """A path for a weights sidecar: relative to the repository when inside it, so sidecars do not name a machine."""
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

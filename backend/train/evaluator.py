@@ -34,12 +34,6 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def _rel(p: Path) -> str:
-    try:
-        return str(Path(p).resolve().relative_to(REPO))
-    except ValueError:
-        return str(p)
-
 
 def run(args) -> int:
     import numpy as np
@@ -51,7 +45,8 @@ def run(args) -> int:
                                              motion_inputs_from_positions)
     from ..models.evaluator.metrics import r_precision
     from ..models.text import ENCODER_NAME, default_encoder
-    from .common import ddp_cleanup, ddp_setup, plot_losses, save_weights, seed_everything, training_command
+    from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
+                         training_command)
     from .text2motion_data import WindowBank
 
     torch.set_num_threads(max(1, args.threads))
@@ -147,7 +142,7 @@ def run(args) -> int:
     if rank == 0:
         val_rp = validate() if val_set is not None else None
         meta = {"model": "text-motion-evaluator", "config": model.cfg.to_dict(), "command": training_command(),
-                "training": {k: (_rel(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                "training": {k: (repo_relative(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                              if k != "func" and not k.endswith("_task")},
                 "corpus_version": corpus.version, "seed": args.seed, "splits_used": ["train"],
                 "text_encoder": ENCODER_NAME, "wall_time_s": round(wall, 1),

@@ -53,13 +53,6 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def _rel(p: Path) -> str:
-    """Paths in sidecars relative to the repository, so they do not name this machine."""
-    try:
-        return str(Path(p).resolve().relative_to(REPO))
-    except ValueError:
-        return str(p)
-
 
 def run(args) -> int:
     import numpy as np
@@ -71,7 +64,8 @@ def run(args) -> int:
     from ..models.diffusion.schedule import CosineSchedule
     from ..models.features import Normalizer
     from ..models.text import ENCODER_NAME, default_encoder
-    from .common import ddp_cleanup, ddp_setup, plot_losses, save_weights, seed_everything, training_command
+    from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
+                         training_command)
     from .text2motion_data import WindowBank, random_observation
 
     torch.set_num_threads(max(1, args.threads))
@@ -150,7 +144,7 @@ def run(args) -> int:
         tensors = {f"denoiser.{k}": v for k, v in ema.state_dict().items()}
         tensors.update(normalizer.state_dict())
         meta = {"model": "text2motion-diffusion", "config": cfg.to_dict(),
-                "training": {k: (_rel(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                "training": {k: (repo_relative(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                              if k not in ("func",) and not k.endswith("_task") and k != "command"},
                 "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
                 "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,

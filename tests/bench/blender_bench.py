@@ -192,7 +192,7 @@ def stall_stats(job, baseline_s: float, what: str) -> dict:
 
 
 def bench_stream_generate(frames: int, partials: int) -> dict:
-    from blender_addon import jobs, scene_io, tasks, wire
+    from blender_addon import scene_io, tasks, wire
     arm = rig65()
     fake = Backend([sys.executable, str(ROOT / "tests" / "blender" / "fake_backend.py"), "--port", "0",
                     "--partials", str(partials), "--step-delay", "0.1"])
@@ -214,7 +214,7 @@ def bench_stream_generate(frames: int, partials: int) -> dict:
 
 
 def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
-    from blender_addon import jobs, scene_io, tasks, wire
+    from blender_addon import scene_io, tasks, wire
     arm = rig65()
     rig, m = random_motion(arm, frames, seed=1)
     act, slot = scene_io.write_motion_action(arm, m, "keys")

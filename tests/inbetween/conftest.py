@@ -2,7 +2,6 @@
 residual head is *not* zero (so key exactness is tested against a network that really changes things)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from backend.models.inbetween import MODEL_NAME
 from backend.models.inbetween.bezier import bezier_quaternions

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from backend.motion.motion import Motion, MotionError
-from backend.motion.rotations import (np_euler_to_quat, np_quat_angle, np_quat_apply, np_quat_mul, np_quat_to_matrix,
+from backend.motion.rotations import (np_euler_to_quat, np_quat_angle, np_quat_to_matrix,
                                       wxyz_to_xyzw, xyzw_to_wxyz)
 from backend.motion.skeleton import CANONICAL, CANONICAL_JOINTS
 from backend.retarget.api import (MAX_FRAMES, RigPose, from_canonical, prepare, source_contacts, to_canonical)
 from backend.retarget.bonemap import BoneMap
 from backend.retarget.rig import Rig, RigError
-from backend.retarget.rig_files import bvh_rig_and_pose, load_rig
+from backend.retarget.rig_files import bvh_rig_and_pose
 from backend.retarget.transfer import RetargetError
 
 from retarget_helpers import DATA, FIXTURES, load_rig_cached, need

@@ -136,7 +136,6 @@ def test_rig_space_inbetween_goes_through_canonical_and_returns_exact_keys(rig):
 
 def test_rig_inbetween_of_a_subset_of_bones_with_a_legless_rig_interpolates_channels(rig):
     legless = rig.model_copy(update={"bones": [n.replace("Leg", "Limb").replace("Foot", "Paw") for n in rig.bones]})
-    T = 9
     rng = np.random.default_rng(1)
     q = rng.normal(size=(3, 2, 4)).astype(np.float32)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)

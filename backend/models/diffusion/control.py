@@ -19,7 +19,7 @@ import torch
 
 from ...motion.rotations import np_quat_to_6d
 from ...motion.skeleton import CANONICAL
-from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, ROT_DIMS
+from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS
 from .losses import chain_positions, positions
 
 
