@@ -171,3 +171,29 @@ def test_trajectory_strength_trades_accuracy_for_freedom(model):
     assert err[0.0] < 1.0  # conditioning alone still keeps it near the path
     with pytest.raises(ControlError, match="trajectory_strength"):
         model.generate_motion("walk", F, trajectory=path, trajectory_strength=1.5)
+
+
+def test_keys_are_eased_into_the_motion_without_pops():
+    """The sampler may leave the frames next to a key off it; imposing the keys warps both sides onto them. Keys
+    close together (4 frames) compose, keys far apart fade out over the warp radius; keyed values stay exact."""
+    from backend.models.diffusion.model import _impose_keys
+    from backend.motion.motion import Motion
+    T, j = 40, CANONICAL.index("left_elbow")
+    rot = np.zeros((T, CANONICAL.num_joints, 4))
+    rot[..., 3] = 1.0
+    m = Motion(CANONICAL, 30.0, np.tile([0.0, 0.0, 0.9], (T, 1)), rot)
+    bent = np.array([np.sin(np.radians(15.0)), 0.0, 0.0, np.cos(np.radians(15.0))])  # 30 degrees about x, XYZW
+    frames = np.array([10, 14, 30])
+    q = np.repeat(rot[:1], 3, 0)
+    q[:, j] = bent
+    mask = np.zeros((3, CANONICAL.num_joints), bool)
+    mask[:, j] = True
+    root = np.tile([0.0, 0.0, 0.9], (3, 1)) + np.array([[0.3, 0.0, 0.0]])
+    out = _impose_keys(m, Keys(frames, list(CANONICAL.names), q, root, mask, np.ones(3, bool)))
+    ang = np.degrees(np_quat_angle(out.rotations[:, j], np.broadcast_to(bent, (T, 4))))
+    assert ang[frames].max() < 1e-6 and np.abs(out.root_pos[frames] - root).max() < 1e-12
+    assert ang[11:14].max() < 1.0  # between two close keys the corrections compose: the pose holds
+    step = np.degrees(np_quat_angle(out.rotations[1:, j], out.rotations[:-1, j]))
+    assert step.max() < 12.0, step.max()  # eased in over the radius, not a 30 degree pop next to the key
+    assert np.degrees(np_quat_angle(out.rotations[0, j], rot[0, j])) < 1e-9  # far from any key: untouched
+    assert np.abs(np.diff(out.root_pos[:, 0])).max() < 0.12

@@ -424,7 +424,7 @@ def _impose_keys(m: Motion, keys: Keys, radius: int = KEY_WARP_RADIUS) -> Motion
                 idx, w = _side_weights(f, kf, T, radius, side)
                 if len(idx):
                     turn = np_quat_slerp(np.tile(ident, (len(idx), 1)), np.tile(delta, (len(idx), 1)), w)
-                    rot[idx, j] = np_quat_mul(turn, src[idx])
+                    rot[idx, j] = np_quat_mul(turn, rot[idx, j])  # corrections of neighbouring keys compose
 
     for b, name in enumerate(keys.joints):
         sel = np.nonzero(keys.mask[:, b] & inside)[0]
@@ -441,7 +441,7 @@ def _impose_keys(m: Motion, keys: Keys, radius: int = KEY_WARP_RADIUS) -> Motion
                     continue
                 ext = src[n1] if not 0 <= n2 < T else 2 * src[n1] - src[n2]
                 idx, w = _side_weights(f, kf, T, radius, side)
-                root[idx] = src[idx] + w[:, None] * (v - ext)
+                root[idx] += w[:, None] * (v - ext)
     for k, f in enumerate(keys.frames):
         if not 0 <= f < m.num_frames:
             continue
