@@ -60,26 +60,12 @@ def register(subparsers):
 def _standing(rig):
     """The same rig moved so its rest pose's lowest joint is at z = 0 (floor at z = 0)."""
     from backend.retarget.rig import Rig
-    from backend.motion.rotations import np_quat_to_matrix
     lift = -float(rig.skeleton.rest_positions()[:, 2].min())
-    mw = np.eye(4)
-    mw[:3, :3] = np_quat_to_matrix(rig.world_rot) * rig.unit_scale
-    mw[:3, 3] = rig.world_loc + np.array([0.0, 0.0, lift])
-    order = rig.order
-    names = [None] * len(order)
-    parents = [-1] * len(order)
-    rest = np.zeros((len(order), 4, 4))
-    for k, c in enumerate(order):
-        names[c] = rig.names[k]
-        p = rig.skeleton.parents[k]
-        parents[c] = int(order[p]) if p >= 0 else -1
-        rest[c] = rig.rest_local[k]
-    tails = None
-    if rig.tails is not None:  # tails back to armature space
-        from backend.motion.rotations import np_quat_apply, np_quat_inv
-        t = np.zeros((len(order), 3))
-        t[order] = np_quat_apply(np_quat_inv(rig.world_rot), rig.tails - rig.world_loc) / rig.unit_scale
-        tails = t
+    mw = rig.matrix_world
+    mw[2, 3] += lift
+    names, parents = rig.caller_hierarchy()
+    rest = rig.reorder_to_caller(rig.rest_local, axis=0)
+    tails = None if rig.tails is None else rig.reorder_to_caller(rig.to_armature_space(rig.tails), axis=0)
     out = Rig.from_matrices(names, parents, rest, matrix_world=mw, tails=tails,
                             controls=rig.controls, name=rig.name)
     out.floor = 0.0

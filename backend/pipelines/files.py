@@ -55,36 +55,18 @@ def rig_spec_from_rig(rig, tails: np.ndarray | None = None) -> RigSpec:
     """A :class:`backend.retarget.rig.Rig` as the :class:`RigSpec` the add-on would send (caller bone order,
     armature-space rest matrices and tails, the object's world matrix, the rig's floor if it has one).
     ``tails`` (caller order, world) replaces the rig's own (BVH rigs have none)."""
-    from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_to_matrix
-    order = np.asarray(rig.order)
-    J = len(order)
-    names, parents = [None] * J, [-1] * J
-    rest = np.zeros((J, 4, 4))
-    for k, caller in enumerate(order):
-        names[caller] = rig.names[k]
-        p = rig.skeleton.parents[k]
-        parents[caller] = int(order[p]) if p >= 0 else -1
-        rest[caller] = rig.rest_local[k]
-    mw = np.eye(4)
-    mw[:3, :3] = np_quat_to_matrix(rig.world_rot) * rig.unit_scale
-    mw[:3, 3] = rig.world_loc
+    names, parents = rig.caller_hierarchy()
+    rest = rig.reorder_to_caller(rig.rest_local, axis=0)
     world_tails = None
     if tails is not None:
         world_tails = np.asarray(tails, np.float64)
     elif rig.tails is not None:
-        world_tails = np.empty((J, 3))
-        world_tails[order] = rig.tails
-    arm_tails = None
-    if world_tails is not None:  # world -> armature space (inverse of Rig.from_matrices)
-        arm_tails = np_quat_apply(np_quat_inv(rig.world_rot), world_tails - rig.world_loc) / rig.unit_scale
-    deform = None
-    if rig.deform is not None:
-        deform = [True] * J
-        for k, caller in enumerate(order):
-            deform[caller] = bool(rig.deform[k])
+        world_tails = rig.reorder_to_caller(rig.tails, axis=0)
+    arm_tails = None if world_tails is None else rig.to_armature_space(world_tails)
+    deform = None if rig.deform is None else [bool(d) for d in rig.reorder_to_caller(rig.deform, axis=0)]
     return RigSpec(name=rig.name[:256], bones=names, parents=parents, rest_matrices=Array.from_numpy(rest),
-                   tails=None if arm_tails is None else Array.from_numpy(arm_tails), matrix_world=Array.from_numpy(mw),
-                   deform=deform, controls=list(rig.controls) or None, floor=rig.floor)
+                   tails=None if arm_tails is None else Array.from_numpy(arm_tails),
+                   matrix_world=Array.from_numpy(rig.matrix_world), deform=deform, controls=list(rig.controls) or None, floor=rig.floor)
 
 
 def load_target_rig(path: str | Path):

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..motion.kinematics import fk, global_to_local
 from ..motion.motion import Motion, MotionError
-from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp, np_quat_to_matrix
+from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
 from .cleanup import LegChain, contact_cleanup, hand_cleanup
@@ -147,11 +147,8 @@ class PreparedRig:
 def _sub_rig(rig: Rig, bones: list[str], parents: dict) -> Rig:
     """A rig made of some of ``rig``'s bones with a given hierarchy, keeping their rest frames and world matrix."""
     idx = [rig.index(b) for b in bones]
-    mw = np.eye(4)
-    mw[:3, :3] = np_quat_to_matrix(rig.world_rot) * rig.unit_scale
-    mw[:3, 3] = rig.world_loc
     par = [bones.index(parents[b]) if parents.get(b) else -1 for b in bones]
-    sub = Rig.from_matrices(bones, par, rig.rest_local[idx], matrix_world=mw, name=rig.name)
+    sub = Rig.from_matrices(bones, par, rig.rest_local[idx], matrix_world=rig.matrix_world, name=rig.name)
     # keep end sites (leaf tips) from the full rig's tails for direction finding
     if rig.tails is not None:
         ends = {}

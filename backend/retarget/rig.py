@@ -22,7 +22,8 @@ import numpy as np
 
 from ..motion.kinematics import fk
 from ..motion.motion import Motion
-from ..motion.rotations import np_quat_apply, np_quat_from_matrix_safe, np_quat_inv, np_quat_mul
+from ..motion.rotations import (np_quat_apply, np_quat_from_matrix_safe, np_quat_inv, np_quat_mul,
+                                np_quat_to_matrix)
 from ..motion.skeleton import Skeleton, SkeletonError, topological_order, validate_tree
 
 
@@ -49,6 +50,29 @@ class Rig:
     @property
     def names(self) -> tuple[str, ...]:
         return self.skeleton.names
+
+    @property
+    def matrix_world(self) -> np.ndarray:
+        """(4,4) the armature object's world matrix the rig was built with (rotation times uniform scale, location)."""
+        mw = np.eye(4)
+        mw[:3, :3] = np_quat_to_matrix(self.world_rot) * self.unit_scale
+        mw[:3, 3] = self.world_loc
+        return mw
+
+    def caller_hierarchy(self) -> tuple[list[str], list[int]]:
+        """Bone names and parent indices in the caller's bone order (what :meth:`from_matrices` was given); rest
+        matrices in that order are ``reorder_to_caller(rest_local, axis=0)``."""
+        names, parents = [""] * len(self.order), [-1] * len(self.order)
+        for k, caller in enumerate(self.order):
+            names[caller] = self.names[k]
+            p = self.skeleton.parents[k]
+            parents[caller] = int(self.order[p]) if p >= 0 else -1
+        return names, parents
+
+    def to_armature_space(self, points: np.ndarray) -> np.ndarray:
+        """World points (metres) -> the armature's own space and units (inverse of the world matrix)."""
+        local = np.asarray(points, np.float64) - self.world_loc
+        return np_quat_apply(np_quat_inv(self.world_rot), local) / self.unit_scale
 
     def floor_height(self) -> float:
         """The floor this rig stands on (world z, metres): ``floor`` if given, else its rest pose's lowest joint."""

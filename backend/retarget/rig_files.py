@@ -14,25 +14,6 @@ import numpy as np
 from .rig import Rig, RigError
 
 
-def rig_to_dict(rig: Rig, provenance: str = "") -> dict:
-    """A JSON-able dump of a rig in the caller's bone order (RigSpec fields as plain lists)."""
-    order = rig.order
-    inv = np.empty(len(order), int)
-    inv[order] = np.arange(len(order))
-    J = len(order)
-    names = [None] * J
-    parents = [-1] * J
-    rest = np.zeros((J, 4, 4))
-    for k, caller in enumerate(order):
-        names[caller] = rig.names[k]
-        p = rig.skeleton.parents[k]
-        parents[caller] = int(order[p]) if p >= 0 else -1
-        rest[caller] = rig.rest_local[k]
-    d = {"name": rig.name, "provenance": provenance, "bones": names, "parents": parents,
-         "rest_matrices": np.round(rest, 6).tolist()}
-    return d
-
-
 def rig_from_dict(d: dict, name: str | None = None) -> Rig:
     """Build a rig from a JSON dump (keys: bones, parents, rest_matrices, optional tails, matrix_world, deform,
     controls)."""
