@@ -65,3 +65,17 @@ def foot_skate_ratio_gmd(toe_positions: np.ndarray, fps: float, height_thresh: f
     low = q[1:, :, 2] < height_thresh
     skating = (low & (speed > speed_thresh)).any(axis=1)
     return float(skating.mean())
+
+
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) runs of True in a (T,) mask: the contact spans the foot cleanups pin."""
+    out, start = [], None
+    for t, v in enumerate(mask):
+        if v and start is None:
+            start = t
+        elif not v and start is not None:
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, len(mask)))
+    return out

@@ -13,6 +13,12 @@ from .rotations import np_quat_fix_hemisphere, np_quat_slerp
 CROSSFADE = 10  # frames blended at each seam
 
 
+def smoothstep(x):
+    """3x^2 - 2x^3 on x clipped to [0, 1]: an ease with zero slope at both ends (blend weights that never pop)."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
 def blend(a: Motion, b: Motion, n: int) -> Motion:
     """``a`` then ``b`` with ``a``'s last n frames crossfaded into ``b``'s first n (slerp / lerp)."""
     if n <= 0:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..motion.contacts import true_runs
+from ..motion.edit import smoothstep
 from ..motion.motion import Motion
 from .ik import fk_subset, solve_limb
 
@@ -40,25 +42,6 @@ class LegChain:
     toe_clearance: float
 
 
-def _smoothstep(x):
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Inclusive-exclusive [start, stop) runs of True."""
-    out, start = [], None
-    for t, v in enumerate(mask):
-        if v and start is None:
-            start = t
-        elif not v and start is not None:
-            out.append((start, t))
-            start = None
-    if start is not None:
-        out.append((start, len(mask)))
-    return out
-
-
 def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, c_toe: np.ndarray, ground: float,
                 leg: LegChain, blend: int = 6) -> np.ndarray:
     """Desired ankle positions (T,3) for one leg (see module docstring)."""
@@ -69,7 +52,7 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
     foot_off = toe - ankle
     off = np.zeros((T, 3))
     contact = pivot > 0
-    for start, stop in _runs(contact):
+    for start, stop in true_runs(contact):
         t = start
         pin_ankle = pin_toe = None
         while t < stop:  # sub-runs of one pivot kind
@@ -94,17 +77,17 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
                 off[t:e] = (pin_toe - foot_off[t:e]) - ankle[t:e]
             t = e
     # fade the correction in and out around contact runs
-    runs = _runs(contact)
+    runs = true_runs(contact)
     if runs and blend > 0:
         for t in np.nonzero(~contact)[0]:
             acc, wsum = np.zeros(3), 0.0
             for start, stop in runs:
                 if stop <= t < stop + blend:
-                    w = _smoothstep(1.0 - (t - stop + 1) / (blend + 1))
+                    w = smoothstep(1.0 - (t - stop + 1) / (blend + 1))
                     acc += w * off[stop - 1]
                     wsum += w
                 elif start - blend <= t < start:
-                    w = _smoothstep(1.0 - (start - t) / (blend + 1))
+                    w = smoothstep(1.0 - (start - t) / (blend + 1))
                     acc += w * off[start]
                     wsum += w
             if wsum > 0:
@@ -126,7 +109,7 @@ def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
     for t in np.nonzero(~mask)[0]:
         d = np.abs(idx - t).min()
         if d <= blend:
-            w[t] = _smoothstep(1.0 - d / (blend + 1))
+            w[t] = smoothstep(1.0 - d / (blend + 1))
     return w
 
 
@@ -140,13 +123,13 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
     g, p = fk_subset(motion, [leg.toe])
     ankle, toe = p[:, leg.ankle], p[:, leg.toe]
     desired = toe.copy()
-    for start, stop in _runs(flat):
+    for start, stop in true_runs(flat):
         pin = toe[start:stop].mean(0)
         pin[2] = max(pin[2], ground + leg.toe_clearance)
         desired[start:stop] = pin
     w = _ramp_weights(flat, blend)
     # outside the runs, aim at the nearest run's pin, weighted down
-    runs = _runs(flat)
+    runs = true_runs(flat)
     for t in np.nonzero((w > 0) & ~flat)[0]:
         start, stop = min(runs, key=lambda r: min(abs(r[0] - t), abs(r[1] - 1 - t)))
         desired[t] = desired[start] if t < start else desired[stop - 1]

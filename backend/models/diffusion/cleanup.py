@@ -12,25 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...motion.contacts import true_runs
+from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.rotations import np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul
 from ...motion.skeleton import CANONICAL, FOOT_JOINTS
 
 LEGS = (("left_hip", "left_knee", "left_ankle", "left_foot"), ("right_hip", "right_knee", "right_ankle", "right_foot"))
-
-
-def _spans(c: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) runs of True."""
-    out, start = [], None
-    for i, v in enumerate(c):
-        if v and start is None:
-            start = i
-        elif not v and start is not None:
-            out.append((start, i))
-            start = None
-    if start is not None:
-        out.append((start, len(c)))
-    return out
 
 
 def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int, max_travel: float = 0.3,
@@ -46,7 +34,7 @@ def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int, max_travel: fl
     target = pos.copy()
     weight = np.zeros(T)
     plants: list[tuple[int, int, np.ndarray]] = []
-    for a, b in _spans(contact):
+    for a, b in true_runs(contact):
         xy = pos[a:b, :2]
         if np.linalg.norm(xy.max(0) - xy.min(0)) > max_travel:
             continue
@@ -75,7 +63,7 @@ def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int, max_travel: fl
             gap = nxt[0] - b
             for t in range(b, nxt[0]):
                 u = (t - b + 1) / (gap + 1)
-                target[t, :2] = pin + (nxt[2] - pin) * (u * u * (3 - 2 * u))
+                target[t, :2] = pin + (nxt[2] - pin) * smoothstep(u)
                 weight[t] = 1.0
         else:  # ease out
             hi = min(T, b + blend)

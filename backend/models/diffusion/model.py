@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
 from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion, motion_to_features
@@ -348,7 +349,7 @@ class Text2MotionModel:
             new = local.features_to_world(x)
             if k > hard:  # ease from the previous window's frames into this one's over the blend frames
                 u = (np.arange(k - hard) + 1.0) / (k - hard + 1.0)
-                w = (u * u * (3 - 2 * u))[:, None]
+                w = smoothstep(u)[:, None]
                 new[hard:k] = (1 - w) * out[s + hard:s + k] + w * new[hard:k]
             out[s:stop] = new
         return out
@@ -396,7 +397,7 @@ def _side_weights(f: int, others: np.ndarray, T: int, radius: int, side: int) ->
     idx = np.arange(f + side, f + side * r, side)
     idx = idx[(idx >= 0) & (idx < T)]
     u = 1.0 - np.abs(idx - f) / max(r, 1)
-    return idx, u * u * (3 - 2 * u)
+    return idx, smoothstep(u)
 
 
 def _impose_keys(m: Motion, keys: Keys, radius: int = KEY_WARP_RADIUS) -> Motion:
