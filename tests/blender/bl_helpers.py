@@ -78,6 +78,16 @@ def select_all_keys(arm, select=True):
         fc.keyframe_points.foreach_set("select_control_point", np.full(n, select))
 
 
+def run_operator(op: str, timeout: float):
+    """Run ``bpy.ops.motionloom.<op>`` and pump its job to the end (timers do not fire in the bpy module); the job
+    must finish as done."""
+    from blender_addon import jobs
+    assert getattr(bpy.ops.motionloom, op)() == {"FINISHED"}
+    job = jobs.run_until_idle(timeout)
+    assert job.state == "done", job.message
+    return job
+
+
 def use_backend(url: str, token: str = "") -> None:
     """Point the add-on's preferences at a running backend."""
     from blender_addon import preferences

@@ -27,7 +27,8 @@ import pytest
 import bpy
 
 import backend_expect
-from bl_helpers import BACKEND_DIR, BACKEND_PY, ROOT, Server, activate, real_backend_cmd, use_backend
+from bl_helpers import (BACKEND_DIR, BACKEND_PY, ROOT, Server, activate, real_backend_cmd, run_operator,
+                        use_backend)
 
 DATA = ROOT.parent / "shared" / "data"
 QUATERNIUS = DATA / "quaternius_cc0_characters"
@@ -98,11 +99,7 @@ def load_quaternius(stem="Male_Casual", name="male"):
 
 
 def _run(op: str, timeout: float = 180.0):
-    from blender_addon import jobs
-    assert getattr(bpy.ops.motionloom, op)() == {"FINISHED"}
-    job = jobs.run_until_idle(timeout)
-    assert job.state == "done", job.message
-    return job
+    return run_operator(op, timeout)
 
 
 def expected_heads(arm, motion) -> dict:

@@ -12,8 +12,8 @@ import pytest
 
 import bpy
 
-from bl_helpers import (activate, BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, ROOT, Server, key_poses, load_character, real_backend_cmd,
-                     select_all_keys, use_backend)
+from bl_helpers import (activate, BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, ROOT, Server, key_poses,
+                        load_character, real_backend_cmd, run_operator, select_all_keys, use_backend)
 
 HAS_SERVER = (BACKEND_DIR / "backend" / "cli" / "serve.py").is_file()
 
@@ -38,11 +38,7 @@ def backend(addon, server):
 
 
 def _run(op: str, timeout: float = 120.0):
-    from blender_addon import jobs
-    assert getattr(bpy.ops.motionloom, op)() == {"FINISHED"}
-    job = jobs.run_until_idle(timeout)
-    assert job.state == "done", job.message
-    return job
+    return run_operator(op, timeout)
 
 
 def _text2motion_ready(server) -> bool:

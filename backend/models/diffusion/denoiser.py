@@ -11,15 +11,17 @@ null embedding with probability ``cond_dropout`` in training, which is what clas
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import SidecarConfig
+
 
 @dataclass
-class DenoiserConfig:
+class DenoiserConfig(SidecarConfig):
     feature_dim: int = 139
     text_dim: int = 384
     d_model: int = 256
@@ -31,12 +33,6 @@ class DenoiserConfig:
     dropout: float = 0.1
     diffusion_steps: int = 100
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DenoiserConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:

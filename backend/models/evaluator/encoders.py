@@ -12,7 +12,7 @@ velocities (66) = 134 values, standardised with train statistics stored in the w
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...motion.motion import Motion
+from ..config import SidecarConfig
 from ..diffusion.losses import positions as fk_positions
 from ..features import FEATURE_DIM, motion_to_features
 
@@ -28,7 +29,7 @@ MOTION_IN = 134
 
 
 @dataclass
-class EvaluatorConfig:
+class EvaluatorConfig(SidecarConfig):
     d_model: int = 128
     layers: int = 3
     heads: int = 4
@@ -38,12 +39,6 @@ class EvaluatorConfig:
     max_tokens: int = 256
     dropout: float = 0.1
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EvaluatorConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def motion_inputs_from_positions(pos: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,18 +9,19 @@ pass through untouched and an untrained network is exactly the interpolation bas
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import SidecarConfig
 from ..features import FEATURE_DIM
 from .frames import NUM_GROUPS
 
 
 @dataclass
-class NetConfig:
+class NetConfig(SidecarConfig):
     d_model: int = 192
     layers: int = 4
     heads: int = 6
@@ -29,12 +30,6 @@ class NetConfig:
     max_rel: int = 64  # relative positions are clipped to +-max_rel frames
     key_horizon: float = 48.0  # time-to-key features saturate here (frames)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 # base, keyed, has-base, 2 time-to-key per group, any-key; velocities at the bounding keys (+ flags)
