@@ -287,13 +287,24 @@ def scene_to_canonical(binding: RigBinding) -> tuple[np.ndarray, np.ndarray]:
     return M, root[0] - M @ w[0]
 
 
-def trajectory_to_canonical(binding: RigBinding, path: np.ndarray) -> np.ndarray:
-    """A drawn ground path in the scene -> the canonical root path whose retargeted hips follow it. Only the
-    ground plane is mapped; heights (the floor under the character) are kept."""
+def controls_to_canonical(request: Text2MotionRequest, binding: RigBinding | None) -> Text2MotionRequest:
+    """The request with the controls the artist placed in the scene (a drawn path, joint targets) moved into
+    canonical space through :func:`scene_to_canonical` (measured once per request). Only a path's ground plane is
+    mapped; its heights (the floor under the character) are kept."""
+    if binding is None or (request.trajectory is None and not request.joint_targets):
+        return request
+    from ..schema import Array
     M, b = scene_to_canonical(binding)
-    out = np.asarray(path, np.float64).copy()
-    out[:, :2] = (out @ M.T + b)[:, :2]
-    return out
+    update: dict = {}
+    if request.trajectory is not None:
+        path = request.trajectory.numpy().astype(np.float64)
+        path[:, :2] = (path @ M.T + b)[:, :2]
+        update["trajectory"] = Array.from_numpy(path.astype(np.float32))
+    if request.joint_targets:
+        update["joint_targets"] = [
+            t.model_copy(update={"position": tuple(float(x) for x in M @ np.asarray(t.position, np.float64) + b)})
+            for t in request.joint_targets]
+    return request.model_copy(update=update)
 
 
 # ------------------------------------------------------------------------------------------------------ runner
@@ -329,13 +340,10 @@ def _target_joint(name: str, binding: RigBinding | None) -> str:
 
 def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
     model = model or RetrievalBaseline()
-    if request.rig is not None and request.trajectory is not None:
-        from ..schema import Array
-        path = trajectory_to_canonical(RigBinding(request.rig), request.trajectory.numpy())
-        request = request.model_copy(update={"trajectory": Array.from_numpy(path.astype(np.float32))})
-    if getattr(model, "streams_steps", False):
-        return _run_learned(request, ctx, model)
     binding = RigBinding(request.rig) if request.rig is not None else None
+    request = controls_to_canonical(request, binding)
+    if getattr(model, "streams_steps", False):
+        return _run_learned(request, ctx, model, binding)
     total = request.num_variations * 2
     ctx.progress(0, total, "retrieving")
     motions, info = [], {}
@@ -390,7 +398,8 @@ class LearnedText2Motion:
         self.model = model
 
     def controls(self, request: Text2MotionRequest, binding: RigBinding | None) -> dict:
-        """The request's controls on the canonical skeleton (frames counted from ``start_frame``)."""
+        """The request's controls on the canonical skeleton (frames counted from ``start_frame``; positions placed in
+        the scene were already moved into canonical space by :func:`controls_to_canonical`)."""
         from ..models.diffusion.control import JointTargets, Keys
         from ..models.diffusion.wire import request_controls
         out = request_controls(request.model_copy(update={"keys": None, "joint_targets": []}))
@@ -421,9 +430,8 @@ class LearnedText2Motion:
                                    root_mask)
         if request.joint_targets:
             tg = JointTargets()
-            M, b = scene_to_canonical(binding) if binding is not None else (np.eye(3), np.zeros(3))
-            for t in request.joint_targets:
-                tg.add(_target_joint(t.joint, binding), t.frame - start, M @ np.asarray(t.position, np.float64) + b)
+            for t in request.joint_targets:  # positions in canonical space (controls_to_canonical)
+                tg.add(_target_joint(t.joint, binding), t.frame - start, t.position)
             out["joint_targets"] = tg
         return out
 
@@ -464,9 +472,9 @@ def _exact_rig_keys(spec, request: Text2MotionRequest):
     return spec.model_copy(update=update)
 
 
-def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedText2Motion) -> JobResult:
+def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedText2Motion,
+                 binding: RigBinding | None) -> JobResult:
     from ..models.diffusion.control import ControlError
-    binding = RigBinding(request.rig) if request.rig is not None else None
 
     def to_spec(m: Motion, cleanup: bool = True):
         if binding is None:
