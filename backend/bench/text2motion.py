@@ -44,7 +44,8 @@ def run(args) -> int:
     from ..models.diffusion.control import JointTargets
     from ..models.diffusion.model import Text2MotionModel
     from ..models.text import default_encoder
-    from ..models.text.retrieval import RetrievalBaseline
+    from ..pipelines.text2motion import RetrievalBaseline
+    from ..eval.text2motion import retrieved_motion
 
     torch.set_num_threads(max(1, args.threads))
     enc = default_encoder()
@@ -67,9 +68,9 @@ def run(args) -> int:
     tg.add("left_wrist", F // 3, (0.4, -1.0, 1.3))
     rows["model, 10 steps + joint target"] = _median_time(
         lambda s: model.generate_motion(prompt, F, seed=s, joint_targets=tg), args.runs)
-    retr = RetrievalBaseline(load_corpus("train").clips, enc)
+    retr = RetrievalBaseline(load_corpus("train"), enc)
     rows["retrieval baseline"] = _median_time(
-        lambda s: retr.motion_for(prompt, F, np.random.default_rng(s)), args.runs)
+        lambda s: retrieved_motion(retr, prompt, F, np.random.default_rng(s)), args.runs)
     base = rows[f"model, {full} steps (full schedule)"]
     out = {"frames": F, "threads": torch.get_num_threads(), "runs": args.runs,
            "load_average_1min": round(os.getloadavg()[0], 2),

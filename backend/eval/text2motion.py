@@ -3,7 +3,7 @@
 Samples: every clip of the split cut into windows of up to ``--window`` frames (stride ``--stride``), each paired
 with the clip's first description. For each sample the model generates a motion of the same length
 (``--repeats`` seeds), "retrieval" returns the nearest training clip by sentence embedding
-(:class:`backend.models.text.retrieval.RetrievalBaseline`), and "real" is the held-out window itself. Scored with the
+(the served ``retrieval-baseline``, :class:`backend.pipelines.text2motion.RetrievalBaseline`), and "real" is the held-out window itself. Scored with the
 project's own evaluator (``weights/evaluator.safetensors``, trained on the train split only):
 
 * R-precision top-3: the motion's own description among 32 candidates (31 distractors drawn from every distinct
@@ -85,6 +85,25 @@ def polyline_distance(points, path) -> float:
     return float(np.mean(d))
 
 
+
+def retrieved_motion(retr, prompt: str, frames: int, rng):
+    """Retrieval's answer for one window: the nearest training clip, fitted to the length, at the origin facing -Y."""
+    from ..motion.skeleton import CANONICAL_FPS
+    motion, _ = retr.clip_for(prompt, frames, CANONICAL_FPS, rng)
+    return motion.canonicalized(0)
+
+
+def retrieved_timeline(retr, entries, rng):
+    """Retrieval's answer for a prompt timeline: each entry retrieved for its own prompt, stitched in order with
+    crossfades (each part a crossfade longer, so the seams fall at the entries' starts)."""
+    from ..motion.edit import CROSSFADE, stitch
+    out = None
+    for k, (prompt, start, end) in enumerate(entries):
+        part = retrieved_motion(retr, prompt, end - start + (CROSSFADE if k < len(entries) - 1 else 0), rng)
+        out = part if out is None else stitch([out, part])
+    return out.slice(0, entries[-1][2])
+
+
 def run(args) -> int:
     import numpy as np
     import torch
@@ -96,7 +115,7 @@ def run(args) -> int:
     from ..models.evaluator.encoders import load_evaluator
     from ..models.evaluator.metrics import diversity, fid, jerk_profile, transition_jerk
     from ..models.text import default_encoder
-    from ..models.text.retrieval import RetrievalBaseline
+    from ..pipelines.text2motion import RetrievalBaseline
     from ..motion.skeleton import CANONICAL
 
     torch.set_num_threads(max(1, args.threads))
@@ -104,12 +123,11 @@ def run(args) -> int:
     t0 = time.time()
     corpus = load_corpus(path=args.corpus)
     clips = [c for c in corpus.clips if c.split == args.split][:args.limit]
-    train = [c for c in corpus.clips if c.split == "train"]
     enc = default_encoder()
     model = Text2MotionModel.load(args.weights, encoder=enc)
     steps = args.steps or model.default_steps
     ev = load_evaluator(args.evaluator)
-    retr = RetrievalBaseline(train, enc)
+    retr = RetrievalBaseline(corpus.split("train"), enc)
     samples = test_samples(clips, args.window, args.stride)
     texts = [t for _, t, _ in samples]
     say(f"{len(samples)} {args.split} windows from {len(clips)} clips; {args.repeats} model samples each")
@@ -126,7 +144,7 @@ def run(args) -> int:
             c, info = cleanup_foot_contacts(g, contacts=g.contacts)
             cleanup_frames += info["pinned_frames"]
             gen_clean.append(c)
-            retrieved.append(retr.motion_for(text, m.num_frames, rng))
+            retrieved.append(retrieved_motion(retr, text, m.num_frames, rng))
         say(f"  generated repeat {r + 1}/{args.repeats} ({time.time() - t0:.0f}s)")
     rep_texts = texts * args.repeats
 
@@ -236,7 +254,7 @@ def run(args) -> int:
         g, _ = model.generate_motion(a, 180, seed=args.seed, variation=k, steps=steps,
                                      guidance_scale=args.guidance, timeline=tl)
         pos_model.append(g.positions())
-        pos_retr.append(retr.timeline(tl, trng).positions())
+        pos_retr.append(retrieved_timeline(retr, tl, trng).positions())
         g1, _ = model.generate_motion(a, 90, seed=args.seed, variation=k, steps=steps, guidance_scale=args.guidance)
         g2, _ = model.generate_motion(b, 90, seed=args.seed + 1, variation=k, steps=steps,
                                       guidance_scale=args.guidance)
