@@ -1,12 +1,21 @@
-"""The canonical motion corpus on disk: one compressed npz of concatenated clips plus a JSON manifest.
+"""The canonical motion corpus on disk: one npz of concatenated clips plus a JSON manifest.
 
-Layout (``data/corpus/``): ``corpus.npz`` holds ``root_pos`` (N,3) float32, ``rotations`` (N,22,4) float32 XYZW,
-``contacts`` (N,4) uint8 and ``bounds`` (C+1,) int64 clip boundaries; ``manifest.json`` holds the version, the
-canonical skeleton, the build command and, per clip, id, take, source, licence, texts, split and frame count.
-Every clip is on the canonical skeleton at 30 fps, grounded, starting at the origin facing -Y.
+Two versions are read:
+
+- **v3** (``data/corpus_v3/``, built by ``python -m backend data build``): ``corpus.npz`` in the compact codec of
+  :mod:`backend.data.codec` (~30 MB for 9 hours), each clip at its source rate (at most 30 fps), whole takes;
+  ``manifest.json`` holds the version, the canonical skeleton, the build command, the rules, a SHA-256 of
+  ``corpus.npz`` and, per clip, id, take, source, split, stored fps and frame count, and its text segments
+  (start/end seconds, sentences, where they came from). Licences and attributions are kept per source.
+- **v2** (``data/corpus/``, 10 minutes, the committed demo and test corpus): float32 arrays at 30 fps, one text list
+  per clip.
+
+Loaded clips are always on the canonical skeleton at 30 fps, grounded, starting at the origin facing -Y.
+:meth:`Corpus.text_clips` cuts the text segments out of the takes: what text-to-motion trains on.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,9 +25,11 @@ import numpy as np
 
 from ..motion.motion import Motion
 from ..motion.skeleton import CANONICAL, CANONICAL_FPS, FOOT_JOINTS
+from .codec import CODEC, decode, encode
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = REPO / "data" / "corpus"
+CORPUS_V3 = REPO / "data" / "corpus_v3"
 SPLITS = ("train", "val", "test")
 
 
@@ -36,6 +47,29 @@ class Clip:
     @property
     def num_frames(self) -> int:
         return self.motion.num_frames
+
+    @property
+    def segments(self) -> list[dict]:
+        """Text segments (v3): dicts with source, ref, start and end seconds (end None = to the end), texts. A v2
+        clip has one whole-clip segment of its texts."""
+        if "segments" in self.meta:
+            return self.meta["segments"]
+        return [{"source": "label", "ref": self.id, "start": 0.0, "end": None, "texts": list(self.texts)}]
+
+    def segment_clip(self, k: int) -> "Clip":
+        """Segment ``k`` as a clip of its own (the take's frames in the segment's span, its sentences)."""
+        seg = self.segments[k]
+        fps = self.motion.fps
+        a = int(round(seg["start"] * fps))
+        b = self.num_frames if seg["end"] is None else min(self.num_frames, int(round(seg["end"] * fps)) + 1)
+        if seg["start"] == 0.0 and seg["end"] is None:
+            return Clip(self.id, self.take, self.source, self.licence, list(seg["texts"]), self.split, self.motion,
+                        {**self.meta, "segment": seg})
+        m = self.motion.slice(a, b)
+        m.meta = {"name": f"{self.id}@{seg['start']:g}-{seg['end']:g}"}
+        return Clip(f"{self.id}@{seg['start']:g}-{seg['end']:g}", self.take, self.source, self.licence,
+                    list(seg["texts"]), self.split, m, {**{k2: v for k2, v in self.meta.items() if k2 not in
+                                                          ("segments", "cyclic")}, "segment": seg})
 
 
 @dataclass
@@ -62,30 +96,61 @@ class Corpus:
                 return c
         raise KeyError(f"no clip {clip_id!r} in the corpus at {self.path}")
 
+    def text_clips(self, max_seconds: float | None = None) -> list[Clip]:
+        """Every text segment as a clip (whole-take segments longer than ``max_seconds`` left out, when given)."""
+        out = []
+        for c in self.clips:
+            for k, seg in enumerate(c.segments):
+                if max_seconds is not None and seg["end"] is None and c.motion.duration > max_seconds:
+                    continue
+                out.append(c.segment_clip(k))
+        return out
+
     def stats(self) -> dict:
+        """Counts. ``splits`` counts takes; ``clips`` counts stored clips (one per take in v3)."""
         frames = sum(c.num_frames for c in self.clips)
         sources: dict[str, int] = {}
         for c in self.clips:
             sources[c.source] = sources.get(c.source, 0) + 1
         labels = {t for c in self.clips for t in c.texts}
-        return {"clips": len(self.clips), "frames": frames, "minutes": round(frames / CANONICAL_FPS / 60.0, 3),
-                "labels": len(labels), "sources": dict(sorted(sources.items())),
-                "splits": {s: sum(c.split == s for c in self.clips) for s in SPLITS}}
+        segs = [s for c in self.clips for s in c.segments]
+        text_sources: dict[str, int] = {}
+        for s in segs:
+            text_sources[s["source"]] = text_sources.get(s["source"], 0) + len(s["texts"])
+        take_split = {c.take: c.split for c in self.clips}
+        return {"version": self.version, "clips": len(self.clips), "frames": frames,
+                "minutes": round(frames / CANONICAL_FPS / 60.0, 3), "hours": round(frames / CANONICAL_FPS / 3600, 3),
+                "takes": len(take_split), "segments": len(segs), "sentences": sum(text_sources.values()),
+                "text_sources": dict(sorted(text_sources.items())), "labels": len(labels),
+                "sources": dict(sorted(sources.items())),
+                "splits": {s: sum(v == s for v in take_split.values()) for s in SPLITS}}
+
+
+_CLIP_KEYS = ("id", "take", "source", "licence", "texts", "split", "frames", "fps")
 
 
 def save_corpus(path: Path, clips: list[Clip], manifest: dict) -> None:
+    """Write a v3 corpus: the codec npz and the manifest (licence and attribution per source, a checksum)."""
     path.mkdir(parents=True, exist_ok=True)
     bounds = np.cumsum([0] + [c.num_frames for c in clips]).astype(np.int64)
-    np.savez_compressed(
-        path / "corpus.npz",
-        root_pos=np.concatenate([c.motion.root_pos for c in clips]).astype(np.float32),
-        rotations=np.concatenate([c.motion.rotations for c in clips]).astype(np.float32),
-        contacts=np.concatenate([c.motion.contacts for c in clips]).astype(np.uint8),
-        bounds=bounds)
+    arrays = encode(np.concatenate([c.motion.root_pos for c in clips]),
+                    np.concatenate([c.motion.rotations for c in clips]),
+                    np.concatenate([c.motion.contacts for c in clips]), bounds)
+    npz = path / "corpus.npz"
+    np.savez(npz, **arrays)
     manifest = dict(manifest)
-    manifest["clips"] = [{"id": c.id, "take": c.take, "source": c.source, "licence": c.licence, "texts": c.texts,
-                          "split": c.split, "frames": c.num_frames, **c.meta} for c in clips]
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    sources: dict[str, dict] = {}
+    for c in clips:
+        sources.setdefault(c.source, {"licence": c.licence, "attribution": c.meta.get("attribution", "")})
+    manifest["sources"] = sources
+    manifest["codec"] = CODEC
+    manifest["sha256"] = {"corpus.npz": hashlib.sha256(npz.read_bytes()).hexdigest()}
+    manifest["clips"] = [{"id": c.id, "take": c.take, "source": c.source, "texts": c.texts, "split": c.split,
+                          "frames": c.num_frames, "fps": round(c.motion.fps, 6),
+                          **{k: v for k, v in c.meta.items() if k != "attribution"}} for c in clips]
+    lines = ",\n".join(json.dumps(cm, ensure_ascii=False) for cm in manifest.pop("clips"))
+    head = json.dumps(manifest, indent=1, ensure_ascii=False)
+    (path / "manifest.json").write_text(head[:-2] + ',\n "clips": [\n' + lines + "\n ]\n}\n")
 
 
 @lru_cache(maxsize=4)
@@ -96,16 +161,25 @@ def _load(path: str) -> Corpus:
         raise FileNotFoundError(f"no corpus at {p}: run `python -m backend data build` first")
     manifest = json.loads(man_path.read_text())
     with np.load(npz_path) as z:
-        root, rot, contacts, bounds = z["root_pos"], z["rotations"], z["contacts"], z["bounds"]
+        if "codec" in z:
+            root, rot, contacts, bounds = decode(z)
+        else:
+            root, rot, contacts, bounds = z["root_pos"], z["rotations"], z["contacts"], z["bounds"]
+    sources = manifest.get("sources", {})
     clips = []
     for k, meta in enumerate(manifest["clips"]):
         a, b = int(bounds[k]), int(bounds[k + 1])
-        m = Motion(CANONICAL, CANONICAL_FPS, root[a:b], rot[a:b], contacts=contacts[a:b].astype(bool),
+        m = Motion(CANONICAL, meta.get("fps", CANONICAL_FPS), root[a:b], rot[a:b], contacts=contacts[a:b].astype(bool),
                    contact_joints=FOOT_JOINTS, meta={"name": meta["id"]})
-        extra = {k2: v for k2, v in meta.items() if k2 not in ("id", "take", "source", "licence", "texts", "split",
-                                                                 "frames")}
-        clips.append(Clip(meta["id"], meta["take"], meta["source"], meta["licence"], list(meta["texts"]),
-                          meta["split"], m, extra))
+        if abs(m.fps - CANONICAL_FPS) > 1e-6:
+            m = m.resample(CANONICAL_FPS)
+            m.meta = {"name": meta["id"]}
+        src = sources.get(meta["source"], {})
+        extra = {k2: v for k2, v in meta.items() if k2 not in _CLIP_KEYS}
+        if "attribution" in src:
+            extra.setdefault("attribution", src["attribution"])
+        clips.append(Clip(meta["id"], meta["take"], meta["source"], meta.get("licence", src.get("licence", "")),
+                          list(meta["texts"]), meta["split"], m, extra))
     return Corpus(clips, manifest, p)
 
 

@@ -22,6 +22,7 @@ from ..motion.formats.asfamc import load_asf_amc
 from ..motion.formats.bvh import load_bvh
 from ..motion.formats.deepmimic import load_deepmimic
 from ..motion.motion import Motion
+from .cmu import true_fps
 from .labels import DEEPMIMIC_TEXTS, QUATERNIUS_TEXTS, cmu_index, cmu_take_from_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ class RawClip:
     ref_local: np.ndarray | None = None  # reference (T-pose-like) local rotations, default: rest
     source_file: str = ""
     notes: list[str] = field(default_factory=list)
+    source_fps: float = 0.0  # the motion's rate, kept once the motion itself is dropped after conversion
 
 
 def _labels_csv(path: Path) -> dict[str, str]:
@@ -73,8 +75,11 @@ def cmu_bvh_folder(root: Path, source: str, priority: int) -> Iterator[RawClip]:
     labels = _labels_csv(root / "labels.csv")
     for f in sorted((root / "bvh").glob("*.bvh")):
         take = cmu_take_from_name(f.name)
+        m = load_bvh(f)
+        fps, corrected = true_fps(take, m.fps)
         yield RawClip(f"{source}/{f.stem}", f"cmu:{take}", source, CMU_LICENCE, CMU_ACK,
-                      _cmu_texts(take, labels.get(f.name, "")), load_bvh(f), priority=priority, source_file=str(f))
+                      _cmu_texts(take, labels.get(f.name, "")), m.copy(fps=fps), priority=priority,
+                      source_file=str(f), notes=[f"frame rate {fps:g} fps: a 60-fps CMU capture"] if corrected else [])
 
 
 def _is_tpose_frame(m: Motion) -> bool:
@@ -114,6 +119,52 @@ def cmu_character_creator(root: Path) -> Iterator[RawClip]:
                       CMU_ACK + " Conversion by DragonForgedTheArtist (IClone-CMU-Mocap).",
                       _cmu_texts(take, labels.get(f.name, "")), m, priority=2, ref_local=ref, source_file=str(f),
                       notes=notes + [f"reference T-pose from {ref_file} frame 0"])
+
+
+def extract_daz24(root: Path, cache: Path) -> Path:
+    """Unpack ``cmu_daz24_part{1,2,3}.tar.xz`` into ``cache/cmu_daz24`` once (a marker file records it)."""
+    import tarfile
+
+    out = cache / "cmu_daz24"
+    parts = sorted(root.glob("cmu_daz24_part*.tar.xz"))
+    if not parts:
+        raise RuntimeError(f"no cmu_daz24_part*.tar.xz under {root}")
+    stamp = out / (".extracted-" + hashlib.sha1("|".join(f"{p.name}:{p.stat().st_size}" for p in parts)
+                                                .encode()).hexdigest()[:12])
+    if not stamp.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        for p in parts:
+            with tarfile.open(p, "r:xz") as tf:
+                tf.extractall(out, filter="data")
+        stamp.touch()
+    return out
+
+
+def cmu_daz24(root: Path, cache: Path) -> Iterator[RawClip]:
+    """The CMU library in cgspeed's Daz-friendly BVH (24-fps headers, 43 joints, Y up, centimetres).
+
+    ``clips.csv`` names the take of each file (the labels in part-1 file names are shifted by one take upstream, so
+    the file name is not used for the take). The true frame rate comes from :mod:`backend.data.cmu` (12 fps for
+    the takes CMU captured at 60 fps). Frame 0 is cgspeed's T-pose frame: it is dropped, so frame 0 of the clip is
+    the capture's first frame (what HumanML3D's segment times count from). The bind pose (identity rotations) is a
+    T-pose and is the reference.
+    """
+    files = extract_daz24(root, cache)
+    with open(root / "clips.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("check") == "OK" and r.get("bvh")]
+    for row in rows:
+        path = files / row["bvh"]
+        take = cmu_take_from_name(row["take_id"])
+        m = load_bvh(path, up="Y")
+        fps, corrected = true_fps(take, m.fps)
+        notes = ["dropped cgspeed's T-pose frame 0"]
+        if corrected:
+            notes.append(f"frame rate {fps:g} fps (header {m.fps:g}): CMU captured this take at 60 fps")
+        m = m.slice(1).copy(fps=fps)
+        texts = _cmu_texts(take, (row.get("description") or "").strip())
+        yield RawClip(f"cmu_daz24/{take}", f"cmu:{take}", "cmu_daz24", CMU_LICENCE,
+                      CMU_ACK + " BVH conversion by Bruce Hahne; FBX library by Ward Dewaele.", texts, m,
+                      priority=-1, source_file=str(root / "clips.csv") + "#" + row["bvh"], notes=notes)
 
 
 # ------------------------------------------------------------------------------------------------------ FBX
@@ -188,6 +239,7 @@ def deepmimic(root: Path) -> Iterator[RawClip]:
 # ------------------------------------------------------------------------------------------------- registry
 SHARED_SOURCES = {
     # folder: (reader, needs the FBX cache)
+    "cmu_daz24": (lambda p, c: cmu_daz24(p, c), False),
     "cmu_asfamc": (lambda p, c: cmu_asfamc(p), False),
     "cmu_bvh_mb_friendly": (lambda p, c: cmu_bvh_folder(p, "cmu_bvh_mb_friendly", 1), False),
     "cmu_bvh11_max": (lambda p, c: cmu_bvh_folder(p, "cmu_bvh11_max", 1), False),
@@ -236,10 +288,17 @@ def read_label_csv(path: Path) -> dict[str, list[str]]:
 
 
 def user_cmu_folder(folder: Path) -> Iterator[RawClip]:
-    """A user's copy of the CMU BVH set (any common conversion), labelled from the shipped CMU index."""
+    """A user's copy of the CMU BVH set (cgspeed's conversions), labelled from the shipped CMU index.
+
+    cgspeed's headers carry the frame-rate mislabel of 60-fps captures (see :mod:`backend.data.cmu`): the true
+    rate from the shipped take table replaces the header's."""
     labels = {k: [v] for k, v in cmu_index().items()}
     for clip in user_bvh_folder(folder, labels, source="cmu_user", licence=CMU_LICENCE):
         take = cmu_take_from_name(Path(clip.source_file).name)
         clip.take = f"cmu:{take}"
         clip.attribution = CMU_ACK
+        fps, corrected = true_fps(take, clip.motion.fps)
+        if corrected:
+            clip.motion = clip.motion.copy(fps=fps)
+            clip.notes.append(f"frame rate {fps:g} fps (header said {fps * 2:g}): a 60-fps CMU capture")
         yield clip

@@ -26,7 +26,9 @@ def register(subparsers):
     p.add_argument("--min-frames", type=int, default=30)
     p.add_argument("--dup-threshold", type=float, default=0.8)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--corpus", type=Path, default=None)
+    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/corpus_v3 when built)")
+    p.add_argument("--warps", default="1.0", help="comma-separated time-warp factors of the window bank")
+    p.add_argument("--whole-take-max-seconds", type=float, default=12.0)
     p.add_argument("--out", type=Path, default=REPO / "weights" / "evaluator.safetensors")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "evaluator_loss.png")
     p.add_argument("--log-every", type=int, default=50)
@@ -47,20 +49,20 @@ def run(args) -> int:
     from ..models.text import ENCODER_NAME, default_encoder
     from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
                          training_command)
-    from .text2motion_data import WindowBank
+    from .text2motion_data import WindowBank, default_training_corpus, training_clips
 
     torch.set_num_threads(max(1, args.threads))
     rank, world, distributed = ddp_setup()
     seed_everything(args.seed + rank)
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     t_start = time.time()
-    corpus = load_corpus(path=args.corpus)
-    train = [c for c in corpus.clips if c.split == "train"]
-    val = [c for c in corpus.clips if c.split == "val"]
+    corpus = load_corpus(path=args.corpus or default_training_corpus())
+    train = training_clips(corpus, "train", args.whole_take_max_seconds)
+    val = training_clips(corpus, "val", args.whole_take_max_seconds)
     if not train:
         print("the corpus has no train clips", file=sys.stderr)
         return 2
-    bank = WindowBank(train, log=log)
+    bank = WindowBank(train, warps=tuple(float(w) for w in str(args.warps).split(",")), log=log)
     enc = default_encoder()
     text_emb = enc.encode(bank.texts)
     enc.save()

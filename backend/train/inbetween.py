@@ -42,6 +42,14 @@ def register(subparsers):
     p.add_argument("--vel-weight", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--val-every", type=int, default=400, help="validation benchmark every N steps (0: never)")
+    p.add_argument("--val-clips", type=int, default=40, help="validate on this many val clips (longest first)")
+    p.add_argument("--speeds", default="1.0", help="comma-separated time-warp factors of the window pool (each "
+                   "costs a copy of the training data in memory; corpus v2 used 0.8,0.8944,1.0,1.118,1.25)")
+    p.add_argument("--corpus", default=None, help="corpus folder (default: data/corpus_v3 when built)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes with a checkpoint (resume later with --resume)")
+    p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--plot", default="docs/img/inbetween_loss.png")
     p.add_argument("--no-eval", action="store_true", help="skip the final test-split benchmark in the sidecar")
@@ -56,10 +64,11 @@ class WindowPool:
     window costs a slice instead of a resample. Random facing is applied per window in the batch."""
     SPEEDS = (0.8, 0.8944, 1.0, 1.118, 1.25)
 
-    def __init__(self, motions, window: int):
+    def __init__(self, motions, window: int, speeds: tuple[float, ...] | None = None):
         import numpy as np
 
         from backend.models.features import motion_to_features
+        self.SPEEDS = tuple(speeds) if speeds else self.SPEEDS
         self.window = window
         self.feats = []
         for m in motions:
@@ -166,8 +175,9 @@ def main(args) -> int:
     seed_everything(args.seed + rank)
     device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
 
-    train_m, val_m, test_m, data_version, data_desc = load_data(args.data, args.fraction, args.seed)
-    pool = WindowPool(train_m, args.window)
+    train_m, val_m, test_m, data_version, data_desc = load_data(args.data, args.fraction, args.seed, args.corpus)
+    val_m = sorted(val_m, key=lambda m: -m.num_frames)[:args.val_clips]
+    pool = WindowPool(train_m, args.window, tuple(float(v) for v in str(args.speeds).split(",")))
     steps_per_epoch = max(1, math.ceil(pool.frames / (args.batch * args.window / 2)))
     steps = args.epochs * steps_per_epoch if args.epochs else args.steps
     if rank == 0:
@@ -194,12 +204,27 @@ def main(args) -> int:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
 
+    from backend.train.checkpoint import load_checkpoint, save_checkpoint
+
     stats = E.position_stats(train_m)
     rng = np.random.default_rng(args.seed * 1000 + rank)
     history: dict[str, list] = {"train": [], "val L2P@30 (x0.1)": []}
     val_log = []
     run = 0.0
-    bar = tqdm(range(steps), disable=rank != 0, desc="train inbetween", dynamic_ncols=True)
+    best = {"l2p30": float("inf"), "step": 0}
+    out = Path(args.out)
+    out = out if out.is_absolute() else REPO / out
+    start, wall_before = 0, 0.0
+    if args.resume:
+        start, st = load_checkpoint(out, {"net": model.net}, opt, rng, device)
+        sched.last_epoch = start - 1
+        sched.step()
+        history, val_log, run, best, wall_before = st["history"], st["val_log"], st["run"], st["best"], st["wall"]
+        print(f"resumed at step {start}", flush=True)
+    best_state = None
+    t_loop = time.time()
+    bar = tqdm(range(start, steps), disable=rank != 0, desc="train inbetween", dynamic_ncols=True, mininterval=5)
+    stopped = False
     for step in bar:
         net.train()
         x, jm, rm, valid = (t.to(device) for t in make_batch(pool, rng, args.batch))
@@ -222,11 +247,38 @@ def main(args) -> int:
             history["val L2P@30 (x0.1)"].append((step + 1, 0.1 * r["model"]["l2p"]["30"]))
             tqdm.write(f"step {step + 1}: val L2P@5 {r['model']['l2p']['5']:.3f} (slerp {r['slerp']['l2p']['5']:.3f})"
                        f"  L2P@30 {r['model']['l2p']['30']:.3f} (slerp {r['slerp']['l2p']['30']:.3f})")
+            if r["model"]["l2p"]["30"] < best["l2p30"]:  # val-based selection
+                best = {"l2p30": r["model"]["l2p"]["30"], "step": step + 1}
+                best_state = {k: v.detach().clone() for k, v in model.net.state_dict().items()}
+        done = step + 1
+        over = args.max_minutes is not None and time.time() - t_loop > 60 * args.max_minutes and done < steps
+        if rank == 0 and (done % args.checkpoint_every == 0 or done == steps or over):
+            save_checkpoint(out, done, {"net": model.net}, opt, rng, {
+                "history": history, "val_log": val_log, "run": run, "best": best,
+                "wall": time.time() - t_start + wall_before})
+            if best_state is not None:  # the best-by-val weights travel with the checkpoint
+                from safetensors.torch import save_file
+                save_file({k: v.contiguous().cpu() for k, v in best_state.items()},
+                          str(out.with_name(out.stem + ".best.safetensors")))
+        if over:
+            print(f"stopped after {args.max_minutes:g} min at step {done}: continue with --resume", flush=True)
+            stopped = True
+            break
+    if stopped:
+        ddp_cleanup(distributed)
+        return 0
+    best_file = out.with_name(out.stem + ".best.safetensors")
+    if best_state is None and best_file.exists() and best["step"]:
+        from safetensors.torch import load_file
+        best_state = load_file(str(best_file))
+    if best_state is not None:
+        (net.module if distributed else net).load_state_dict(best_state)
     model.net = (net.module if distributed else net).cpu().eval()
     model.normalizer = type(normalizer)(model.normalizer.mean.cpu(), model.normalizer.std.cpu())
-    wall = time.time() - t_start
+    wall = time.time() - t_start + wall_before
     if rank == 0:
-        meta = {"model": "inbetween", "name": model.name,
+        meta = {"model": "inbetween", "name": model.name, "selected_step": best["step"] or steps,
+                "selection": "network weights at the validation step with the lowest L2P@30 (val split)",
                 "config": {"net": cfg.to_dict(), "use_residual": not args.no_residual, "window": args.window,
                            "batch": args.batch, "steps": steps, "lr": args.lr, "fk_weight": args.fk_weight,
                            "vel_weight": args.vel_weight, "head_lr_mult": args.head_lr_mult, "clip": args.clip, "fraction": args.fraction, "threads": args.threads,
@@ -241,8 +293,6 @@ def main(args) -> int:
                             **{f"slerp_l2p@{k}": round(v, 4) for k, v in r["slerp"]["l2p"].items()},
                             "foot_skate": r["foot_skate"].get("model"),
                             "foot_skate_ground_truth": r["foot_skate"].get("ground_truth")}
-        out = Path(args.out)
-        out = out if out.is_absolute() else REPO / out
         save_weights(out, {k: v.half() if v.is_floating_point() and k.startswith("net.") else v
                            for k, v in model.state_dict().items()}, meta)
         if args.plot:
@@ -256,12 +306,13 @@ def main(args) -> int:
     return 0
 
 
-def load_data(data: str | None, fraction: float, seed: int):
+def load_data(data: str | None, fraction: float, seed: int, corpus: str | None = None):
     """(train, val, test motions, data version, description). A user folder is split by file: 10% val, no test."""
     import numpy as np
     if data is None:
         from backend.data.corpus import load_corpus
-        c = load_corpus()
+        from backend.train.text2motion_data import default_training_corpus
+        c = load_corpus(path=corpus or default_training_corpus())
         split = {s: [cl.motion for cl in c.clips if cl.split == s] for s in ("train", "val", "test")}
         version, desc = f"corpus v{c.version}", f"corpus v{c.version} ({c.path.name})"
     else:

@@ -43,9 +43,17 @@ def register(subparsers):
     p.add_argument("--yaw-jitter", type=float, default=15.0, help="random facing jitter in degrees")
     p.add_argument("--geo-samples", type=int, default=16, help="windows per batch that get the FK losses")
     p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--save-every", type=int, default=1000, help="also save the EMA weights every N steps (0: end only)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the default reproduces the weights)")
-    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/corpus)")
+    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/corpus_v3 when built, "
+                   "else data/corpus)")
+    p.add_argument("--warps", default="1.0", help="comma-separated time-warp factors of the window bank (each one "
+                   "costs a copy of the corpus in memory)")
+    p.add_argument("--whole-take-max-seconds", type=float, default=12.0,
+                   help="whole-take labels of longer takes are left out (their text describes too little of them)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes with a checkpoint (resume later with --resume)")
+    p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     p.add_argument("--log-every", type=int, default=50)
@@ -66,7 +74,8 @@ def run(args) -> int:
     from ..models.text import ENCODER_NAME, default_encoder
     from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
                          training_command)
-    from .text2motion_data import WindowBank, random_observation
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .text2motion_data import WindowBank, default_training_corpus, random_observation, training_clips
 
     torch.set_num_threads(max(1, args.threads))
     rank, world, distributed = ddp_setup()
@@ -75,14 +84,15 @@ def run(args) -> int:
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     t_start = time.time()
 
-    corpus = load_corpus(path=args.corpus)
-    train_clips = [c for c in corpus.clips if c.split == "train"]
-    val_clips = [c for c in corpus.clips if c.split == "val"]
+    corpus = load_corpus(path=args.corpus or default_training_corpus())
+    train_clips = training_clips(corpus, "train", args.whole_take_max_seconds)
+    val_clips = training_clips(corpus, "val", args.whole_take_max_seconds)
     if not train_clips:
         print("the corpus has no train clips", file=sys.stderr)
         return 2
-    log(f"corpus v{corpus.version}: {len(train_clips)} train / {len(val_clips)} val clips; building windows")
-    bank = WindowBank(train_clips, log=log)
+    log(f"corpus v{corpus.version}: {len(train_clips)} train / {len(val_clips)} val text clips; building windows")
+    warps = tuple(float(w) for w in str(args.warps).split(","))
+    bank = WindowBank(train_clips, warps=warps, log=log)
     val_bank = WindowBank(val_clips, warps=(1.0,), mirror=False) if val_clips else None
     enc = default_encoder()
     text_table = torch.tensor(enc.encode(bank.texts), device=device)
@@ -140,7 +150,7 @@ def run(args) -> int:
                                                              w_terms=w_terms).items()}
 
     def save(step_done: int, final_val: dict):
-        wall = time.time() - t_start
+        wall = time.time() - t_start + wall_before
         tensors = {f"denoiser.{k}": v for k, v in ema.state_dict().items()}
         tensors.update(normalizer.state_dict())
         meta = {"model": "text2motion-diffusion", "config": cfg.to_dict(),
@@ -149,7 +159,9 @@ def run(args) -> int:
                 "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
                 "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,
                 "parameters": model.num_parameters(), "world_size": world, "device": str(device),
-                "wall_time_s": round(wall, 1), "steps_done": step_done, "final_val": final_val, "eval": {}}
+                "wall_time_s": round(wall, 1), "steps_done": step_done, "selected_step": step_done,
+                "selection": "EMA weights at the step with the lowest validation loss (val split)",
+                "final_val": final_val, "eval": {}}
         out = save_weights(args.out, tensors, meta)
         plot_losses(history, args.plot, title=f"text2motion denoiser ({step_done} steps)")
         (args.plot.with_suffix(".json")).write_text(json.dumps(history) + "\n")
@@ -158,8 +170,21 @@ def run(args) -> int:
 
     history: dict[str, list] = {"train total": [], "train feat": [], "val total (EMA)": [], "val feat (EMA)": []}
     run_avg: dict[str, float] = {}
+    best = {"val": float("inf"), "step": 0}
+    wall_before, start_step = 0.0, 0
+    modules = {"model": model, "ema": ema}
+    if args.resume:
+        start_step, st = load_checkpoint(args.out, modules, opt, rng, device)
+        history, run_avg, best, wall_before = st["history"], st["run_avg"], st["best"], st["wall"]
+        log(f"resumed at step {start_step} (best val {best['val']:.4f} at step {best['step']})")
+    use_bf16 = device.type == "cuda"
+    def checkpoint(step_done):
+        save_checkpoint(args.out, step_done, modules, opt, rng, {"history": history, "run_avg": run_avg,
+                                                                  "best": best, "wall": time.time() - t_start
+                                                                  + wall_before})
+
     t0 = time.time()
-    for step in range(args.steps):
+    for step in range(start_step, args.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         x0, rl, mask, txt = make_batch(per_rank, rng, bank, text_table)
@@ -168,8 +193,9 @@ def run(args) -> int:
         keep = torch.tensor(rng.random(per_rank) >= args.cond_dropout, device=device)
         xt = sched.q_sample(x0, t, noise)
         model.train()
-        pred = net(xt, t, txt, x0, mask, rl, keep)
-        losses = denoiser_losses(pred, x0, rl, normalizer, args.w_geo, args.geo_samples, w_terms)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            pred = net(xt, t, txt, x0, mask, rl, keep)
+        losses = denoiser_losses(pred.float(), x0, rl, normalizer, args.w_geo, args.geo_samples, w_terms)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -185,18 +211,31 @@ def run(args) -> int:
             history["train total"].append((step + 1, run_avg["total"]))
             history["train feat"].append((step + 1, run_avg["feat"]))
             el = time.time() - t0
-            eta = el / (step + 1) * (args.steps - step - 1)
+            per = el / (step + 1 - start_step)
             log(f"step {step + 1}/{args.steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in run_avg.items())
-                + f"  lr {lr_at(step):.2e}  {el / (step + 1):.2f}s/step  eta {eta / 60:.1f} min")
+                + f"  lr {lr_at(step):.2e}  {per:.2f}s/step  eta {per * (args.steps - step - 1) / 60:.1f} min")
         if val_batch is not None and ((step + 1) % args.val_every == 0 or step + 1 == args.steps) and rank == 0:
             v = evaluate(ema)
             history["val total (EMA)"].append((step + 1, v["total"]))
             history["val feat (EMA)"].append((step + 1, v["feat"]))
             log(f"  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
-        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps and rank == 0:
-            save(step + 1, {})
+            if v["total"] < best["val"]:  # val-based selection: the weights on disk are the best so far
+                best = {"val": v["total"], "step": step + 1}
+                save(step + 1, v)
+        if rank == 0 and ((step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps):
+            checkpoint(step + 1)
+        if args.max_minutes is not None and time.time() - t0 > 60 * args.max_minutes and step + 1 < args.steps:
+            if rank == 0:
+                checkpoint(step + 1)
+                log(f"stopped after {args.max_minutes:g} min at step {step + 1}: continue with --resume")
+            break
 
-    if rank == 0:
-        save(args.steps, evaluate(ema) if val_batch is not None else {})
+    if rank == 0 and val_batch is None:
+        save(args.steps, {})
+    if rank == 0 and args.out.with_suffix(".json").exists():
+        side = json.loads(args.out.with_suffix(".json").read_text())
+        side["steps_trained"] = step + 1
+        side["wall_time_total_s"] = round(time.time() - t_start + wall_before, 1)
+        args.out.with_suffix(".json").write_text(json.dumps(side, indent=1) + "\n")
     ddp_cleanup(distributed)
     return 0

@@ -20,6 +20,21 @@ from ..models.text.augment import mirror_text, paraphrases
 WARPS = (0.8, 0.9, 1.0, 1.12, 1.25)
 
 
+def default_training_corpus():
+    """Corpus v3 when it is built (``data/corpus_v3``), else the committed demo corpus."""
+    from ..data.corpus import CORPUS_V3, DEFAULT_CORPUS
+    return CORPUS_V3 if (CORPUS_V3 / "manifest.json").is_file() else DEFAULT_CORPUS
+
+
+def training_clips(corpus, split: str, whole_take_max_seconds: float | None = 12.0):
+    """The text-labelled clips of one split: every text segment of every take (v3), whole-take labels only for
+    takes up to ``whole_take_max_seconds``; a v2 corpus's clips as they are."""
+    part = corpus.split(split)
+    if part.version == "2":
+        return list(part.clips)
+    return part.text_clips(max_seconds=whole_take_max_seconds)
+
+
 @dataclass
 class Variant:
     clip: int
@@ -46,7 +61,7 @@ class WindowBank:
                     heads.append(m.heading())
                     self.variants.append(Variant(ci, mirrored, off, m.num_frames))
                     off += m.num_frames
-            if log and (ci + 1) % 20 == 0:
+            if log and ((ci + 1) % 500 == 0 or ci + 1 == len(self.clips)):
                 log(f"  window bank: {ci + 1}/{len(self.clips)} clips")
         self.feats = np.concatenate(feats).astype(np.float32)
         self.heading = np.concatenate(heads).astype(np.float64)
