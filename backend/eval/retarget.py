@@ -3,6 +3,8 @@
 Source clips: the corpus's **test** split (``backend.data.corpus``); if no corpus is built, five CMU clips from two
 skeletons (``cmu_bvh_mb_friendly`` 02_01 walk, 05_06 dance; ``cmu_bvh11_max`` 131_01/131_02 walk, 131_03 hop),
 brought to the canonical skeleton with :func:`backend.retarget.api.to_canonical`, resampled to 30 fps and grounded.
+The character files and the fallback clips are read from ``--data`` (default ``../shared/data``; the tests pass the
+small copies in ``tests/fixtures/data``, which keep the same relative paths).
 
 Characters (each placed standing on z = 0, as an artist's scene has them): Anny Mixamo adult / child, Anny CMU-named
 heavy, Quaternius male and robot (Blender .L/.R, IK-parented feet), the VRM humanoid sample, Rigify's generated rig
@@ -53,6 +55,8 @@ def register(subparsers):
     p.add_argument("--max-frames", type=int, default=600, help="cut each clip to this many frames (30 fps)")
     p.add_argument("--figure", type=str, default=None, help="write a side-by-side picture (PNG) here")
     p.add_argument("--out", type=str, default=None, help="also write the JSON results to this file")
+    p.add_argument("--data", type=Path, default=DATA,
+                   help="folder with the characters and fallback clips, laid out as ../shared/data (its default)")
     p.set_defaults(func=main)
 
 
@@ -72,14 +76,14 @@ def _standing(rig):
     return out
 
 
-def character_loaders() -> dict:
+def character_loaders(data: Path = DATA) -> dict:
     from backend.motion.formats.bvh import load_bvh
     from backend.motion.skeleton import CANONICAL, Skeleton
     from backend.retarget.rig import Rig
     from backend.retarget.rig_files import load_rig
 
     def bvh_standing():
-        sk = load_bvh(DATA / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh").skeleton
+        sk = load_bvh(data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh").skeleton
         off = sk.offsets.copy()
         off[0, 2] -= sk.rest_positions()[:, 2].min()
         r = Rig.from_skeleton(Skeleton(sk.names, sk.parents, off, sk.end_sites), "cmu_bvh_mb_friendly")
@@ -91,14 +95,14 @@ def character_loaders() -> dict:
         r.floor = 0.0
         return r
 
-    anny = DATA / "anny_characters"
+    anny = data / "anny_characters"
     return {
         "anny_mixamo_adult_m": lambda: _standing(load_rig(anny / "anny_mixamo_adult_m.glb")),
         "anny_mixamo_child": lambda: _standing(load_rig(anny / "anny_mixamo_child.glb")),
         "anny_cmu_mb_heavy_f": lambda: _standing(load_rig(anny / "anny_cmu_mb_heavy_f.glb")),
         "quaternius_male": lambda: _standing(load_rig(FIXTURES / "quaternius_male_casual.json")),
         "quaternius_robot": lambda: _standing(load_rig(FIXTURES / "quaternius_robot.json")),
-        "vrm_humanoid": lambda: _standing(load_rig(DATA / "vrm_humanoid_fixture" /
+        "vrm_humanoid": lambda: _standing(load_rig(data / "vrm_humanoid_fixture" /
                                                    "VRMC_vrm_expressions_isBinary_Overrides.vrm")),
         "rigify_basic_human": lambda: _standing(load_rig(FIXTURES / "rigify_basic_human.json")),
         "smpl_canonical": canonical,
@@ -107,7 +111,7 @@ def character_loaders() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ clips
-def test_clips(max_clips=None, max_frames=600) -> tuple[list, str]:
+def test_clips(max_clips=None, max_frames=600, data: Path = DATA) -> tuple[list, str]:
     """[(clip id, canonical Motion)], description of where they came from."""
     clips, source = [], ""
     try:
@@ -119,7 +123,7 @@ def test_clips(max_clips=None, max_frames=600) -> tuple[list, str]:
         from backend.retarget.api import to_canonical
         from backend.retarget.rig_files import bvh_rig_and_pose
         for rel, _ in FALLBACK_CLIPS[:max_clips] if max_clips else FALLBACK_CLIPS:
-            rig, pose = bvh_rig_and_pose(DATA / rel, fps=30.0)
+            rig, pose = bvh_rig_and_pose(data / rel, fps=30.0)
             clips.append((Path(rel).stem, to_canonical(rig, pose).motion.grounded()))
         source = "CMU BVH fallback (corpus not available)"
     if max_clips:
@@ -189,14 +193,14 @@ def roundtrip_deg(a, b, joints=None, world=False) -> float:
     return float(err.mean())
 
 
-def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict:
+def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: Path = DATA) -> dict:
     import torch
     torch.set_num_threads(1)
     from backend.retarget.api import from_canonical, prepare, source_contacts, to_canonical
     from backend.retarget.naive import naive_from_canonical, naive_to_canonical
 
-    clips, source = test_clips(max_clips, max_frames)
-    loaders = character_loaders()
+    clips, source = test_clips(max_clips, max_frames, data)
+    loaders = character_loaders(data)
     names = characters or list(loaders)
     unknown = [n for n in names if n not in loaders]
     if unknown:
@@ -296,12 +300,13 @@ def _draw_rows(rows, path, frames=7, title=""):
     return Path(path)
 
 
-def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius_male", "rigify_basic_human")):
+def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius_male", "rigify_basic_human"),
+                data: Path = DATA):
     """Source clip and its retargets (MotionLoom and naive) side by side, each row at canonical size, legs and
     spine only coloured by side (left red, right blue)."""
     from backend.retarget.api import from_canonical, prepare
     from backend.retarget.naive import naive_from_canonical
-    clips, _ = test_clips(max_clips=clip_index + 1, max_frames=90)
+    clips, _ = test_clips(max_clips=clip_index + 1, max_frames=90, data=data)
     cid, src = clips[clip_index]
 
     def colours(names):
@@ -316,7 +321,7 @@ def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius
 
     rows = [(f"source: CMU {cid} on the canonical SMPL skeleton", src.positions(), src.skeleton.parents, 1.0,
              0.0, colours(src.skeleton.names))]
-    loaders = character_loaders()
+    loaders = character_loaders(data)
     for name in characters:
         rig = loaders[name]()
         prep = prepare(rig)
@@ -343,12 +348,12 @@ def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius
 
 def main(args) -> int:
     res = evaluate(args.characters, args.max_clips, args.max_frames,
-                   log=lambda s: print(s, file=sys.stderr))
+                   log=lambda s: print(s, file=sys.stderr), data=args.data)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
     if args.figure:
-        draw_figure(args.figure)
+        draw_figure(args.figure, data=args.data)
     if args.json:
         print(json.dumps(res, indent=1))
     else:

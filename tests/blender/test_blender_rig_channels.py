@@ -2,7 +2,8 @@
 
 Real characters, real backend (``python -m backend serve``), real operators:
 
-* Quaternius (``../shared/data/quaternius_cc0_characters``, CC0, imported with Blender's FBX importer): feet hang off
+* Quaternius (``../shared/data/quaternius_cc0_characters``, CC0, imported with Blender's FBX importer; these tests
+  skip where ../shared is not beside the clone: the 2 MB FBX is not among the committed fixtures): feet hang off
   the root bone as IK targets, so a result moves them by location. After retargeting, generating and in-betweening,
   the foot bones Blender evaluates (``pose.bones[...].head`` after ``frame_set``) sit where the backend's own forward
   kinematics of the same result puts them, at the ends of the shins.
@@ -30,9 +31,8 @@ import backend_expect
 from bl_helpers import (BACKEND_DIR, BACKEND_PY, ROOT, Server, activate, real_backend_cmd, run_operator,
                         use_backend)
 
-DATA = ROOT.parent / "shared" / "data"
-QUATERNIUS = DATA / "quaternius_cc0_characters"
-CMU_WALK = DATA / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+QUATERNIUS = ROOT.parent / "shared" / "data" / "quaternius_cc0_characters"
+CMU_WALK = ROOT / "tests" / "fixtures" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"  # 30 fps, committed
 HAS_SERVER = (BACKEND_DIR / "backend" / "cli" / "serve.py").is_file()
 # Rigify FK control -> the deform bone that must follow it (its head lands on the control's head)
 RIGIFY_PAIRS = {"thigh_fk.L": "DEF-thigh.L", "shin_fk.L": "DEF-shin.L", "foot_fk.L": "DEF-foot.L",
@@ -47,7 +47,7 @@ QUATERNIUS_DUMP = ("Body", "Hips", "UpperLeg.L", "LowerLeg.L", "Foot.L", "LowerL
 
 def need(path):
     if not path.exists():
-        pytest.skip(f"{path} is not here (../shared/data must sit beside the checkout)")
+        pytest.skip(f"needs {path} (../shared/data beside the clone; not in tests/fixtures/data)")
     return path
 
 
@@ -180,7 +180,7 @@ def _check_quaternius_result(arm, motion, action):
 # ------------------------------------------------------------------------------------------------ Quaternius
 def test_retarget_mocap_onto_quaternius_moves_the_root_parented_feet(backend):
     from blender_addon import compat, scene_io
-    need(CMU_WALK)
+    assert CMU_WALK.is_file(), CMU_WALK
     arm = load_quaternius()
     own = arm.animation_data.action  # the character's own (imported) animation: stashed, untouched
     before = scene_io.action_snapshot(own)
@@ -281,7 +281,7 @@ def test_inbetween_quaternius_walk_fills_the_foot_locations(backend):
 # ----------------------------------------------------------------------------------------------------- Rigify
 def test_retarget_onto_rigify_keys_fk_controls_and_switches(backend, rigify_blend):
     from blender_addon import compat, scene_io
-    need(CMU_WALK)
+    assert CMU_WALK.is_file(), CMU_WALK
     rig = load_rigify(rigify_blend)
     pb = rig.pose.bones
     original = {(b, n): pb[b][n] for b in ("thigh_parent.L", "thigh_parent.R", "torso")

@@ -276,13 +276,12 @@ def test_retarget_a_motion_file_onto_the_selected_rig(backend, tmp_path, fmt):
             assert ref.dot(b.normalized()) > 0.95, (fmt, f)
 
 
-CMU_WALK = ROOT.parent / "shared" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+CMU_WALK = ROOT / "tests" / "fixtures" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"  # committed fixture
 
 
 def test_retarget_real_cmu_mocap_file(backend):
-    """Real CMU mocap (BVH, 120 fps, MotionBuilder-friendly skeleton in BVH units) onto the Mixamo character."""
-    if not CMU_WALK.is_file():
-        pytest.skip("../shared/data is not beside this checkout")
+    """Real CMU mocap (BVH, every 4th frame of the 120 fps take, MotionBuilder-friendly skeleton in BVH units) onto
+    the Mixamo character."""
     if backend.kind != "real":
         pytest.skip("real mocap retargeting is only meaningful on the real backend")
     tgt, coll, n = _retarget_file(CMU_WALK)

@@ -83,15 +83,16 @@ def test_preview_writes_a_png(tmp_path):
 
 
 @pytest.fixture
-def bvh_fixture_folder(tmp_path, shared_data):
-    """A tiny user collection: CMU clips in two BVH conversions, cut short, plus one unlabelled file."""
-    src = shared_data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+def bvh_fixture_folder(tmp_path, fixture_data):
+    """A tiny user collection: CMU clips in two BVH conversions, cut short, plus one unlabelled file (cut from the
+    committed CMU 02_01 walk at 30 fps)."""
+    src = fixture_data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
     m = load_bvh(src)
     folder = tmp_path / "cmu"
     (folder / "sub").mkdir(parents=True)
-    write_bvh(m.slice(0, 120), folder / "02_01.bvh", up="Y", unit_scale=100)
-    write_bvh(m.slice(100, 240), folder / "sub" / "07_03.bvh", up="Y", unit_scale=100)
-    write_bvh(m.slice(0, 60), folder / "notes.bvh", up="Y", unit_scale=100)
+    write_bvh(m.slice(0, 30), folder / "02_01.bvh", up="Y", unit_scale=100)
+    write_bvh(m.slice(25, 60), folder / "sub" / "07_03.bvh", up="Y", unit_scale=100)
+    write_bvh(m.slice(0, 15), folder / "notes.bvh", up="Y", unit_scale=100)
     return folder
 
 
@@ -103,7 +104,7 @@ def test_build_from_user_cmu_folder(tmp_path, bvh_fixture_folder):
     assert {clip.take for clip in c.clips} == {"cmu:02_01", "cmu:07_03"}  # notes.bvh has no CMU label
     assert c.by_id("07_03").texts == ["walk"]  # from the shipped CMU index
     assert all(clip.motion.fps == 30 for clip in c.clips)
-    assert c.by_id("02_01").num_frames == 31  # 120 frames at 120 fps -> 1 s at 30 fps
+    assert c.by_id("02_01").num_frames == 30  # 30 frames at 30 fps: 1 s
 
 
 def test_build_from_bvh_folder_with_labels(tmp_path, bvh_fixture_folder):

@@ -30,8 +30,9 @@ Frame Time: 0.033333
 
 
 @pytest.fixture(scope="module")
-def cmu_walk(shared_data):
-    return shared_data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+def cmu_walk(fixture_data):
+    """CMU 02_01 (a walk), MotionBuilder-friendly BVH, every 4th frame: 86 frames at 30 fps."""
+    return fixture_data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
 
 
 @pytest.mark.parametrize("order", ["ZXY", "XYZ", "YZX", "ZYX"])
@@ -80,24 +81,25 @@ def test_malformed_bvh_names_the_line(text, line, words):
 
 def test_truncated_real_file_names_file_and_line(tmp_path, cmu_walk):
     lines = cmu_walk.read_text().splitlines()
-    (tmp_path / "cut.bvh").write_text("\n".join(lines[:len(lines) // 2]))
-    with pytest.raises(BVHError, match=r"cut\.bvh: line \d+: file ends after"):
+    (tmp_path / "cut.bvh").write_text("\n".join(lines[:-40]))  # the last 40 of its 86 frames gone
+    with pytest.raises(BVHError, match=r"cut\.bvh: line \d+: file ends after 46 of 86 frames"):
         read_bvh(tmp_path / "cut.bvh")
 
 
-def test_asf_amc_reads_cmu_take(shared_data):
-    a = load_asf_amc(shared_data / "cmu_asfamc" / "02" / "02.asf", shared_data / "cmu_asfamc" / "02" / "02_01.amc")
-    assert a.num_frames == 343 and a.fps == 120 and len(a.skeleton) == 31
+def test_asf_amc_reads_cmu_take(fixture_data):
+    """The first second (120 frames) of CMU 02_01's AMC with subject 02's ASF."""
+    a = load_asf_amc(fixture_data / "cmu_asfamc" / "02" / "02.asf", fixture_data / "cmu_asfamc" / "02" / "02_01.amc")
+    assert a.num_frames == 120 and a.fps == 120 and len(a.skeleton) == 31
     p = a.positions()
     head, foot = a.skeleton.index("head"), a.skeleton.index("lfoot")
     height = np.median(p[:, head, 2] - p[:, foot, 2])
     assert 1.3 < height < 1.8  # metres, Z up (ASF lengths are inches / 0.45)
     travel = np.linalg.norm(p[-1, 0, :2] - p[0, 0, :2])
-    assert 2.0 < travel < 5.0  # a ~3 s walk
+    assert 0.8 < travel < 1.6  # one second of walking
 
 
-def test_deepmimic_clip_reads_upright(shared_data):
-    m = load_deepmimic(shared_data / "deepmimic_motions" / "motions" / "humanoid3d_walk.txt")
+def test_deepmimic_clip_reads_upright(fixture_data):
+    m = load_deepmimic(fixture_data / "deepmimic_motions" / "motions" / "humanoid3d_walk.txt")
     assert m.num_frames == 39 and abs(m.fps - 30) < 0.01
     p = m.positions()
     head, ankle = m.skeleton.index("neck"), m.skeleton.index("left_ankle")

@@ -22,7 +22,7 @@ from backend.motion.rotations import xyzw_to_wxyz
 from backend.retarget.api import from_canonical, prepare, to_canonical
 from backend.retarget.rig_files import bvh_rig_and_pose, load_rig, rig_from_dict
 
-from retarget_helpers import DATA, FIXTURES, need
+from retarget_helpers import DATA, FIXTURES, need, need_shared
 
 PROBE = Path(__file__).resolve().parent / "blender_pose_probe.py"
 pytest.importorskip("bpy")
@@ -87,7 +87,7 @@ def test_rigify_without_the_fk_switch_does_not_follow(tmp_path):
 
 
 def test_fbx_character_with_root_parented_feet(tmp_path):
-    fbx = need(DATA / "quaternius_cc0_characters" / "Male_Casual.fbx")
+    fbx = need_shared("quaternius_cc0_characters/Male_Casual.fbx")  # Blender's FBX importer on the real file
     rig = load_rig(FIXTURES / "quaternius_male_casual.json")
     src = hop_clip(30)
     res = from_canonical(rig, src)

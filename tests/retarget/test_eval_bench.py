@@ -1,16 +1,17 @@
-"""The eval and bench commands run end to end and report what the issue asks (no timing assertions)."""
+"""The eval and bench commands run end to end and report what the issue asks (no timing assertions), on the committed
+data fixtures (``--data tests/fixtures/data``: the same characters, their meshes cut down)."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 
-from retarget_helpers import REPO
+from retarget_helpers import DATA, REPO
 
 
 def test_eval_retarget_json_reports_both_methods_per_character():
     r = subprocess.run([sys.executable, "-m", "backend", "eval", "retarget", "--json", "--characters",
-                        "anny_mixamo_child", "quaternius_male", "--max-clips", "1", "--max-frames", "90"],
+                        "anny_mixamo_child", "quaternius_male", "--max-clips", "1", "--max-frames", "90", "--data", str(DATA)],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(r.stdout)
@@ -27,6 +28,6 @@ def test_eval_retarget_json_reports_both_methods_per_character():
 def test_bench_rig_is_a_65_bone_mixamo_rig():
     from backend.bench.retarget import mixamo65
     from backend.retarget.bonemap import rig_bone_map
-    rig = mixamo65()
+    rig = mixamo65(DATA)
     assert len(rig.names) == 65
     assert rig_bone_map(rig).bone("left_wrist") == "mixamorig:LeftHand"

@@ -10,6 +10,7 @@ from backend.cli import main
 from backend.motion.formats.bvh import load_bvh
 from backend.pipelines.text2motion import corpus_available
 
+# committed fixtures (tests/fixtures/data): the CMU 02_01 walk at 30 fps, and the skeleton of CMU 131_01 (3dsMax BVH)
 CMU_MB = Path("cmu_bvh_mb_friendly") / "bvh" / "02_01.bvh"
 CMU_MAX = Path("cmu_bvh11_max") / "bvh" / "131_01.bvh"
 
@@ -18,23 +19,23 @@ def _json_line(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_inbetween_cli_keeps_keys_and_reports_its_error(tmp_path, capsys, shared_data):
-    src_path = shared_data / CMU_MB
+def test_inbetween_cli_keeps_keys_and_reports_its_error(tmp_path, capsys, fixture_data):
+    src_path = fixture_data / CMU_MB
     out = tmp_path / "ib.bvh"
-    assert main(["inbetween", str(src_path), "--keys", "0,30,60", "--out", str(out), "--model", "slerp-baseline"]) == 0
+    assert main(["inbetween", str(src_path), "--keys", "0,8,16", "--out", str(out), "--model", "slerp-baseline"]) == 0
     report = _json_line(capsys.readouterr().out)
-    assert report["model"] == "slerp-baseline" and report["frames"] == 61 and report["filled_frames"] == 58
-    # 30 frames (a quarter second at 120 fps) of walking filled by slerp: a couple of degrees, a couple of cm
+    assert report["model"] == "slerp-baseline" and report["frames"] == 17 and report["filled_frames"] == 14
+    # 8 frames (a quarter second at 30 fps) of walking filled by slerp: a few degrees, a few cm
     assert 0 < report["rotation_error_deg"] < 5 and 0 < report["position_error_cm"] < 5
     src, res = load_bvh(src_path), load_bvh(out)
-    assert res.skeleton.names == src.skeleton.names and res.num_frames == 61
+    assert res.skeleton.names == src.skeleton.names and res.num_frames == 17
     assert abs(res.fps - src.fps) < 1e-3
-    for f in (0, 30, 60):  # keys come back (to the 6 decimals BVH text keeps)
+    for f in (0, 8, 16):  # keys come back (to the 6 decimals BVH text keeps)
         assert np.abs(res.positions()[f] - src.positions()[f]).max() < 1e-4
 
 
-def test_retarget_cli_bvh_to_bvh_keeps_limb_directions(tmp_path, capsys, shared_data):
-    src_path, tgt_path = shared_data / CMU_MB, shared_data / CMU_MAX
+def test_retarget_cli_bvh_to_bvh_keeps_limb_directions(tmp_path, capsys, fixture_data):
+    src_path, tgt_path = fixture_data / CMU_MB, fixture_data / CMU_MAX
     out = tmp_path / "rt.bvh"
     # The first-version automatic bone map reads the 3dsMax skeleton's "LeftShoulder" (the upper arm; its clavicle
     # is "LeftCollar") as a clavicle, so the arms are named explicitly, as an animator would in the add-on.
@@ -66,13 +67,13 @@ def test_generate_cli(tmp_path, capsys):
         assert code == 2 and "motion corpus" in err and not out.exists()
 
 
-def test_cli_bad_input_is_a_message_not_a_traceback(tmp_path, capsys, shared_data):
+def test_cli_bad_input_is_a_message_not_a_traceback(tmp_path, capsys, fixture_data):
     missing = tmp_path / "nope.bvh"
     assert main(["inbetween", str(missing), "--keys", "0,10", "--out", str(tmp_path / "o.bvh")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["retarget", str(missing), "--to", str(tmp_path / "rig.fbx"), "--out", str(tmp_path / "o.bvh")]) == 2
     assert "cannot read" in capsys.readouterr().err
-    walk = str(shared_data / CMU_MB)
+    walk = str(fixture_data / CMU_MB)
     assert main(["inbetween", walk, "--keys", "0,99999", "--out", str(tmp_path / "o.bvh")]) == 2
     assert "--keys must lie in 0.." in capsys.readouterr().err
     assert main(["inbetween", walk, "--keys", "a,b", "--out", str(tmp_path / "o.bvh")]) == 2
