@@ -146,7 +146,8 @@ def clip_segments(raw: RawClip, texts: list[str], duration: float, sentences: di
             dropped += 1
             continue
         out.append({"source": s.source, "ref": s.ref, "start": round(s.start_sec, 3),
-                    "end": None if s.end_sec is None else round(end, 3), "texts": list(s.texts)})
+                    "end": None if s.end_sec is None else round(end, 3), "texts": list(s.texts),
+                    **({"take_seconds": s.take_seconds} if s.take_seconds else {})})
     return out, dropped
 
 

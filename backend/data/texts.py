@@ -29,6 +29,7 @@ class TextSegment:
     start_sec: float
     end_sec: float | None  # None: to the end of the take
     texts: list[str] = field(default_factory=list)
+    take_seconds: float | None = None  # the take's duration in the annotation's own source (KIT-ML: AMASS)
 
 
 def _clean(sentence: str) -> str:
@@ -64,7 +65,8 @@ def read_kitml(path: Path) -> dict[str, list[TextSegment]]:
             take = cmu_take_from_name(row["cmu_take"])
             text = _clean(row["sentence"])
             if take and text:
-                out.setdefault(take, []).append(TextSegment(KITML, row["kitml_id"], 0.0, None, [text]))
+                out.setdefault(take, []).append(TextSegment(KITML, row["kitml_id"], 0.0, None, [text],
+                                                            float(row["duration_sec"])))
     return out
 
 

@@ -1,5 +1,9 @@
-"""Corpus v3 on a committed fixture (two Daz-friendly CMU takes cut short, their HumanML3D and KIT-ML sentences):
-import, the frame-rate table, segment cutting, text sources left out, mirrored text, splits, the codec."""
+"""Corpus v3 built from the committed data fixtures (``tests/fixtures/data``: two Daz-friendly CMU takes cut short
+with their HumanML3D and KIT-ML sentences, beside the other sources' cuts): import, the frame-rate table,
+deduplication, segment cutting, text sources left out, mirrored text, splits, the codec.
+
+The Daz fixture was cut from ``shared/data/cmu_daz24``: the BVH text of 49_02 up to frame 120 and of 33_01 up to
+frame 40 (frame 0 is the T-pose frame), with their ``clips.csv`` rows, HumanML3D rows and KIT-ML row."""
 import json
 import subprocess
 import sys
@@ -18,7 +22,7 @@ from backend.motion.rotations import np_quat_mul
 from backend.motion.skeleton import CANONICAL
 
 PY = sys.executable
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "shared_mini"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
 
 def run_cli(*args):
@@ -36,19 +40,30 @@ def mini(tmp_path_factory):
 
 def test_daz_takes_are_imported_at_their_true_rate(mini):
     c, man = mini
-    assert {clip.take for clip in c.clips} == {"cmu:33_01", "cmu:49_02"}
+    assert {"cmu:33_01", "cmu:49_02", "cmu:02_01", "deepmimic:walk"} <= {clip.take for clip in c.clips}
     slow = c.by_id("cmu_daz24/33_01")  # captured at 60 fps: the 24-fps file is really 12 fps
     fast = c.by_id("cmu_daz24/49_02")  # captured at 120 fps: 24 fps as the header says
     # 41 file frames: the T-pose frame 0 is dropped, 40 remain; 39 intervals at 12 fps = 3.25 s (1.62 s if misread)
     assert slow.motion.fps == 30 and abs(slow.motion.duration - 39 / 12) < 1 / 30 + 1e-9
     assert abs(fast.motion.duration - 119 / 24) < 1 / 30 + 1e-9
     assert any("60 fps" in n for n in slow.meta["notes"]) and not any("60 fps" in n for n in fast.meta["notes"])
-    assert man["clips"][0]["fps"] in (12.0, 24.0)  # stored at the source rate, up-sampled on load
+    stored = {cm["id"]: cm["fps"] for cm in man["clips"]}
+    assert stored["cmu_daz24/33_01"] == 12.0 and stored["cmu_daz24/49_02"] == 24.0  # source rate on disk
+    assert stored["cmu_asfamc/02_01"] == 30.0  # 120-fps sources are stored at 30
     assert slow.motion.skeleton.names == CANONICAL.names
     # on the canonical skeleton: grounded, at the origin facing -Y
     p = fast.motion.positions()
     assert abs(np.percentile(p[..., 2].min(1), 5) - 0.02) < 0.01
     assert abs(fast.motion.heading(0)) < 1e-3  # facing -Y within the codec's 0.06 degrees
+
+
+def test_one_take_one_copy(mini):
+    c, man = mini
+    walk = [clip for clip in c.clips if clip.take == "cmu:02_01"]
+    assert len(walk) == 1 and walk[0].source == "cmu_asfamc"  # no Daz copy in the fixture: ASF/AMC wins
+    assert walk[0].meta["alternates"] == ["cmu_bvh_mb_friendly/02_01"]
+    assert man["cross_format_check"]["pairs"]["cmu_bvh_mb_friendly/02_01 vs cmu_asfamc/02_01"] < 0.05
+    assert "cmu_iclone_cc/001_01" in man["not_used"]  # two frames: too short, and said so
 
 
 def test_segments_are_cut_inside_their_take(mini):
@@ -67,7 +82,7 @@ def test_segments_are_cut_inside_their_take(mini):
     own = [s for s in clip.segments if s["source"] == "cmu_index"]
     assert own and own[0]["texts"] == clip.texts
     st = c.stats()
-    assert st["takes"] == 2 and st["sentences"] == sum(len(s["texts"]) for cl in c.clips for s in cl.segments)
+    assert st["takes"] == len(c.clips) and st["sentences"] == sum(len(s["texts"]) for cl in c.clips for s in cl.segments)
     assert len(c.text_clips()) == st["segments"]
 
 
