@@ -193,7 +193,7 @@ class SSEReader:
                 continue  # keep-alive comment
             else:
                 name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
+                value = value.removeprefix(" ")
                 if name == "event":
                     etype = value
                 elif name == "data":
@@ -219,7 +219,7 @@ class JobStream:
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="motionloom-job", daemon=True)
 
-    def start(self) -> "JobStream":
+    def start(self) -> JobStream:
         self.thread.start()
         return self
 

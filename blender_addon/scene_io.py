@@ -927,7 +927,7 @@ def sample_trajectory(obj, frames: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- file import
-def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
+def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> object:
     """Sample an armature's action on every frame as a rig-space motion (for retargeting sources): rotations of
     every bone, the root bone's location and the location of every other bone the action moves."""
     from . import wire

@@ -28,9 +28,9 @@ ASSETS = ROOT / "demo" / "assets"
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="motionloom-demo-"))
 sys.path.insert(0, str(ROOT))
 
-import bpy  # noqa: E402
-import numpy as np  # noqa: E402
-from mathutils import Vector  # noqa: E402
+import bpy
+import numpy as np
+from mathutils import Vector
 
 FPS = 30
 PROMPT = "a person walks forward"

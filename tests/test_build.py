@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import build  # noqa: E402
+import build
 
 MODULES = sorted(p.name for p in (ROOT / "blender_addon").glob("*.py"))
 

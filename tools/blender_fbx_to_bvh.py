@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_user_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def main(src: str, out_dir: str) -> None:

@@ -41,11 +41,11 @@ def run(args) -> int:
     import torch
 
     from ..data.corpus import load_corpus
+    from ..eval.text2motion import retrieved_motion
     from ..models.diffusion.control import JointTargets
     from ..models.diffusion.model import Text2MotionModel
     from ..models.text import default_encoder
     from ..pipelines.text2motion import RetrievalBaseline
-    from ..eval.text2motion import retrieved_motion
 
     torch.set_num_threads(max(1, args.threads))
     enc = default_encoder()

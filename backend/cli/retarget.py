@@ -38,8 +38,16 @@ def run(args) -> int:
 
     from backend.pipelines import JobContext, RequestError, run_job
     from backend.pipelines.convert import canonical_motion_to_spec
-    from backend.pipelines.files import is_canonical, load_motion_file, load_target_rig, print_progress, \
-        reorder_onto, rig_spec_from_skeleton, world_aligned_channels, write_result
+    from backend.pipelines.files import (
+        is_canonical,
+        load_motion_file,
+        load_target_rig,
+        print_progress,
+        reorder_onto,
+        rig_spec_from_skeleton,
+        world_aligned_channels,
+        write_result,
+    )
     from backend.pipelines.rigs import RigBinding
     from backend.retarget.rig import RigError
     from backend.schema import Array, MotionSpec, RetargetRequest

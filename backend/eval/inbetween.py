@@ -190,7 +190,7 @@ def print_table(res: dict, file=sys.stdout) -> None:
         print("{:<10}".format("Length") + "".join(f" | {n:>6}" for n in lengths), file=file)
         for r in rows:
             vals = [res[r][metric].get(str(n)) for n in lengths]
-            print("{:<10}".format(names[r]) + "".join(" | " + (fmt.format(v) if v is not None else "   n/a")
+            print(f"{names[r]:<10}" + "".join(" | " + (fmt.format(v) if v is not None else "   n/a")
                                                       for v in vals), file=file)
         print(file=file)
     if "windows" in res:

@@ -99,7 +99,7 @@ def run_lafan1(folder, model=None, stride: int = TEST_STRIDE, lengths=P.LENGTHS)
     for n in lengths:
         T = P.N_PAST + n + 1
         root, rot = root65[:, :T], rot65[:, :T]
-        res["windows"][str(n)] = int(len(root))
+        res["windows"][str(n)] = len(root)
         preds = {"slerp": P.interpolation(root, rot), "zerovel": P.zero_velocity(root, rot)}
         if model is not None:
             c_root, c_rot = bridge.to_canonical(root, rot)

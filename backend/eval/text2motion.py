@@ -115,8 +115,8 @@ def run(args) -> int:
     from ..models.evaluator.encoders import load_evaluator
     from ..models.evaluator.metrics import diversity, fid, jerk_profile, transition_jerk
     from ..models.text import default_encoder
-    from ..pipelines.text2motion import RetrievalBaseline
     from ..motion.skeleton import CANONICAL
+    from ..pipelines.text2motion import RetrievalBaseline
 
     torch.set_num_threads(max(1, args.threads))
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))

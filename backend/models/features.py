@@ -55,7 +55,7 @@ class Normalizer:
     std: torch.Tensor
 
     @classmethod
-    def fit(cls, feats: list[np.ndarray], min_std: float = 1e-2) -> "Normalizer":
+    def fit(cls, feats: list[np.ndarray], min_std: float = 1e-2) -> Normalizer:
         allf = np.concatenate(feats, 0).astype(np.float64)
         mean = allf.mean(0)
         std = np.maximum(allf.std(0), min_std)
@@ -71,5 +71,5 @@ class Normalizer:
         return {prefix + "mean": self.mean, prefix + "std": self.std}
 
     @classmethod
-    def from_state_dict(cls, sd: dict, prefix: str = "normalizer.") -> "Normalizer":
+    def from_state_dict(cls, sd: dict, prefix: str = "normalizer.") -> Normalizer:
         return cls(sd[prefix + "mean"].float(), sd[prefix + "std"].float())

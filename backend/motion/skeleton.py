@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-
 from smplx.joint_names import JOINT_NAMES as _SMPLX_JOINT_NAMES
 
 
@@ -93,11 +92,11 @@ class Skeleton:
                 out[i] = self.index_of[m]
         return out
 
-    def scaled(self, factor: float) -> "Skeleton":
+    def scaled(self, factor: float) -> Skeleton:
         return Skeleton(self.names, self.parents, self.offsets * factor,
                         {k: np.asarray(v) * factor for k, v in self.end_sites.items()})
 
-    def subset(self, keep: list[str]) -> tuple["Skeleton", np.ndarray]:
+    def subset(self, keep: list[str]) -> tuple[Skeleton, np.ndarray]:
         """Skeleton restricted to ``keep`` (ancestors are collapsed: offsets are re-accumulated).
 
         Returns the new skeleton and the source indices of its joints. Only valid for poses where the removed
@@ -121,10 +120,10 @@ class Skeleton:
         return {"names": list(self.names), "parents": self.parents.tolist(), "offsets": self.offsets.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Skeleton":
+    def from_dict(cls, d: dict) -> Skeleton:
         return cls(tuple(d["names"]), np.array(d["parents"]), np.array(d["offsets"]))
 
-    def same_as(self, other: "Skeleton", atol: float = 1e-6) -> bool:
+    def same_as(self, other: Skeleton, atol: float = 1e-6) -> bool:
         return (self.names == other.names and np.array_equal(self.parents, other.parents)
                 and np.allclose(self.offsets, other.offsets, atol=atol))
 

@@ -13,8 +13,17 @@ from ..schema import JobResult, ModelInfo
 from .context import JobCancelled, JobContext, JobTimedOut, RequestError
 from .registry import ModelEntry, Registry
 
-__all__ = ["run_job", "check_request", "model_infos", "JobContext", "JobCancelled", "JobTimedOut", "RequestError",
-           "REGISTRY", "TASKS"]
+__all__ = [
+    "REGISTRY",
+    "TASKS",
+    "JobCancelled",
+    "JobContext",
+    "JobTimedOut",
+    "RequestError",
+    "check_request",
+    "model_infos",
+    "run_job",
+]
 
 TASKS = ("text2motion", "inbetween", "retarget", "echo")
 

@@ -148,7 +148,7 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
     frames, q, q32, mask, root32, root_mask = _key_arrays(request)
     lo, hi = request.frame_range or (k.frames[0], k.frames[-1])
     out_frames = np.arange(lo, hi + 1)
-    info = {"frames": int(len(out_frames)), "keys": int(len(frames)), "context_used": 0}
+    info = {"frames": len(out_frames), "keys": len(frames), "context_used": 0}
     ctx.progress(0, 3, "reading keys")
 
     if request.rig is None:

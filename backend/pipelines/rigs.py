@@ -26,11 +26,25 @@ import dataclasses
 import numpy as np
 
 from ..motion.motion import Motion
-from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul, \
-    np_quat_to_matrix
+from ..motion.rotations import (
+    np_matrix_to_quat,
+    np_quat_apply,
+    np_quat_between,
+    np_quat_inv,
+    np_quat_mul,
+    np_quat_to_matrix,
+)
 from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
-from ..retarget.api import PreparedRig, RetargetResult, RigPose, _sub_rig, from_canonical, pose_to_motion, prepare, \
-    to_canonical
+from ..retarget.api import (
+    PreparedRig,
+    RetargetResult,
+    RigPose,
+    _sub_rig,
+    from_canonical,
+    pose_to_motion,
+    prepare,
+    to_canonical,
+)
 from ..retarget.bonemap import BoneMap, rig_bone_map
 from ..retarget.control_rigs import find_profile
 from ..retarget.rig import Rig, RigError

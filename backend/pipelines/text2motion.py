@@ -87,8 +87,7 @@ class SentenceEncoder:
 class TokenOverlapEncoder:
     """Bag of word stems without stop words, unit length: a dependency-free fallback and test encoder."""
     name = "token-overlap"
-    STOP = frozenset("a an the is are was be to of in on at and or with his her their its then while person "
-                     "someone somebody man woman people he she they it".split())
+    STOP = frozenset(["a", "an", "the", "is", "are", "was", "be", "to", "of", "in", "on", "at", "and", "or", "with", "his", "her", "their", "its", "then", "while", "person", "someone", "somebody", "man", "woman", "people", "he", "she", "they", "it"])
 
     def __init__(self, vocabulary: list[str] | None = None):
         self.vocab: dict[str, int] = {}

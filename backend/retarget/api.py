@@ -66,7 +66,7 @@ class RigPose:
     def num_frames(self) -> int:
         return int(self.rotations.shape[0])
 
-    def validate(self, rig: Rig | None = None) -> "RigPose":
+    def validate(self, rig: Rig | None = None) -> RigPose:
         """Clear errors for bad channels (shapes, NaN, zero quaternions, unknown bones, absurd lengths)."""
         bones = tuple(str(b) for b in self.bones)
         if len(set(bones)) != len(bones):

@@ -80,7 +80,7 @@ class BoneMap:
                              "how": self.how.get(c, "")} for c, (b, conf) in self.entries.items()]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "BoneMap":
+    def from_dict(cls, d: dict) -> BoneMap:
         if not isinstance(d, dict) or d.get("format") != "motionloom-bonemap":
             raise BoneMapError("not a MotionLoom bone map (missing format: motionloom-bonemap)")
         out = cls()
@@ -101,14 +101,14 @@ class BoneMap:
         return path
 
     @classmethod
-    def load(cls, path) -> "BoneMap":
+    def load(cls, path) -> BoneMap:
         try:
             d = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise BoneMapError(f"cannot read bone map {path}: {e}") from None
         return cls.from_dict(d)
 
-    def with_overrides(self, overrides: dict[str, str] | None, bones=None) -> "BoneMap":
+    def with_overrides(self, overrides: dict[str, str] | None, bones=None) -> BoneMap:
         """Apply user overrides (canonical -> bone, taken as given, confidence 1). A bone an override claims is
         removed from any other joint it was auto-mapped to."""
         out = BoneMap(dict(self.entries), dict(self.how))
@@ -128,17 +128,17 @@ class BoneMap:
 
 # --------------------------------------------------------------------------------------------- names
 _PREFIX = re.compile(r"^(?:[^:|]*[:|])?(?:mixamorig\d*[:_]?|def[-_.]|org[-_.]|mch[-_.]|cc_base_|bip0*1[ _]?|"
-                     r"valvebiped\.bip01_|b_|bn_|j_|jnt_|c_|rig_|sk_)", re.I)
+                     r"valvebiped\.bip01_|b_|bn_|j_|jnt_|c_|rig_|sk_)", re.IGNORECASE)
 _SIDE_RULES = [
-    (re.compile(r"left", re.I), "left"), (re.compile(r"right", re.I), "right"),
+    (re.compile(r"left", re.IGNORECASE), "left"), (re.compile(r"right", re.IGNORECASE), "right"),
     (re.compile(r"(?:^|[._\-\s])L(?:$|[._\-\s\d])"), "left"), (re.compile(r"(?:^|[._\-\s])R(?:$|[._\-\s\d])"), "right"),
     (re.compile(r"(?:^|[._\-\s])l(?:$|[._\-\s\d])"), "left"), (re.compile(r"(?:^|[._\-\s])r(?:$|[._\-\s\d])"), "right"),
     (re.compile(r"^L(?=[A-Z])"), "left"), (re.compile(r"^R(?=[A-Z])"), "right"),
     (re.compile(r"[a-z]L$"), "left"), (re.compile(r"[a-z]R$"), "right"),
     (re.compile(r"^l(?=(?:hip|femur|tibia|foot|toe|clavicle|collar|humerus|radius|wrist|hand|finger|thumb|"
-                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.I), "left"),
+                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.IGNORECASE), "left"),
     (re.compile(r"^r(?=(?:hip|femur|tibia|foot|toe|clavicle|collar|humerus|radius|wrist|hand|finger|thumb|"
-                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.I), "right"),
+                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.IGNORECASE), "right"),
 ]
 
 
@@ -316,7 +316,7 @@ def _best(cands, score) -> tuple[int | None, float]:
     return best, best_s
 
 
-def _best_continuing(tree: "_Tree", cands, score) -> tuple[int | None, float]:
+def _best_continuing(tree: _Tree, cands, score) -> tuple[int | None, float]:
     """Best-scoring bone; among near ties (three palms named alike), the one that best continues its parent's
     direction (the middle palm, not the index or little finger's)."""
     scored = [(score(j), j) for j in cands]

@@ -18,8 +18,8 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..pipelines import JobCancelled, JobContext, JobTimedOut, RequestError
 from ..schema import JobEvent, JobResult, JobStatus
@@ -78,7 +78,7 @@ class Job:
         try:
             await asyncio.wait_for(fut, timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 

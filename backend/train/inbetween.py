@@ -157,8 +157,15 @@ def main(args) -> int:
     from backend.models.inbetween import evaluate as E
     from backend.models.inbetween.model import build
     from backend.models.inbetween.network import NetConfig
-    from backend.train.common import (REPO, ddp_cleanup, ddp_setup, plot_losses, save_weights, seed_everything,
-                                      training_command)
+    from backend.train.common import (
+        REPO,
+        ddp_cleanup,
+        ddp_setup,
+        plot_losses,
+        save_weights,
+        seed_everything,
+        training_command,
+    )
 
     t_start = time.time()
     rank, world, distributed = ddp_setup()

@@ -64,8 +64,15 @@ def run(args) -> int:
     from ..models.diffusion.schedule import CosineSchedule
     from ..models.features import Normalizer
     from ..models.text import ENCODER_NAME, default_encoder
-    from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
-                         training_command)
+    from .common import (
+        ddp_cleanup,
+        ddp_setup,
+        plot_losses,
+        repo_relative,
+        save_weights,
+        seed_everything,
+        training_command,
+    )
     from .text2motion_data import WindowBank, random_observation
 
     torch.set_num_threads(max(1, args.threads))
@@ -192,7 +199,7 @@ def run(args) -> int:
             v = evaluate(ema)
             history["val total (EMA)"].append((step + 1, v["total"]))
             history["val feat (EMA)"].append((step + 1, v["feat"]))
-            log(f"  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
+            log("  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
         if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps and rank == 0:
             save(step + 1, {})
 

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backend import schema  # noqa: E402  (validates requests exactly like the real service)
+from backend import schema
 
 ARGS = None
 JOBS: dict = {}

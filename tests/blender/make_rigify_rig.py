@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def main(out: str) -> None:

@@ -21,14 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import backend_expect
+import bpy
 import numpy as np
 import pytest
-
-import bpy
-
-import backend_expect
-from bl_helpers import (BACKEND_DIR, BACKEND_PY, ROOT, Server, activate, real_backend_cmd, run_operator,
-                        use_backend)
+from bl_helpers import BACKEND_DIR, BACKEND_PY, ROOT, Server, activate, real_backend_cmd, run_operator, use_backend
 
 DATA = ROOT.parent / "shared" / "data"
 QUATERNIUS = DATA / "quaternius_cc0_characters"

@@ -7,13 +7,25 @@ leave the artist's action untouched.
 """
 import time
 
+import bpy
 import numpy as np
 import pytest
-
-import bpy
-
-from bl_helpers import (activate, BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, ROOT, Server, key_poses,
-                        load_character, real_backend_cmd, run_operator, select_all_keys, use_backend)
+from bl_helpers import (
+    BACKEND_DIR,
+    BACKEND_PY,
+    FAKE,
+    POSE_BONES,
+    PY,
+    ROOT,
+    Server,
+    activate,
+    key_poses,
+    load_character,
+    real_backend_cmd,
+    run_operator,
+    select_all_keys,
+    use_backend,
+)
 
 HAS_SERVER = (BACKEND_DIR / "backend" / "cli" / "serve.py").is_file()
 

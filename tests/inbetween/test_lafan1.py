@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lafan1_fixture import TO_CANON, lafan1_like, write_folder  # noqa: E402
+from lafan1_fixture import TO_CANON, lafan1_like, write_folder
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from ib_helpers import make_keys
 
 from backend.models.inbetween.baseline import SlerpFill
 from backend.models.inbetween.keys import CanonicalKeys
 from backend.models.inbetween.layouts import part_mask
 from backend.models.inbetween.model import InbetweenError
-from backend.motion.rotations import np_quat_angle, np_quat_apply, np_quat_about_z
-
-from ib_helpers import make_keys
+from backend.motion.rotations import np_quat_about_z, np_quat_angle, np_quat_apply
 
 
 def key_error(out, keys, out_frames) -> float:

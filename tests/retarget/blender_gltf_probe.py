@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def main(req_path, out_path):

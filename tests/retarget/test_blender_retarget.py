@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from retarget_helpers import DATA, FIXTURES, need
 
 from backend.motion.rotations import xyzw_to_wxyz
 from backend.retarget.api import from_canonical, prepare, to_canonical
 from backend.retarget.rig_files import bvh_rig_and_pose, load_rig, rig_from_dict
-
-from retarget_helpers import DATA, FIXTURES, need
 
 PROBE = Path(__file__).resolve().parent / "blender_pose_probe.py"
 pytest.importorskip("bpy")

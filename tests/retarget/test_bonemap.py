@@ -5,12 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from retarget_helpers import EXPECTED, load_expected, load_rig_cached
 
 from backend.motion.skeleton import CANONICAL_JOINTS
-from backend.retarget.bonemap import (MAJOR_JOINTS, BoneMap, BoneMapError, auto_bone_map, rig_bone_map,
-                                      split_side)
-
-from retarget_helpers import EXPECTED, load_expected, load_rig_cached
+from backend.retarget.bonemap import MAJOR_JOINTS, BoneMap, BoneMapError, auto_bone_map, rig_bone_map, split_side
 
 CASES = [(f.name, rig) for f in sorted(EXPECTED.glob("*.json")) for rig in json.loads(f.read_text())["rigs"]]
 
@@ -48,8 +46,9 @@ def test_the_3dsmax_cmu_trap_collar_is_not_the_upper_arm():
 
 
 def test_vrm_auto_map_agrees_with_the_files_own_humanoid_map():
-    from backend.retarget.gltf import vrm_bone_map
     from retarget_helpers import DATA, need
+
+    from backend.retarget.gltf import vrm_bone_map
     path = need(DATA / "vrm_humanoid_fixture" / "VRMC_vrm_expressions_isBinary_Overrides.vrm")
     own = vrm_bone_map(path)
     assert len(own) == 22

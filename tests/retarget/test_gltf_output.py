@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pygltflib
 import pytest
+from retarget_helpers import DATA, need
 
 from backend.cli import main
 from backend.motion.formats.bvh import load_bvh
 from backend.motion.rotations import np_quat_to_matrix
 from backend.pipelines.rigs import RigBinding
 from backend.schema import JobResult
-
-from retarget_helpers import DATA, need
 
 WALK = Path("cmu_bvh_mb_friendly") / "bvh" / "02_01.bvh"
 CHARACTER = Path("anny_characters") / "anny_cmu_mb_child.glb"

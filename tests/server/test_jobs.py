@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+from srv_live import start_server
 
 from backend.server.client import BackendGone, BackendHTTPError
-from srv_live import start_server
 
 
 def echo(steps=3, step_ms=0.0, payload=""):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from srv_corpus import corpus
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
 
 from backend.motion.motion import Motion
 from backend.motion.rotations import np_quat_angle, np_quat_slerp
@@ -11,8 +13,6 @@ from backend.pipelines import JobContext, RequestError, check_request, inbetween
 from backend.pipelines.convert import canonical_motion_to_spec, spec_to_canonical_motion
 from backend.pipelines.rigs import RigBinding
 from backend.schema import Array, InbetweenRequest, KeySpec, MotionSpec, RetargetRequest, Text2MotionRequest
-from srv_corpus import corpus
-from srv_rigs import joint_positions, mixamo_rig, pose_channels
 
 
 def random_motion(T=12, seed=0, sigma=0.35) -> Motion:

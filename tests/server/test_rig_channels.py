@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
+from test_pipelines import CANONICAL_FLOOR, random_motion
 
 from backend.motion.rotations import np_quat_angle
 from backend.motion.skeleton import CANONICAL_JOINTS
@@ -19,8 +21,6 @@ from backend.retarget.api import from_canonical, source_contacts, to_canonical
 from backend.retarget.rig import Rig
 from backend.retarget.rig_files import bvh_rig_and_pose, load_rig
 from backend.schema import Array, InbetweenRequest, JobResult, KeySpec, MotionSpec, RetargetRequest, RigSpec
-from srv_rigs import joint_positions, mixamo_rig, pose_channels
-from test_pipelines import CANONICAL_FLOOR, random_motion
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rigs"
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
+from test_pipelines import CANONICAL_FLOOR, random_motion
 
 from backend.pipelines.convert import canonical_motion_to_spec
 from backend.pipelines.rigs import RigBinding
 from backend.pipelines.text2motion import corpus_available
 from backend.schema import Array, JobResult, KeySpec
-from srv_rigs import joint_positions, mixamo_rig, pose_channels
-from test_pipelines import CANONICAL_FLOOR, random_motion
 
 
 def test_rig_inbetween_over_http_returns_the_sent_keys_bit_for_bit(client):

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from backend.motion.skeleton import CANONICAL
-from backend.pipelines import JobCancelled, JobContext, RequestError, check_request, run_job
-from backend.pipelines import REGISTRY
+from backend.pipelines import REGISTRY, JobCancelled, JobContext, RequestError, check_request, run_job
 from backend.pipelines.convert import spec_to_canonical_motion
 from backend.pipelines.rigs import RigBinding
 from backend.schema import Array, JointTarget, KeySpec, Text2MotionRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from srv_rigs import mixamo_rig  # noqa: E402  (the server tests' Mixamo-style rig: Y-up cm, A-pose, prefixes)
+from srv_rigs import mixamo_rig
 
 
 def test_learned_model_is_active_and_the_baseline_stays_registered():

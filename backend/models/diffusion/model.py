@@ -22,9 +22,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,8 +34,17 @@ from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
 from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion, motion_to_features
 from .cleanup import cleanup_foot_contacts
-from .control import (ControlError, Frame, JointTargets, Keys, Observation, heading_of_features,
-                      progress_profile, resample_path, travel_direction)
+from .control import (
+    ControlError,
+    Frame,
+    JointTargets,
+    Keys,
+    Observation,
+    heading_of_features,
+    progress_profile,
+    resample_path,
+    travel_direction,
+)
 from .denoiser import DenoiserConfig, MotionDenoiser
 from .sampler import sample_window, seeded_generator
 from .schedule import CosineSchedule
@@ -44,7 +53,7 @@ REPO = Path(__file__).resolve().parents[3]
 DEFAULT_WEIGHTS = REPO / "weights" / "text2motion.safetensors"
 MODEL_NAME = "text2motion-diffusion"
 MAX_FRAMES = 10_000
-POSE_DIMS = list(range(0, 135))
+POSE_DIMS = list(range(135))
 IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
 
 
@@ -82,7 +91,7 @@ class Text2MotionModel:
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: Path | str | None = None, encoder=None) -> "Text2MotionModel":
+    def load(cls, path: Path | str | None = None, encoder=None) -> Text2MotionModel:
         from ...train.common import load_weights
         tensors, meta = load_weights(Path(path) if path else DEFAULT_WEIGHTS)
         cfg = DenoiserConfig.from_dict(meta.get("config", {}))

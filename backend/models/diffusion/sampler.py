@@ -13,7 +13,7 @@ The result is the last x0: observed channels hold exactly the observed values.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .keys import CanonicalKeys
 
-__all__ = ["CanonicalKeys", "load_default", "weights_available", "MODEL_NAME"]
+__all__ = ["MODEL_NAME", "CanonicalKeys", "load_default", "weights_available"]
 
 MODEL_NAME = "inbetween-delta-transformer"
 

@@ -12,6 +12,7 @@ So keyed channels never depend on the network: the keys come back to float preci
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,6 @@ from ..features import FEATURE_DIM, NUM_JOINTS, Normalizer, features_to_motion
 from . import frames as fr
 from .floor import keep_feet_above_floor
 from .network import DeltaTransformer, NetConfig
-
-import os
 
 REPO = Path(__file__).resolve().parents[3]
 # the committed model; MOTIONLOOM_INBETWEEN_WEIGHTS points the service at other weights (e.g. trained on LaFAN1)
@@ -89,7 +88,7 @@ class Inbetweener:
 
     # ---------------------------------------------------------------------------------------------- weights
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_WEIGHTS) -> "Inbetweener":
+    def load(cls, path: str | Path = DEFAULT_WEIGHTS) -> Inbetweener:
         from ...train.common import load_weights
         tensors, meta = load_weights(Path(path))
         cfg = NetConfig.from_dict(meta.get("config", {}).get("net", {}))
