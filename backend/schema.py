@@ -64,7 +64,7 @@ class Array(_Strict):
             raise ValueError(f"array of shape {self.shape} is too large")
         try:
             raw = base64.b64decode(self.data, validate=True)
-        except Exception:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise ValueError("array data is not valid base64") from None
         if len(raw) != 4 * n:
             raise ValueError(f"array data holds {len(raw) // 4} float32 values but shape {self.shape} needs {n}")

@@ -251,7 +251,7 @@ class JobStream:
             self.queue.put(Failure(str(e)))
         except wire.WireError as e:
             self.queue.put(Failure(f"the backend sent something this add-on cannot read: {e}"))
-        except Exception as e:  # never let a worker die silently
+        except Exception as e:  # noqa: BLE001 - never let a worker die silently
             self.queue.put(Failure(f"unexpected error while talking to the backend: {e!r}"))
 
     def _stream(self) -> None:
@@ -306,7 +306,7 @@ class Call:
             self.value = fn(*args)
         except (BackendError, wire.WireError) as e:
             self.error = str(e)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the caller on Blender's thread gets the reason
             self.error = f"unexpected error: {e!r}"
         finally:
             self._done.set()

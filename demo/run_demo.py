@@ -47,7 +47,7 @@ def step(name: str):
             try:
                 out = fn(*a, **k) or {}
                 rec.update(ok=True, **out)
-            except Exception as e:  # report and continue: later steps may still run
+            except Exception as e:  # noqa: BLE001 - report and continue: later steps may still run
                 rec.update(ok=False, error=f"{type(e).__name__}: {e}")
                 print(f"   FAILED: {e}", flush=True)
             rec["seconds"] = round(time.perf_counter() - t0, 2)
@@ -361,7 +361,7 @@ def render(out: Path, hero, second, blocking_name, walk_name, retarget_name, ret
             paths = render_frames(scene, frames, frames_dir, tag)
             result[tag] = sheet_and_gif(paths, out / f"preview_{tag}", frames)
             result[tag]["renderer"] = "Workbench"
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any render failure falls back to stick figures
             print(f"   Workbench render failed ({e}); drawing stick figures instead", flush=True)
             result[tag] = stick_strip(arms, frames[::2], out / f"preview_{tag}")
     for arm, (act, slot) in saved.items():

@@ -150,7 +150,7 @@ def clip_metrics(prep, al, src, out, contacts) -> dict:
     p_src = src.positions()
     ground = prep.ground
     rest = drv.rest_positions()
-    feet, hands = foot_joints(prep)
+    feet, _hands = foot_joints(prep)
     sk_s = src.skeleton
     # skating on source-planted frames
     skate_sum, skate_n = 0.0, 0
@@ -253,8 +253,8 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict
 
 
 def markdown_table(res: dict) -> str:
-    rows = ["| character | bones | method | foot skate (cm/s) | penetration (cm) | end-effector error (/leg) | "
-            "round trip (deg) |", "|---|---|---|---|---|---|---|"]
+    rows = [("| character | bones | method | foot skate (cm/s) | penetration (cm) | end-effector error (/leg) | "
+            "round trip (deg) |"), "|---|---|---|---|---|---|---|"]
     for name, r in res["characters"].items():
         for key, label in (("motionloom", "MotionLoom"), ("motionloom_no_cleanup", "transfer only"),
                            ("naive", "naive copy")):

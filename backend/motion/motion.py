@@ -72,8 +72,8 @@ class Motion:
         return max(self.num_frames - 1, 0) / self.fps
 
     def copy(self, **changes) -> Motion:
-        base = dict(root_pos=self.root_pos.copy(), rotations=self.rotations.copy(),
-                    contacts=None if self.contacts is None else self.contacts.copy(), meta=dict(self.meta))
+        base = {"root_pos": self.root_pos.copy(), "rotations": self.rotations.copy(),
+                    "contacts": None if self.contacts is None else self.contacts.copy(), "meta": dict(self.meta)}
         base.update(changes)
         return replace(self, **base)
 
@@ -125,7 +125,7 @@ class Motion:
             raise MotionError(f"fps must be positive, got {fps}")
         if abs(fps - self.fps) < 1e-9 or self.num_frames < 2:
             return self.copy(fps=fps)
-        n = int(round(self.duration * fps)) + 1
+        n = round(self.duration * fps) + 1
         t = np.linspace(0.0, self.num_frames - 1, n)
         i0 = np.floor(t).astype(int).clip(0, self.num_frames - 2)
         w = t - i0

@@ -8,6 +8,7 @@ World convention (canonical and Blender): Z up, metres, the character faces -Y, 
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -80,7 +81,7 @@ class Skeleton:
         """Sum of rest lengths along consecutive joints (e.g. hip -> knee -> ankle)."""
         pos = self.rest_positions()
         idx = [self.index(n) for n in joints]
-        return float(sum(np.linalg.norm(pos[a] - pos[b]) for a, b in zip(idx[:-1], idx[1:])))
+        return float(sum(np.linalg.norm(pos[a] - pos[b]) for a, b in itertools.pairwise(idx)))
 
     @cached_property
     def mirror_indices(self) -> np.ndarray:

@@ -557,11 +557,11 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         # IK-style rigs: the foot bone hangs off the root, not the shin
         if f"{s}_ankle" not in out or score("ankle", out[f"{s}_ankle"][0], s) < 0.5:
             taken = {v[0] for v in out.values()}
-            f, fs = _best([j for j in free if side[j] == s and j not in taken], lambda j: score("ankle", j, s))
+            f, fs = _best([j for j in free if side[j] == s and j not in taken], lambda j, s=s: score("ankle", j, s))
             if f is not None and fs >= 0.8:
                 out[f"{s}_ankle"] = (f, 0.8 * fs, "detached")
                 toes = [j for j in tree.subtree(f) if j != f and j not in taken]
-                t, ts = _best(toes, lambda j: score("toe", j, s))
+                t, ts = _best(toes, lambda j, s=s: score("toe", j, s))
                 if t is not None and ts >= 0.8:
                     out[f"{s}_foot"] = (t, 0.8 * ts, "detached")
     return _finish(names, out, overrides)

@@ -156,7 +156,7 @@ class Rig:
         location: (T,3) ``pose_bone.location`` of ``translation_bone`` (default: the first root bone).
         """
         pose_quat = np.asarray(pose_quat, np.float64)
-        T, J = pose_quat.shape[:2]
+        T, _J = pose_quat.shape[:2]
         local = np_quat_mul(np_quat_mul(self.rest_rot, pose_quat), np_quat_inv(self.rest_rot))
         h = 0 if translation_bone is None else self.index(translation_bone)
         # world position of the translation bone's head, given its posed parent chain

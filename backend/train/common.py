@@ -40,7 +40,7 @@ def ddp_setup() -> tuple[int, int, bool]:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         return dist.get_rank(), dist.get_world_size(), True
     return 0, 1, False
 

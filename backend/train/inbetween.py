@@ -279,7 +279,7 @@ def load_data(data: str | None, fraction: float, seed: int):
     train = split["train"]
     if fraction < 1.0:
         rng = np.random.default_rng(seed)
-        keep = np.sort(rng.permutation(len(train))[:max(1, int(round(fraction * len(train))))])
+        keep = np.sort(rng.permutation(len(train))[:max(1, round(fraction * len(train)))])
         train = [train[i] for i in keep]
         desc += f", {fraction:.0%} of the training clips"
     return train, split["val"], split["test"], version, desc

@@ -95,7 +95,7 @@ def test_inbetween_cli_uses_the_learned_model(tmp_path, capsys, shared_data):
     from backend.cli import main
     from backend.motion.formats.bvh import load_bvh
     src = shared_data / "cmu_bvh_mb_friendly" / "bvh"
-    src = sorted(src.glob("*.bvh"))[0]
+    src = min(src.glob("*.bvh"))
     out = tmp_path / "ib.bvh"
     assert main(["inbetween", str(src), "--keys", "0,1,2,30,60", "--out", str(out)]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -30,7 +30,8 @@ pytest.importorskip("bpy")
 def run_probe(tmp_path, request: dict) -> dict:
     req, out = tmp_path / "req.json", tmp_path / "out.json"
     req.write_text(json.dumps(request))
-    r = subprocess.run([sys.executable, str(PROBE), str(req), str(out)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, str(PROBE), str(req), str(out)], capture_output=True, text=True,
+                       timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(out.read_text())
 

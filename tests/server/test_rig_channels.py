@@ -60,7 +60,7 @@ def test_contact_cleanup_keeps_planted_feet_planted(shared_data, walk):
         planted = contacts[:, k, 0]
         assert planted.sum() > 10
 
-        def skate(p):
+        def skate(p, ankle=ankle, planted=planted):
             return (np.linalg.norm(np.gradient(p[ankle][:, :2], axis=0), axis=-1) * walk.fps)[planted].mean()
         assert skate(p_on) < 0.5 * skate(p_off), side
     # the cleanup moves legs only: the hips and the head are where the transfer put them
@@ -230,16 +230,16 @@ def test_location_keys_naming_the_root_bone_are_refused():
 
 def test_motion_spec_checks_its_location_channels():
     m = random_motion(T=3)
-    base = dict(space="rig", bones=["a", "b"], parents=[-1, 0], fps=30,
-                rotations=Array.from_numpy(m.rotations[:, :2]), root_translation=Array.from_numpy(m.root_pos),
-                root_bone="a")
+    base = {"space": "rig", "bones": ["a", "b"], "parents": [-1, 0], "fps": 30,
+                "rotations": Array.from_numpy(m.rotations[:, :2]), "root_translation": Array.from_numpy(m.root_pos),
+                "root_bone": "a"}
     MotionSpec(**base, location_bones=["b"], locations=Array.from_numpy(np.zeros((3, 1, 3))))
-    for extra, words in ((dict(location_bones=["b"]), "given together"),
-                         (dict(location_bones=["b"], locations=Array.from_numpy(np.zeros((2, 1, 3)))), "[3, 1, 3]"),
-                         (dict(location_bones=["c"], locations=Array.from_numpy(np.zeros((3, 1, 3)))), "not among"),
-                         (dict(location_bones=["a"], locations=Array.from_numpy(np.zeros((3, 1, 3)))), "root_bone"),
-                         (dict(properties=[{"bone": "x", "name": "IK_FK", "value": 1},
-                                           {"bone": "x", "name": "IK_FK", "value": 0}]), "twice")):
+    for extra, words in (({"location_bones": ["b"]}, "given together"),
+                         ({"location_bones": ["b"], "locations": Array.from_numpy(np.zeros((2, 1, 3)))}, "[3, 1, 3]"),
+                         ({"location_bones": ["c"], "locations": Array.from_numpy(np.zeros((3, 1, 3)))}, "not among"),
+                         ({"location_bones": ["a"], "locations": Array.from_numpy(np.zeros((3, 1, 3)))}, "root_bone"),
+                         ({"properties": [{"bone": "x", "name": "IK_FK", "value": 1},
+                                           {"bone": "x", "name": "IK_FK", "value": 0}]}, "twice")):
         with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
             MotionSpec(**base, **extra)
     with pytest.raises(ValueError, match="rig-space"):

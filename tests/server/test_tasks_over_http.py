@@ -32,7 +32,7 @@ def test_rig_inbetween_over_http_returns_the_sent_keys_bit_for_bit(client):
     assert np.array_equal(s.root_translation.numpy()[frames], keys.root_translation.numpy())
     # the (learned) model loaded once for this job and stays warm
     assert result.model == "inbetween-delta-transformer"
-    learned = [m for m in client.models() if m["name"] == result.model][0]
+    learned = next(m for m in client.models() if m["name"] == result.model)
     assert learned["loaded"] and learned["active"]
 
 

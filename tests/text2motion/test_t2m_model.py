@@ -52,7 +52,7 @@ def test_timed_trajectory_is_followed(model):
 
 def test_path_only_is_covered_at_the_models_own_pace(model):
     path = np.array([[0.0, 0.0, 0.0], [0.0, -2.0, 0.0], [2.0, -3.0, 0.0]])
-    m, info = model.generate_motion("a person walks forward", 120, seed=0, trajectory=path, trajectory_timed=False)
+    m, _info = model.generate_motion("a person walks forward", 120, seed=0, trajectory=path, trajectory_timed=False)
     assert np.linalg.norm(m.root_pos[0, :2] - path[0, :2]) < 0.01
     assert np.linalg.norm(m.root_pos[-1, :2] - path[-1, :2]) < 0.01
     # every root point lies on the polyline
@@ -136,16 +136,16 @@ def test_other_frame_rates_keep_frame_count_and_keys(model, corpus):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(prompt="   "), "prompt is empty"),
-    (dict(frames=1), "frames must be between"),
-    (dict(frames=50_000), "frames must be between"),
-    (dict(steps=0), "steps must be at least 1"),
-    (dict(trajectory=np.full((120, 3), np.nan)), "NaN"),
-    (dict(trajectory=np.zeros((50, 3))), "one point per frame"),
-    (dict(trajectory=np.zeros((50, 2)), trajectory_timed=False), "shape"),
+    ({"prompt": "   "}, "prompt is empty"),
+    ({"frames": 1}, "frames must be between"),
+    ({"frames": 50_000}, "frames must be between"),
+    ({"steps": 0}, "steps must be at least 1"),
+    ({"trajectory": np.full((120, 3), np.nan)}, "NaN"),
+    ({"trajectory": np.zeros((50, 3))}, "one point per frame"),
+    ({"trajectory": np.zeros((50, 2)), "trajectory_timed": False}, "shape"),
 ])
 def test_bad_input_is_refused_clearly(model, kwargs, message):
-    args = dict(prompt="a person walks", frames=120)
+    args = {"prompt": "a person walks", "frames": 120}
     args.update(kwargs)
     with pytest.raises(ControlError, match=message):
         model.generate_motion(args.pop("prompt"), args.pop("frames"), **args)

@@ -24,7 +24,7 @@ def test_learned_model_is_active_and_the_baseline_stays_registered():
     assert active.name == "text2motion-diffusion" and active.kind == "learned"
     names = [e.name for e in REGISTRY.entries() if e.task == "text2motion"]
     assert "retrieval-baseline" in names
-    info = [m for m in REGISTRY.infos() if m.name == "text2motion-diffusion"][0]
+    info = next(m for m in REGISTRY.infos() if m.name == "text2motion-diffusion")
     assert info.active and "r_precision_top3" in info.eval_summary
 
 

@@ -203,14 +203,6 @@ def guide_x0(x0_n: torch.Tensor, targets: JointTargets, normalizer, free: torch.
     return x
 
 
-def joint_target_error(x0_n: torch.Tensor, targets: JointTargets, normalizer) -> float:
-    if not len(targets):
-        return 0.0
-    with torch.no_grad():
-        pos = positions(normalizer.inverse(x0_n)).numpy()
-    return float(max(targets.errors(pos[0])))
-
-
 # ----------------------------------------------------------------------------------------- world <-> model frame
 @dataclass
 class Frame:

@@ -32,7 +32,7 @@ import torch
 from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
-from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion, motion_to_features
+from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion
 from .cleanup import cleanup_foot_contacts
 from .control import (
     ControlError,
@@ -142,8 +142,8 @@ class Text2MotionModel:
         if not (np.isfinite(fps) and fps > 0):
             raise ControlError(f"fps must be positive, got {fps}")
         scale = CANONICAL_FPS / float(fps)
-        F = max(2, int(round((frames - 1) * scale)) + 1)  # frames at the model's 30 fps
-        to30 = lambda f: int(round(f * scale))
+        F = max(2, round((frames - 1) * scale) + 1)  # frames at the model's 30 fps
+        to30 = lambda f: round(f * scale)
         segments = self._segments(prompt, F, [(p, to30(s), to30(e)) for p, s, e in timeline] if timeline else None)
         if keys is not None:
             keys = Keys(np.array([to30(f) for f in keys.frames]), keys.joints, keys.rotations, keys.root,
@@ -205,7 +205,7 @@ class Text2MotionModel:
             if soft is not None:
                 soft = soft * (1.0 - kobs.mask)
         targets_m = targets.transformed(frame)
-        soft_steps = int(round(trajectory_strength * steps))
+        soft_steps = round(trajectory_strength * steps)
         # 3-4. windows
         feats = self._sample_windows(segments, emb, F, obs, targets_m, steps, guidance_scale, gen, tick,
                                      frame, scale, soft, soft_steps)
@@ -227,7 +227,7 @@ class Text2MotionModel:
             motion = motion.resample(fps)
             motion = motion.slice(0, frames) if motion.num_frames >= frames else motion
             if keys is not None:  # keys land on the caller's frames exactly
-                motion = _impose_keys(motion, Keys(np.array([int(round(f / scale)) for f in keys.frames]),
+                motion = _impose_keys(motion, Keys(np.array([round(f / scale) for f in keys.frames]),
                                                    keys.joints, keys.rotations, keys.root, keys.mask,
                                                    keys.root_mask))
         if motion.num_frames != frames:  # rounding at odd fps: hold or trim the last frame
@@ -477,7 +477,7 @@ def key_position_error(motion: Motion, keys: Keys, scale: float = 1.0) -> float:
     from the keys, the rest from the motion), over fully keyed frames; 0 if none."""
     worst = 0.0
     for k, f in enumerate(keys.frames):
-        f = int(round(f / scale))
+        f = round(f / scale)
         if not 0 <= f < motion.num_frames:
             continue
         key_m = _impose_keys(motion.slice(f, f + 1), Keys(np.array([0]), keys.joints, keys.rotations[k:k + 1],
@@ -498,6 +498,3 @@ def load_default() -> Text2MotionModel:
         _DEFAULT = Text2MotionModel.load()
     return _DEFAULT
 
-
-def features_of(motion: Motion) -> np.ndarray:
-    return motion_to_features(motion, contacts=True)

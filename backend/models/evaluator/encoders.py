@@ -103,8 +103,9 @@ class TextHead(nn.Module):
 class Evaluator(nn.Module):
     """Both encoders plus the input standardisation (mean/std buffers, fitted on train windows)."""
 
-    def __init__(self, cfg: EvaluatorConfig = EvaluatorConfig()):
+    def __init__(self, cfg: EvaluatorConfig | None = None):
         super().__init__()
+        cfg = cfg or EvaluatorConfig()
         self.cfg = cfg
         self.motion = MotionEncoder(cfg)
         self.text = TextHead(cfg)

@@ -31,7 +31,7 @@ class SlerpFill:
         rm = np.zeros((1, T), bool)
         jm[0, rows] = keys.mask
         rm[0, rows] = keys.root_mask
-        base, has = fr.interpolate(torch.from_numpy(feats), torch.from_numpy(jm), torch.from_numpy(rm))
+        base, _has = fr.interpolate(torch.from_numpy(feats), torch.from_numpy(jm), torch.from_numpy(rm))
         m = features_to_motion(base[0], fps)
         rot, root = m.rotations, m.root_pos
         for k, r in enumerate(rows):
