@@ -20,12 +20,10 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
+from ..paths import SHARED_DATA as DATA
 
 END_BONES = {"mixamorig:Head": "mixamorig:HeadTop_End", "mixamorig:LeftToeBase": "mixamorig:LeftToe_End",
              "mixamorig:RightToeBase": "mixamorig:RightToe_End"}

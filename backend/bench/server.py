@@ -22,9 +22,9 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import REPO
+
 JOB = {"task": "echo", "steps": 1, "step_ms": 0.0, "payload": "bench"}
 
 

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import CACHE, DATA, SHARED_DATA
 
 
 def register(subparsers):
@@ -15,7 +15,7 @@ def register(subparsers):
     sub.required = True
 
     b = sub.add_parser("build", help="build the canonical corpus from ../shared/data (or user folders)")
-    b.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
+    b.add_argument("--shared", type=Path, default=SHARED_DATA,
                    help="folder with the shared sources (default: ../shared/data)")
     b.add_argument("--out", type=Path, default=None, help="output folder (default: data/corpus, or "
                    "data/user_corpus with --cmu/--bvh-folder)")
@@ -23,7 +23,7 @@ def register(subparsers):
     b.add_argument("--bvh-folder", type=Path, help="any folder of BVH files (with --labels)")
     b.add_argument("--labels", type=Path, help="CSV with columns file,description for --bvh-folder")
     b.add_argument("--with-shared", action="store_true", help="with --cmu/--bvh-folder: also include ../shared/data")
-    b.add_argument("--cache", type=Path, default=REPO / ".cache" / "fbx_bvh", help="cache for FBX conversions")
+    b.add_argument("--cache", type=Path, default=CACHE / "fbx_bvh", help="cache for FBX conversions")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("stats", help="corpus statistics")
@@ -65,7 +65,7 @@ def cmd_build(args) -> int:
             print(f"shared data not found at {args.shared} (use --shared PATH)", file=sys.stderr)
             return 2
         streams.append(shared_raw_clips(args.shared, args.cache, skipped))
-    out = args.out or (REPO / "data" / ("user_corpus" if user else "corpus"))
+    out = args.out or (DATA / ("user_corpus" if user else "corpus"))
 
     def chain():
         for s in streams:

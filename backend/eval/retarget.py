@@ -35,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
-FIXTURES = REPO / "tests" / "fixtures" / "rigs"
+from ..paths import SHARED_DATA as DATA
+from ..paths import TESTS
+
+FIXTURES = TESTS / "fixtures" / "rigs"
 
 FALLBACK_CLIPS = [("cmu_bvh_mb_friendly/bvh/02_01.bvh", "walk"), ("cmu_bvh_mb_friendly/bvh/05_06.bvh", "dance"),
                   ("cmu_bvh11_max/bvh/131_01.bvh", "start walk stop"), ("cmu_bvh11_max/bvh/131_02.bvh", "start walk stop"),

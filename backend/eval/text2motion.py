@@ -29,7 +29,7 @@ import os
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import weights_file
 
 
 def register(subparsers):
@@ -298,7 +298,7 @@ def run(args) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")
     if args.write_sidecar:
-        side = Path(args.weights or REPO / "weights" / "text2motion.safetensors").with_suffix(".json")
+        side = Path(args.weights or weights_file("text2motion")).with_suffix(".json")
         meta = json.loads(side.read_text())
         meta["eval"] = {"command": "python -m backend eval text2motion --split test --json",
                         "r_precision_top3": out["r_precision_top3"]["model"], "fid": out["fid"]["model"],

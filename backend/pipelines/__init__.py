@@ -38,28 +38,18 @@ def _load(module: str, factory: str):
     return load
 
 
-def _sidecar_eval(stem: str) -> dict:
-    """Scalar entries of the ``eval`` block of ``weights/<stem>.json`` (the committed models' sidecars)."""
-    import json
-    from pathlib import Path
-    p = Path(__file__).resolve().parents[2] / "weights" / f"{stem}.json"
-    try:
-        ev = json.loads(p.read_text()).get("eval", {})
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-
-
 def _default_registry() -> Registry:
+    from ..models.weights import sidecar_eval
     from . import text2motion as t2m
     reg = Registry()
     reg.register(ModelEntry("echo", "echo", "baseline", "none", load=lambda: None, preload=True,
                             note="no model: waits and echoes (health checks, tests, benchmarks)"))
     from ..models import inbetween as ib
+    from ..models.inbetween.model import DEFAULT_WEIGHTS as IB_WEIGHTS
     reg.register(ModelEntry(ib.MODEL_NAME, "inbetween", "learned", "MotionLoom corpus (train split)",
                             load=ib.load_default, available=ib.weights_available,
                             requires="weights/inbetween.safetensors (python -m backend train inbetween)",
-                            eval_summary=_sidecar_eval("inbetween"),
+                            eval_summary=sidecar_eval(IB_WEIGHTS),
                             note="transformer residual over a velocity-continuing spline; keys exact; unmapped "
                                  "rig bones filled as Blender's default F-curves"))
     reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
@@ -68,7 +58,7 @@ def _default_registry() -> Registry:
     reg.register(ModelEntry(t2m.LEARNED_NAME, "text2motion", "learned", t2m.LEARNED_TRAINING_DATA,
                             load=_load("text2motion", "LearnedText2Motion"), available=t2m.learned_available,
                             note=t2m.LEARNED_NOTE, requires="weights/text2motion.safetensors",
-                            eval_summary=t2m.learned_eval_summary()))
+                            eval_summary=sidecar_eval(t2m.learned_weights())))
     reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
                             load=_load("text2motion", "RetrievalBaseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))

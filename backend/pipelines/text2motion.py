@@ -374,17 +374,6 @@ def learned_available() -> bool:
     return learned_weights().is_file()
 
 
-def learned_eval_summary() -> dict:
-    """The ``eval`` block of the committed weights' sidecar (numbers from ``eval text2motion``)."""
-    import json
-    p = learned_weights().with_suffix(".json")
-    try:
-        ev = json.loads(p.read_text()).get("eval", {}) if p.is_file() else {}
-    except (OSError, ValueError):
-        return {"status": "sidecar unreadable"}
-    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-
-
 class LearnedText2Motion:
     """Pipeline face of :class:`backend.models.diffusion.Text2MotionModel` (loaded once, kept warm)."""
     name = LEARNED_NAME

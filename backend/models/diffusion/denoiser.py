@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import SidecarConfig
+from ..weights import SidecarConfig
 
 
 @dataclass

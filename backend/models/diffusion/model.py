@@ -32,6 +32,7 @@ import torch
 from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
+from ...paths import weights_file
 from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion
 from .cleanup import cleanup_foot_contacts
 from .control import (
@@ -49,8 +50,7 @@ from .denoiser import DenoiserConfig, MotionDenoiser
 from .sampler import sample_window, seeded_generator
 from .schedule import CosineSchedule
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_WEIGHTS = REPO / "weights" / "text2motion.safetensors"
+DEFAULT_WEIGHTS = weights_file("text2motion")
 MODEL_NAME = "text2motion-diffusion"
 MAX_FRAMES = 10_000
 POSE_DIMS = list(range(135))
@@ -92,7 +92,7 @@ class Text2MotionModel:
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: Path | str | None = None, encoder=None) -> Text2MotionModel:
-        from ...train.common import load_weights
+        from ..weights import load_weights
         tensors, meta = load_weights(Path(path) if path else DEFAULT_WEIGHTS)
         cfg = DenoiserConfig.from_dict(meta.get("config", {}))
         net = MotionDenoiser(cfg)

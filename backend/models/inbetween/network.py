@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import SidecarConfig
 from ..features import FEATURE_DIM
+from ..weights import SidecarConfig
 from .frames import NUM_GROUPS
 
 
