@@ -24,7 +24,7 @@ def run(args) -> int:
     import torch
 
     from backend.data.corpus import load_corpus
-    from backend.models.inbetween.baseline import SlerpFill
+    from backend.models.inbetween.baseline import SlerpInbetweener
     from backend.models.inbetween.evaluate import latency_ms
     from backend.models.inbetween.keys import CanonicalKeys
     from backend.models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
@@ -44,7 +44,7 @@ def run(args) -> int:
     for name, (frames, T) in cases.items():
         k, out = keys_at(frames), np.arange(T)
         a = latency_ms(model.fill, k, out, args.repeats)
-        b = latency_ms(SlerpFill().fill, k, out, args.repeats)
+        b = latency_ms(SlerpInbetweener().fill, k, out, args.repeats)
         rows[name] = {"frames": T, "model_ms": round(a, 2), "slerp_ms": round(b, 2), "ratio": round(a / b, 2)}
     res = {"threads": 1, "repeats": args.repeats, "cases": rows}
     if args.json:

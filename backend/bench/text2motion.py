@@ -44,8 +44,8 @@ def run(args) -> int:
     from ..eval.text2motion import retrieved_motion
     from ..models.diffusion.control import JointTargets
     from ..models.diffusion.model import Text2MotionModel
+    from ..models.retrieval import RetrievalBaseline
     from ..models.text import default_encoder
-    from ..pipelines.text2motion import RetrievalBaseline
 
     torch.set_num_threads(max(1, args.threads))
     enc = default_encoder()

@@ -64,7 +64,7 @@ def latency(model, repeats: int, n_past: int = 10, n_trans: int = 30) -> dict:
     import torch
 
     from backend.data.corpus import load_corpus
-    from backend.models.inbetween.baseline import SlerpFill
+    from backend.models.inbetween.baseline import SlerpInbetweener
     from backend.models.inbetween.evaluate import latency_ms
     from backend.models.inbetween.keys import CanonicalKeys
     threads = torch.get_num_threads()
@@ -75,7 +75,7 @@ def latency(model, repeats: int, n_past: int = 10, n_trans: int = 30) -> dict:
     keys = CanonicalKeys(frames, m.rotations[frames], m.root_pos[frames], np.ones((len(frames), 22), bool),
                          np.ones(len(frames), bool))
     out = np.arange(T)
-    res = {"slerp": round(latency_ms(SlerpFill().fill, keys, out, repeats), 3)}
+    res = {"slerp": round(latency_ms(SlerpInbetweener().fill, keys, out, repeats), 3)}
     if model is not None:
         res["model"] = round(latency_ms(model.fill, keys, out, repeats), 3)
     res["frames"] = T

@@ -3,7 +3,7 @@
 Samples: every clip of the split cut into windows of up to ``--window`` frames (stride ``--stride``), each paired
 with the clip's first description. For each sample the model generates a motion of the same length
 (``--repeats`` seeds), "retrieval" returns the nearest training clip by sentence embedding
-(the served ``retrieval-baseline``, :class:`backend.pipelines.text2motion.RetrievalBaseline`), and "real" is the held-out window itself. Scored with the
+(the served ``retrieval-baseline``, :class:`backend.models.retrieval.RetrievalBaseline`), and "real" is the held-out window itself. Scored with the
 project's own evaluator (``weights/evaluator.safetensors``, trained on the train split only):
 
 * R-precision top-3: the motion's own description among 32 candidates (31 distractors drawn from every distinct
@@ -114,9 +114,9 @@ def run(args) -> int:
     from ..models.diffusion.model import Text2MotionModel
     from ..models.evaluator.encoders import load_evaluator
     from ..models.evaluator.metrics import diversity, fid, jerk_profile, transition_jerk
+    from ..models.retrieval import RetrievalBaseline
     from ..models.text import default_encoder
     from ..motion.skeleton import CANONICAL
-    from ..pipelines.text2motion import RetrievalBaseline
 
     torch.set_num_threads(max(1, args.threads))
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))

@@ -63,6 +63,14 @@ class Skeleton:
     def children(self, j: int) -> list[int]:
         return [int(c) for c in np.nonzero(self.parents == j)[0]]
 
+    def ancestors(self, j: int) -> list[int]:
+        """Joints above ``j``, nearest first."""
+        return ancestors(self.parents, j)
+
+    def descendants(self, j: int) -> list[int]:
+        """Joints below ``j`` (depth first)."""
+        return descendants(self.children, j)
+
     @cached_property
     def roots(self) -> list[int]:
         return [int(j) for j in np.nonzero(self.parents < 0)[0]]
@@ -160,6 +168,27 @@ def validate_tree(names, parents) -> None:
         if p >= j:
             raise SkeletonError(f"joints are not in topological order: {names[j]!r} comes before its parent "
                                 f"{names[p]!r}; use topological_order() first")
+
+
+def ancestors(parents, j: int) -> list[int]:
+    """Indices above ``j`` in the tree given by ``parents`` (-1 ends a chain; any order), nearest first: the one
+    tree walk every skeleton, rig and bone map uses."""
+    out, k = [], int(parents[j])
+    while k >= 0:
+        out.append(k)
+        k = int(parents[k])
+    return out
+
+
+def descendants(children, j: int) -> list[int]:
+    """Indices below ``j``, depth first (last child first); ``children(k)`` (or ``children[k]``) lists ``k``'s."""
+    kids = children if callable(children) else children.__getitem__
+    out, stack = [], list(kids(j))
+    while stack:
+        k = stack.pop()
+        out.append(k)
+        stack.extend(kids(k))
+    return out
 
 
 def topological_order(parents) -> list[int]:

@@ -33,8 +33,9 @@ def _runner(task: str):
 
 
 def _load(module: str, factory: str):
+    """A loader calling ``backend.<module>.<factory>()`` (imported on first use)."""
     def load():
-        return getattr(importlib.import_module(f"{__name__}.{module}"), factory)()
+        return getattr(importlib.import_module(f"backend.{module}"), factory)()
     return load
 
 
@@ -53,14 +54,14 @@ def _default_registry() -> Registry:
                             note="transformer residual over a velocity-continuing spline; keys exact; unmapped "
                                  "rig bones filled as Blender's default F-curves"))
     reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
-                            load=_load("inbetween", "SlerpInbetweener"),
+                            load=_load("models.inbetween.baseline", "SlerpInbetweener"),
                             note="classical baseline: slerp rotations and linear root between keys"))
     reg.register(ModelEntry(t2m.LEARNED_NAME, "text2motion", "learned", t2m.LEARNED_TRAINING_DATA,
-                            load=_load("text2motion", "LearnedText2Motion"), available=t2m.learned_available,
+                            load=_load("pipelines.text2motion", "LearnedText2Motion"), available=t2m.learned_available,
                             note=t2m.LEARNED_NOTE, requires="weights/text2motion.safetensors",
                             eval_summary=sidecar_eval(t2m.learned_weights())))
     reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
-                            load=_load("text2motion", "RetrievalBaseline"), available=t2m.corpus_available,
+                            load=_load("pipelines.text2motion", "load_retrieval_baseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))
     reg.register(ModelEntry("rest-offset-transfer", "retarget", "baseline", "none (analytic)", load=lambda: None,
                             preload=True,
@@ -73,15 +74,15 @@ def _default_registry() -> Registry:
 REGISTRY = _default_registry()
 
 
-def check_request(request) -> None:
-    """Raise :class:`RequestError` for requests that cannot be served (before any queueing)."""
+def check_request(request):
+    """Raise :class:`RequestError` for requests that cannot be served (before any queueing). Returns what the
+    task's ``check`` prepared (its rig bindings), which ``run_job`` hands to the runner."""
     entry = REGISTRY.active(request.task)
     if not entry.available():
         raise RequestError(f"{request.task} is not available on this installation: {entry.name} needs "
                            f"{entry.requires}")
     mod = _runner(request.task)
-    if hasattr(mod, "check"):
-        mod.check(request)
+    return mod.check(request) if hasattr(mod, "check") else None
 
 
 def run_job(request, ctx: JobContext | None = None, model: str | None = None) -> JobResult:
@@ -89,13 +90,15 @@ def run_job(request, ctx: JobContext | None = None, model: str | None = None) ->
     ``slerp-baseline``). Raises :class:`JobCancelled`, :class:`JobTimedOut`, :class:`RequestError` or the model's own
     error."""
     ctx = ctx or JobContext(seed=getattr(request, "seed", 0))
-    check_request(request)
+    checked = check_request(request)
     entry = REGISTRY.active(request.task) if model is None else REGISTRY.named(model, request.task)
     if not entry.loaded:
         ctx.progress(0, 0, f"loading {entry.name} (first use; it stays loaded)")
     model = entry.get()
     mod = _runner(request.task)
-    return mod.run(request, ctx, model)
+    if not hasattr(mod, "check"):
+        return mod.run(request, ctx, model)
+    return mod.run(request, ctx, model, checked)
 
 
 def model_infos() -> list[ModelInfo]:

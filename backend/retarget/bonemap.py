@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..motion.skeleton import CANONICAL_JOINTS
+from ..motion.skeleton import CANONICAL_JOINTS, ancestors, descendants
 
 # the joints every retarget needs and that the mapping quality is judged on ("major bones")
 MAJOR_JOINTS: tuple[str, ...] = (
@@ -237,13 +237,7 @@ class _Tree:
             if p >= 0:
                 self.children[p].append(j)
         self.pos = None if positions is None else np.asarray(positions, np.float64)
-        self.depth = []
-        for j in range(n):
-            d, k = 0, self.parents[j]
-            while k >= 0:
-                d += 1
-                k = self.parents[k]
-            self.depth.append(d)
+        self.depth = [len(ancestors(self.parents, j)) for j in range(n)]
         if self.pos is not None:
             ext = self.pos.max(0) - self.pos.min(0)
             self.height = float(max(ext[2], 1e-6))
@@ -251,11 +245,7 @@ class _Tree:
             self.height = 1.0
 
     def ancestors(self, j) -> list[int]:
-        out, k = [], self.parents[j]
-        while k >= 0:
-            out.append(k)
-            k = self.parents[k]
-        return out
+        return ancestors(self.parents, j)
 
     def is_ancestor(self, a, j) -> bool:
         return a in self.ancestors(j)
@@ -281,12 +271,7 @@ class _Tree:
         return out[::-1]
 
     def subtree(self, j) -> list[int]:
-        out, stack = [], [j]
-        while stack:
-            k = stack.pop()
-            out.append(k)
-            stack.extend(self.children[k])
-        return out
+        return [j] + descendants(self.children, j)
 
     def farthest_leaf(self, j, exclude=()) -> int:
         leaves = [k for k in self.subtree(j) if not self.children[k] and k not in exclude] or [j]

@@ -11,6 +11,7 @@ import pytest
 from srv_rigs import joint_positions, mixamo_rig, pose_channels
 from test_pipelines import CANONICAL_FLOOR, random_motion
 
+from backend.models.inbetween.interpolation import lerp_points
 from backend.motion.rotations import np_quat_angle
 from backend.motion.skeleton import CANONICAL_JOINTS
 from backend.pipelines import JobContext, RequestError, check_request, inbetween, retarget
@@ -211,7 +212,7 @@ def test_inbetween_with_location_keys_on_root_parented_feet(walk):
     pos = joint_positions(b, out)
     gap = np.linalg.norm(pos["Foot.L"] - pos["LowerLeg.L_end"], axis=-1)
     # interpolating the feet's locations directly would leave them off the legs between keys
-    direct = out.model_copy(update={"locations": Array.from_numpy(inbetween.lerp_points(
+    direct = out.model_copy(update={"locations": Array.from_numpy(lerp_points(
         np.array(frames), locs[frames].reshape(3, -1), np.ones(3, bool), np.arange(31)).reshape(31, 3, 3))})
     pd = joint_positions(b, direct)
     gap_direct = np.linalg.norm(pd["Foot.L"] - pd["LowerLeg.L_end"], axis=-1)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
 from ...paths import weights_file
 from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion
+from ..timeline import Segment, TimelineError, split_timeline
 from .cleanup import cleanup_foot_contacts
 from .control import (
     ControlError,
@@ -63,13 +63,6 @@ class GenerationCancelled(Exception):
 
 ProgressFn = Callable[[int, int, str], None]
 PartialFn = Callable[[Motion], None]
-
-
-@dataclass
-class Segment:
-    start: int
-    stop: int
-    prompt: str
 
 
 class Text2MotionModel:
@@ -238,30 +231,12 @@ class Text2MotionModel:
         return motion, info
 
     # -------------------------------------------------------------------------------------------- internals
-    def _segments(self, prompt: str, F: int, timeline) -> list[Segment]:
-        if not timeline:
-            return [Segment(0, F, prompt)]
-        segs, t = [], 0
-        for p, s, e in sorted(timeline, key=lambda x: x[1]):
-            p = (p or "").strip()
-            if not p:
-                raise ControlError("a timeline entry has an empty prompt")
-            s, e = max(s, t), min(e, F)
-            if s >= e:
-                continue
-            if s > t:
-                if not prompt:
-                    raise ControlError(f"frames {t}..{s - 1} are not covered by the timeline and there is no "
-                                       f"main prompt to fill them")
-                segs.append(Segment(t, s, prompt))
-            segs.append(Segment(s, e, p))
-            t = e
-        if t < F:
-            if not prompt:
-                raise ControlError(f"frames {t}..{F - 1} are not covered by the timeline and there is no main "
-                                   f"prompt to fill them")
-            segs.append(Segment(t, F, prompt))
-        return segs
+    @staticmethod
+    def _segments(prompt: str, F: int, timeline) -> list[Segment]:
+        try:
+            return split_timeline(prompt, F, timeline)
+        except TimelineError as e:
+            raise ControlError(str(e)) from None
 
     def _plan(self, segments: list[Segment]) -> list[tuple[int, int, str]]:
         """Windows (start, stop, prompt): each at most ``window`` frames, later ones start ``overlap`` frames
