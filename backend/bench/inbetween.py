@@ -23,11 +23,12 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from backend.data.corpus import load_corpus
-    from backend.models.inbetween.baseline import SlerpInbetweener
-    from backend.models.inbetween.evaluate import latency_ms
-    from backend.models.inbetween.keys import CanonicalKeys
-    from backend.models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
+    from ..data.corpus import load_corpus
+    from ..models.features import NUM_JOINTS
+    from ..models.inbetween.baseline import SlerpInbetweener
+    from ..models.inbetween.evaluate import latency_ms
+    from ..models.inbetween.keys import CanonicalKeys
+    from ..models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
 
     torch.set_num_threads(1)
     model = Inbetweener.load(args.weights or DEFAULT_WEIGHTS)
@@ -35,8 +36,8 @@ def run(args) -> int:
 
     def keys_at(frames):
         src = np.asarray(frames) % m.num_frames
-        return CanonicalKeys(np.asarray(frames), m.rotations[src], m.root_pos[src], np.ones((len(frames), 22), bool),
-                             np.ones(len(frames), bool))
+        return CanonicalKeys(np.asarray(frames), m.rotations[src], m.root_pos[src],
+                             np.ones((len(frames), NUM_JOINTS), bool), np.ones(len(frames), bool))
 
     cases = {"transition_30": (list(range(10)) + [40], 41), "gap_300": (list(range(10)) + [310], 311),
              "shot_1000_keys_every_30": (list(range(0, 1000, 30)) + [999], 1000)}

@@ -41,8 +41,8 @@ def register(subparsers):
 
 
 def cmd_build(args) -> int:
-    from backend.data.build import build_corpus, shared_raw_clips
-    from backend.data.sources import read_label_csv, user_bvh_folder, user_cmu_folder
+    from ..data.build import build_corpus, shared_raw_clips
+    from ..data.sources import read_label_csv, user_bvh_folder, user_cmu_folder
 
     skipped: dict[str, str] = {}
     streams = []
@@ -73,14 +73,14 @@ def cmd_build(args) -> int:
 
     command = "python -m backend data build " + " ".join(shlex.quote(a) for a in sys.argv[3:])
     build_corpus(chain(), out, command.strip(), skipped)
-    from backend.data.corpus import load_corpus
+    from ..data.corpus import load_corpus
     print(json.dumps(load_corpus(path=out).stats(), indent=1))
     print(f"corpus written to {out}")
     return 0
 
 
 def cmd_stats(args) -> int:
-    from backend.data.corpus import load_corpus
+    from ..data.corpus import load_corpus
     st = load_corpus(path=args.corpus).stats()
     if args.json:
         print(json.dumps(st))
@@ -91,8 +91,8 @@ def cmd_stats(args) -> int:
 
 
 def cmd_preview(args) -> int:
-    from backend.data.corpus import load_corpus
-    from backend.data.preview import draw_strip
+    from ..data.corpus import load_corpus
+    from ..data.preview import draw_strip
     clip = load_corpus(path=args.corpus).by_id(args.clip)
     out = draw_strip(clip.motion, args.out, frames=args.frames, titles=[f"{clip.id}: {clip.texts[0]}"],
                      view=args.view)

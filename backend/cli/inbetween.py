@@ -29,10 +29,10 @@ def run(args) -> int:
     import torch
     from pydantic import ValidationError
 
-    from backend.motion.rotations import np_quat_angle
-    from backend.pipelines import JobContext, RequestError, run_job
-    from backend.pipelines.convert import spec_to_canonical_motion
-    from backend.pipelines.files import (
+    from ..motion.rotations import np_quat_angle
+    from ..pipelines import JobContext, RequestError, run_job
+    from ..pipelines.convert import spec_to_canonical_motion
+    from ..pipelines.files import (
         is_canonical,
         load_motion_file,
         print_progress,
@@ -41,7 +41,7 @@ def run(args) -> int:
         world_aligned_motion,
         write_result,
     )
-    from backend.schema import Array, InbetweenRequest, KeySpec
+    from ..schema import Array, InbetweenRequest, KeySpec
 
     torch.set_num_threads(2)
     try:

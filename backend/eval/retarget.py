@@ -60,7 +60,7 @@ def register(subparsers):
 # ------------------------------------------------------------------------------------------------ characters
 def _standing(rig):
     """The same rig moved so its rest pose's lowest joint is at z = 0 (floor at z = 0)."""
-    from backend.retarget.rig import Rig
+    from ..retarget.rig import Rig
     lift = -float(rig.skeleton.rest_positions()[:, 2].min())
     mw = rig.matrix_world
     mw[2, 3] += lift
@@ -74,10 +74,10 @@ def _standing(rig):
 
 
 def character_loaders() -> dict:
-    from backend.motion.formats.bvh import load_bvh
-    from backend.motion.skeleton import CANONICAL, Skeleton
-    from backend.retarget.rig import Rig
-    from backend.retarget.rig_files import load_rig
+    from ..motion.formats.bvh import load_bvh
+    from ..motion.skeleton import CANONICAL, Skeleton
+    from ..retarget.rig import Rig
+    from ..retarget.rig_files import load_rig
 
     def bvh_standing():
         sk = load_bvh(DATA / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh").skeleton
@@ -112,13 +112,13 @@ def test_clips(max_clips=None, max_frames=600) -> tuple[list, str]:
     """[(clip id, canonical Motion)], description of where they came from."""
     clips, source = [], ""
     try:
-        from backend.data.corpus import load_corpus  # lands with the corpus issue
+        from ..data.corpus import load_corpus  # lands with the corpus issue
         corpus = load_corpus(split="test")
         clips = [(c.id, c.motion) for c in corpus.clips]
         source = "corpus test split"
     except (ImportError, FileNotFoundError, OSError):
-        from backend.retarget.api import to_canonical
-        from backend.retarget.rig_files import bvh_rig_and_pose
+        from ..retarget.api import to_canonical
+        from ..retarget.rig_files import bvh_rig_and_pose
         for rel, _ in FALLBACK_CLIPS[:max_clips] if max_clips else FALLBACK_CLIPS:
             rig, pose = bvh_rig_and_pose(DATA / rel, fps=30.0)
             clips.append((Path(rel).stem, to_canonical(rig, pose).motion.grounded()))
@@ -144,8 +144,8 @@ def foot_joints(prep):
 
 def clip_metrics(prep, al, src, out, contacts) -> dict:
     """Metrics of one retargeted clip (sums and counts, so clips can be frame-weighted)."""
-    from backend.motion.contacts import horizontal_speed
-    from backend.motion.rotations import np_quat_apply
+    from ..motion.contacts import horizontal_speed
+    from ..motion.rotations import np_quat_apply
     drv = prep.driving
     p_dst = out.positions()
     p_src = src.positions()
@@ -180,7 +180,7 @@ def clip_metrics(prep, al, src, out, contacts) -> dict:
 def roundtrip_deg(a, b, joints=None, world=False) -> float:
     """Mean angle (degrees) between the local (or world) rotations of two canonical motions (all joints, or
     ``joints``)."""
-    from backend.motion.rotations import np_quat_angle
+    from ..motion.rotations import np_quat_angle
     if world:
         err = np.degrees(np_quat_angle(a.global_rotations_and_positions()[0], b.global_rotations_and_positions()[0]))
     else:
@@ -193,8 +193,8 @@ def roundtrip_deg(a, b, joints=None, world=False) -> float:
 def evaluate(characters=None, max_clips=None, max_frames=600, log=print) -> dict:
     import torch
     torch.set_num_threads(1)
-    from backend.retarget.api import from_canonical, prepare, source_contacts, to_canonical
-    from backend.retarget.naive import naive_from_canonical, naive_to_canonical
+    from ..retarget.api import from_canonical, prepare, source_contacts, to_canonical
+    from ..retarget.naive import naive_from_canonical, naive_to_canonical
 
     clips, source = test_clips(max_clips, max_frames)
     loaders = character_loaders()
@@ -300,8 +300,8 @@ def _draw_rows(rows, path, frames=7, title=""):
 def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius_male", "rigify_basic_human")):
     """Source clip and its retargets (MotionLoom and naive) side by side, each row at canonical size, legs and
     spine only coloured by side (left red, right blue)."""
-    from backend.retarget.api import from_canonical, prepare
-    from backend.retarget.naive import naive_from_canonical
+    from ..retarget.api import from_canonical, prepare
+    from ..retarget.naive import naive_from_canonical
     clips, _ = test_clips(max_clips=clip_index + 1, max_frames=90)
     cid, src = clips[clip_index]
 

@@ -210,13 +210,13 @@ class LearnedText2Motion:
             model = load_default()
         self.model = model
 
-    def controls(self, request: Text2MotionRequest, binding: RigBinding | None) -> dict:
-        """The request's controls on the canonical skeleton (frames counted from ``start_frame``; positions placed in
-        the scene were already moved into canonical space by :func:`controls_to_canonical`)."""
-        from ..models.diffusion.control import JointTargets, Keys
-        out: dict = {"trajectory": None if request.trajectory is None else request.trajectory.numpy(),
-                     "trajectory_timed": request.trajectory_timed, "keys": None, "joint_targets": None,
-                     "timeline": _timeline(request)}
+    def controls(self, request: Text2MotionRequest, binding: RigBinding | None):
+        """The request's :class:`~backend.models.diffusion.Controls` on the canonical skeleton (frames counted from
+        ``start_frame``; positions placed in the scene were already moved into canonical space by
+        :func:`controls_to_canonical`)."""
+        from ..models.diffusion.control import Controls, JointTargets, Keys
+        out = Controls(trajectory=None if request.trajectory is None else request.trajectory.numpy(),
+                       trajectory_timed=request.trajectory_timed, timeline=_timeline(request))
         start = request.start_frame
         if request.keys is not None:
             k = request.keys
@@ -225,7 +225,7 @@ class LearnedText2Motion:
             mask, root_mask = key_masks(k)
             root = k.root_translation.numpy().astype(np.float64)
             if binding is None:
-                out["keys"] = Keys(frames, list(k.bones), q, root, mask, root_mask)
+                out.keys = Keys(frames, list(k.bones), q, root, mask, root_mask)
             else:  # rig channels -> canonical pose, keyed where a keyed bone carries the joint
                 from ..retarget.api import RigPose
                 locs = {k.root_bone or binding.translation_bone: root}
@@ -234,19 +234,20 @@ class LearnedText2Motion:
                     locs.update({b: lv[:, i] for i, b in enumerate(k.location_bones)})
                 canon = binding.to_canonical(RigPose(tuple(k.bones), q / np.linalg.norm(q, axis=-1, keepdims=True),
                                                      locs, request.fps))
-                out["keys"] = Keys(frames, list(CANONICAL_JOINTS), canon.rotations, canon.root_pos,
+                out.keys = Keys(frames, list(CANONICAL_JOINTS), canon.rotations, canon.root_pos,
                                    binding.canonical_key_mask(k.bones, mask), root_mask)
         if request.joint_targets:
             tg = JointTargets()
             for t in request.joint_targets:  # positions in canonical space (controls_to_canonical)
                 tg.add(_target_joint(t.joint, binding), t.frame - start, t.position)
-            out["joint_targets"] = tg
+            out.joint_targets = tg
         return out
 
 
 def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedText2Motion,
                  binding: RigBinding | None) -> JobResult:
     from ..models.diffusion.control import ControlError
+    from ..models.diffusion.sampler import SamplingOptions
 
     def to_spec(m: Motion, cleanup: bool = True):
         if binding is None:
@@ -264,10 +265,11 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
             ctx.progress(v * n + i, nv * n, f"variation {v + 1}/{nv}, {msg}" if nv > 1 else msg)
 
         try:
+            options = SamplingOptions(steps=request.steps, guidance_scale=request.guidance_scale, seed=request.seed,
+                                      variation=v)
             motion, vinfo = model.model.generate_motion(
-                request.prompt, request.frames, seed=request.seed, variation=v, steps=request.steps,
-                guidance_scale=request.guidance_scale, fps=request.fps, on_progress=progress,
-                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)), **controls)
+                request.prompt, request.frames, controls, options, fps=request.fps, on_progress=progress,
+                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)))
         except ControlError as e:
             raise RequestError(str(e)) from None
         spec = to_spec(motion)

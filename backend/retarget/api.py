@@ -3,7 +3,7 @@ text-to-motion) goes through these two calls.
 
 ::
 
-    from backend.retarget.api import RigPose, from_canonical, to_canonical
+    from ..retarget.api import RigPose, from_canonical, to_canonical
     res = from_canonical(rig, motion)          # canonical Motion (SMPL 22, Z up, metres) -> the rig's channels
     res.pose.rotations    # (T, B, 4) pose_bone.rotation_quaternion, XYZW, for res.pose.bones (rig bone names)
     res.pose.locations    # {bone: (T, 3)} pose_bone.location (bone space, armature units): the hips' translation

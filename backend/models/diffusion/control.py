@@ -203,6 +203,23 @@ def guide_x0(x0_n: torch.Tensor, targets: JointTargets, normalizer, free: torch.
     return x
 
 
+# ------------------------------------------------------------------------------------------------ all controls
+@dataclass
+class Controls:
+    """What a generation must honour besides its prompt (frames 0-based in the generated range, at its fps).
+
+    ``trajectory``: the root's ground path (N,3), one point per frame when ``trajectory_timed``, else a path walked
+    at the prompt's own pace; z is the floor under the character. ``trajectory_strength`` in [0, 1]: the fraction
+    of denoising steps on which the root's ground position is overwritten with the path (1: exactly on it; 0: the
+    network only sees the path as a condition). ``timeline``: (prompt, start, end) entries, end exclusive."""
+    trajectory: np.ndarray | None = None
+    trajectory_timed: bool = True
+    trajectory_strength: float = 1.0
+    keys: Keys | None = None
+    joint_targets: JointTargets | None = None
+    timeline: list[tuple[str, int, int]] | None = None
+
+
 # ----------------------------------------------------------------------------------------- world <-> model frame
 @dataclass
 class Frame:

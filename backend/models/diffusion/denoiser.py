@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..features import FEATURE_DIM_CONTACTS
 from ..weights import SidecarConfig
 
 
 @dataclass
 class DenoiserConfig(SidecarConfig):
-    feature_dim: int = 139
+    feature_dim: int = FEATURE_DIM_CONTACTS
     text_dim: int = 384
     d_model: int = 256
     layers: int = 4

@@ -21,11 +21,12 @@ from torch import nn
 
 from ...motion.motion import Motion
 from ..diffusion.losses import positions as fk_positions
-from ..features import FEATURE_DIM, motion_to_features
+from ..features import FEATURE_DIM, NUM_JOINTS, motion_to_features
 from ..weights import SidecarConfig
 
 EVAL_FPS_STRIDE = 2  # 30 fps -> 15 fps
-MOTION_IN = 134
+# per frame: joint positions relative to the root's ground point, the root's ground position, joint velocities
+MOTION_IN = 3 * NUM_JOINTS + 2 + 3 * NUM_JOINTS  # 134
 
 
 @dataclass

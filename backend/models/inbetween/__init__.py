@@ -2,7 +2,7 @@
 
 Entry point for the task runner (``backend.pipelines.inbetween``)::
 
-    from backend.models.inbetween import load_default
+    from ...models.inbetween import load_default
     model = load_default()                       # weights/inbetween.safetensors
     motion = model.fill(keys, out_frames, fps, ctx)   # keys: CanonicalKeys; ctx: optional JobContext
 
