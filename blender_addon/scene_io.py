@@ -463,7 +463,7 @@ def restore_properties(obj, previous: dict) -> None:
         if pb is None:
             continue
         if old is _MISSING:
-            if name in pb:
+            if name in pb.keys():
                 del pb[name]
         else:
             pb[name] = old

@@ -282,7 +282,7 @@ def test_retarget_onto_rigify_keys_fk_controls_and_switches(backend, rigify_blen
     rig = load_rigify(rigify_blend)
     pb = rig.pose.bones
     original = {(b, n): pb[b][n] for b in ("thigh_parent.L", "thigh_parent.R", "torso")
-                for n in pb[b] if n in ("IK_FK", "neck_follow", "head_follow")}
+                for n in pb[b].keys() if n in ("IK_FK", "neck_follow", "head_follow")}
     assert original[("thigh_parent.R", "IK_FK")] == 0.0  # Rigify starts in IK
     # the artist's own action: an IK pose that keys the left leg's switch (IK) and moves its IK foot
     pb["foot_ik.L"].location = (0.0, 0.1, 0.05)
