@@ -1,6 +1,6 @@
 # MotionLoom: two commands on a fresh machine.
 #   make demo   set up .venv if missing, then run the headless demo (writes out/demo/)
-#   make test   set up .venv if missing, then run the whole test suite
+#   make test   set up .venv if missing, then lint (ruff) and run the whole test suite
 # Everything installs from requirements*.txt in this repository; nothing is fetched at run time.
 
 PYTHON ?= python3
@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(PY) -m backend demo --out out/demo
 
 test: $(STAMP)
+	$(PY) -m ruff check backend blender_addon tests build.py demo tools
 	$(PY) -m pytest -q tests
 
 clean-venv:

@@ -113,7 +113,7 @@ def run_tool(tool: Path, tags: Path, *args: str) -> str:
     cmd = [sys.executable, str(tool), *args]
     if tags.is_file():
         cmd.append(f"--valid-tags={tags}")
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     out = (r.stdout + r.stderr).strip()
     if r.returncode != 0 or "error" in out.lower():
         raise BuildError(f"Blender's extension tool failed ({' '.join(args[:1])}):\n{out}")

@@ -1,6 +1,6 @@
 """``python -m backend``: see :mod:`backend.cli`."""
 import sys
 
-from backend.cli import main
+from .cli import main
 
 sys.exit(main())

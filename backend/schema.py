@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -64,7 +64,7 @@ class Array(_Strict):
             raise ValueError(f"array of shape {self.shape} is too large")
         try:
             raw = base64.b64decode(self.data, validate=True)
-        except Exception:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise ValueError("array data is not valid base64") from None
         if len(raw) != 4 * n:
             raise ValueError(f"array data holds {len(raw) // 4} float32 values but shape {self.shape} needs {n}")
@@ -79,7 +79,7 @@ class Array(_Strict):
         return np.frombuffer(base64.b64decode(self.data), dtype="<f4").reshape(self.shape).astype(np.float32)
 
     @classmethod
-    def from_numpy(cls, a) -> "Array":
+    def from_numpy(cls, a) -> Array:
         a = np.ascontiguousarray(np.asarray(a, dtype="<f4"))
         if not np.all(np.isfinite(a)):
             raise ValueError("refusing to send an array with NaN or infinity")
@@ -430,7 +430,7 @@ class EchoRequest(_Strict):
                                                                      "(0: none)")
 
 
-JobRequest = Annotated[Union[Text2MotionRequest, InbetweenRequest, RetargetRequest, EchoRequest],
+JobRequest = Annotated[Text2MotionRequest | InbetweenRequest | RetargetRequest | EchoRequest,
                        Field(discriminator="task")]
 
 

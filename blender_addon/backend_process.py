@@ -43,7 +43,7 @@ class LocalBackend:
             cmd += ["--token", self.token]
         return cmd + list(self.extra_args)
 
-    def start(self) -> "LocalBackend":
+    def start(self) -> LocalBackend:
         python = self.python.strip()
         if not python:
             raise ProcessError("set the backend's Python in the add-on preferences (the python of the MotionLoom "

@@ -193,7 +193,7 @@ class SSEReader:
                 continue  # keep-alive comment
             else:
                 name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
+                value = value.removeprefix(" ")
                 if name == "event":
                     etype = value
                 elif name == "data":
@@ -219,7 +219,7 @@ class JobStream:
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="motionloom-job", daemon=True)
 
-    def start(self) -> "JobStream":
+    def start(self) -> JobStream:
         self.thread.start()
         return self
 
@@ -251,7 +251,7 @@ class JobStream:
             self.queue.put(Failure(str(e)))
         except wire.WireError as e:
             self.queue.put(Failure(f"the backend sent something this add-on cannot read: {e}"))
-        except Exception as e:  # never let a worker die silently
+        except Exception as e:  # noqa: BLE001 - never let a worker die silently
             self.queue.put(Failure(f"unexpected error while talking to the backend: {e!r}"))
 
     def _stream(self) -> None:
@@ -306,7 +306,7 @@ class Call:
             self.value = fn(*args)
         except (BackendError, wire.WireError) as e:
             self.error = str(e)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the caller on Blender's thread gets the reason
             self.error = f"unexpected error: {e!r}"
         finally:
             self._done.set()

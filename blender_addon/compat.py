@@ -91,11 +91,6 @@ def new_fcurve(action, slot, data_path: str, index: int, group: str | None = Non
     return fc
 
 
-def find_fcurve(action, slot, data_path: str, index: int):
-    coll = fcurves(action, slot)
-    return None if coll is None else coll.find(data_path, index=index)
-
-
 def assigned(obj) -> tuple:
     """``(action, slot)`` currently animating ``obj`` (either may be None)."""
     ad = obj.animation_data
@@ -119,7 +114,7 @@ def push_to_nla(obj, action, slot, track_name: str, strip_name: str, start: floa
     ad = obj.animation_data or obj.animation_data_create()
     track = ad.nla_tracks.new()
     track.name = track_name
-    strip = track.strips.new(strip_name, int(round(start)), action)
+    strip = track.strips.new(strip_name, round(start), action)
     if HAS_SLOTS and slot is not None:
         strip.action_slot = slot
     track.mute = mute
@@ -131,13 +126,6 @@ def pose_bone_selected(pose_bone) -> bool:
     if hasattr(pose_bone, "select"):
         return bool(pose_bone.select)
     return bool(pose_bone.bone.select)
-
-
-def set_pose_bone_selected(pose_bone, value: bool) -> None:
-    if hasattr(pose_bone, "select"):
-        pose_bone.select = value
-    else:
-        pose_bone.bone.select = value
 
 
 def keyframe_type_generated() -> str:

@@ -142,7 +142,7 @@ def _finish(job: Job, state: str, message: str) -> None:
     try:
         if job.on_cleanup is not None:
             job.on_cleanup(job, state == "done")
-    except Exception as e:  # cleanup must not hide the job's own outcome
+    except Exception as e:  # noqa: BLE001 - cleanup must not hide the job's own outcome
         job.message += f" (and cleaning up failed: {e})"
     if _active is job:
         _active = None
@@ -157,7 +157,7 @@ def _report(job: Job) -> None:
     print(text)
     try:
         bpy.ops.motionloom.report("EXEC_DEFAULT", level=level, message=text)
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - the terminal line above stays
         pass  # add-on unregistered or no window: the terminal line above stays
 
 
@@ -237,7 +237,7 @@ def pump() -> float | None:
     except (wire.WireError, ValueError, RuntimeError, ReferenceError, KeyError) as e:
         if job.running:
             _fail(job, str(e))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a failed apply fails the job, never Blender's timer
         if job.running:
             _fail(job, f"unexpected error while applying the result: {e!r}")
     job.tick_times.append(time.perf_counter() - t0)

@@ -12,8 +12,8 @@ class MOTIONLOOM_AP_preferences(bpy.types.AddonPreferences):
 
     mode: EnumProperty(
         name="Backend", default="LOCAL",
-        items=[("LOCAL", "Local", "Run the MotionLoom backend on this computer (started from the Backend panel or "
-                                  "by hand)"),
+        items=[("LOCAL", "Local", ("Run the MotionLoom backend on this computer (started from the Backend panel or "
+                                  "by hand)")),
                ("REMOTE", "Remote", "Use a MotionLoom backend on another machine, e.g. a GPU box")])
     python: StringProperty(name="Backend Python", subtype="FILE_PATH",
                            description="Python of the MotionLoom venv that has torch installed "

@@ -3,8 +3,15 @@ bone map, stored on the armature data so it travels with the character and is sa
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
 
 def _is_trajectory(self, obj):
@@ -55,8 +62,8 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
     targets_index: IntProperty()
     apply_mode: EnumProperty(
         name="Result", default="ASSIGN",
-        items=[("ASSIGN", "Assign", "Make the new action the armature's active action (the previous one is kept on "
-                                    "a muted NLA track)"),
+        items=[("ASSIGN", "Assign", ("Make the new action the armature's active action (the previous one is kept on "
+                                    "a muted NLA track)")),
                ("NLA", "NLA Track", "Put the new action on a new NLA track; the active action stays")])
     # in-between
     inbetween_bones: EnumProperty(name="Bones", default="SELECTED",
@@ -64,8 +71,8 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
                                          ("ALL", "All", "Every animated bone")])
     inbetween_range: EnumProperty(name="Range", default="SELECTED_KEYS",
                                   items=[("SELECTED_KEYS", "Selected Keys", "Between the selected keyframes"),
-                                         ("PREVIEW", "Preview Range", "Between the keys inside the preview range "
-                                                                      "(the scene range when it is off)")])
+                                         ("PREVIEW", "Preview Range", ("Between the keys inside the preview range "
+                                                                      "(the scene range when it is off)"))])
     # retarget
     source_type: EnumProperty(name="Source", default="ARMATURE",
                               items=[("ARMATURE", "Armature", "An armature in the scene with an action"),

@@ -313,7 +313,7 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
     if off_grid:
         raise SceneError(f"a key sits between frames (frame {off_grid[0]:g}); in-betweening needs keys on whole "
                          "frames: snap them (Key > Snap > Selection to Nearest Frame) and try again")
-    frames = sorted({int(round(f)) for f in frames})
+    frames = sorted({round(f) for f in frames})
     if len(frames) < 2:
         raise SceneError(f"in-betweening needs at least two keyed frames between {lo:g} and {hi:g}; "
                          f"found {len(frames)}")
@@ -329,12 +329,12 @@ def read_keys(obj, bones: list[str] | None = None, frame_range: tuple | None = N
         except SceneError:
             raise SceneError(f"bone '{b}' has a zero rotation key between frames {frames[0]} and {frames[-1]}; "
                              "set a valid rotation and try again") from None
-        kf = {int(round(f)) for f in frames_per_bone[b]}
+        kf = {round(f) for f in frames_per_bone[b]}
         mask[:, j] = [1.0 if f in kf else 0.0 for f in frames]
     root_loc = _evaluate(root_loc_curves, frames, obj.pose.bones[root].location)
     locs = np.stack([_evaluate(loc_curves[b], frames, obj.pose.bones[b].location) for b in location_bones], 1) \
         if location_bones else None
-    rf = {int(round(f)) for f in root_frames}
+    rf = {round(f) for f in root_frames}
     return KeyData(frames, list(bones), rot.astype(np.float32), root_loc.astype(np.float32), mask,
                    [f in rf for f in frames], root, (frames[0], frames[-1]), location_bones,
                    None if locs is None else locs.astype(np.float32))
@@ -432,7 +432,7 @@ def _typed(old, value: float):
     if isinstance(old, bool):
         return bool(round(value))
     if isinstance(old, int):
-        return int(round(value))
+        return round(value)
     return float(value)
 
 
@@ -608,8 +608,8 @@ def fingerprints_equal(a: dict, b: dict) -> bool:
 def snapshots_equal(a: dict, b: dict) -> bool:
     if a.keys() != b.keys():
         return False
-    for k in a:
-        sa, sb = a[k], b[k]
+    for k, sa in a.items():
+        sb = b[k]
         if sa["n"] != sb["n"]:
             return False
         for f in sa:
@@ -927,7 +927,7 @@ def sample_trajectory(obj, frames: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- file import
-def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
+def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> object:
     """Sample an armature's action on every frame as a rig-space motion (for retargeting sources): rotations of
     every bone, the root bone's location and the location of every other bone the action moves."""
     from . import wire
@@ -1004,7 +1004,7 @@ def import_motion_file(path: str):
         action, slot = compat.assigned(arm)
         if compat.HAS_SLOTS and slot is None and len(action.slots):
             slot = action.slots[0]
-        f0, f1 = (int(round(x)) for x in action.frame_range)
+        f0, f1 = (round(x) for x in action.frame_range)
         rig, motion = rig_motion(arm, action, slot, f0, f1)
         rig.name = os.path.splitext(os.path.basename(path))[0]
         return rig, motion, rig.name

@@ -73,7 +73,7 @@ def undo_push(message: str) -> None:
 def _frames(settings, fps: float) -> int:
     if settings.duration_unit == "FRAMES":
         return int(settings.duration_frames)
-    return max(2, int(round(settings.duration_seconds * fps)))
+    return max(2, round(settings.duration_seconds * fps))
 
 
 def _stream(context, request: dict) -> client.JobStream:
@@ -289,7 +289,7 @@ def start_inbetween(context, obj) -> jobs.Job:
     fps = scene_io.scene_fps(scene)
     req = wire.inbetween_request(keys.spec(), fps, rig=rig.spec(bone_map_overrides(obj)),
                                  frame_range=keys.frame_range)
-    action, slot = compat.assigned(obj)
+    action, _slot = compat.assigned(obj)
     fingerprint = scene_io.action_fingerprint(action)
     obj_name, act_name = obj.name, action.name
     preview = Preview(obj)
@@ -344,7 +344,7 @@ def read_source(context, target):
     action, slot = compat.assigned(src)
     if action is None:
         raise scene_io.SceneError(f"the source armature '{src.name}' has no action")
-    f0, f1 = (int(round(x)) for x in action.frame_range)
+    f0, f1 = (round(x) for x in action.frame_range)
     rig, motion = scene_io.rig_motion(src, action, slot, f0, f1)
     return rig, motion, action.name, bone_map_overrides(src)
 

@@ -42,7 +42,7 @@ def decode_array(d, what: str = "array") -> np.ndarray:
     shape = [int(s) for s in d["shape"]]
     try:
         raw = base64.b64decode(d["data"], validate=True)
-    except Exception:
+    except (ValueError, TypeError):  # bad base64, or not a string
         raise WireError(f"{what} is not valid base64 in the backend's reply") from None
     n = math.prod(shape) if shape else 1
     if len(raw) != 4 * n:

@@ -28,9 +28,9 @@ ASSETS = ROOT / "demo" / "assets"
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="motionloom-demo-"))
 sys.path.insert(0, str(ROOT))
 
-import bpy  # noqa: E402
-import numpy as np  # noqa: E402
-from mathutils import Vector  # noqa: E402
+import bpy
+import numpy as np
+from mathutils import Vector
 
 FPS = 30
 PROMPT = "a person walks forward"
@@ -47,7 +47,7 @@ def step(name: str):
             try:
                 out = fn(*a, **k) or {}
                 rec.update(ok=True, **out)
-            except Exception as e:  # report and continue: later steps may still run
+            except Exception as e:  # noqa: BLE001 - report and continue: later steps may still run
                 rec.update(ok=False, error=f"{type(e).__name__}: {e}")
                 print(f"   FAILED: {e}", flush=True)
             rec["seconds"] = round(time.perf_counter() - t0, 2)
@@ -361,7 +361,7 @@ def render(out: Path, hero, second, blocking_name, walk_name, retarget_name, ret
             paths = render_frames(scene, frames, frames_dir, tag)
             result[tag] = sheet_and_gif(paths, out / f"preview_{tag}", frames)
             result[tag]["renderer"] = "Workbench"
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any render failure falls back to stick figures
             print(f"   Workbench render failed ({e}); drawing stick figures instead", flush=True)
             result[tag] = stick_strip(arms, frames[::2], out / f"preview_{tag}")
     for arm, (act, slot) in saved.items():

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_user_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def main(src: str, out_dir: str) -> None:
@@ -28,7 +28,7 @@ def main(src: str, out_dir: str) -> None:
             ad.action = act
             if getattr(act, "slots", None) and len(act.slots):
                 ad.action_slot = act.slots[0]
-            f0, f1 = (int(round(v)) for v in act.frame_range)
+            f0, f1 = (round(v) for v in act.frame_range)
             if f1 <= f0:
                 continue
             bpy.context.view_layer.objects.active = arm

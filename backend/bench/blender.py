@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..paths import REPO as ROOT
+
 SCRIPT = ROOT / "tests" / "bench" / "blender_bench.py"
 
 

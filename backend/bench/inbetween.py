@@ -23,11 +23,12 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from backend.data.corpus import load_corpus
-    from backend.models.inbetween.baseline import SlerpFill
-    from backend.models.inbetween.evaluate import latency_ms
-    from backend.models.inbetween.keys import CanonicalKeys
-    from backend.models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
+    from ..data.corpus import load_corpus
+    from ..models.features import NUM_JOINTS
+    from ..models.inbetween.baseline import SlerpInbetweener
+    from ..models.inbetween.evaluate import latency_ms
+    from ..models.inbetween.keys import CanonicalKeys
+    from ..models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
 
     torch.set_num_threads(1)
     model = Inbetweener.load(args.weights or DEFAULT_WEIGHTS)
@@ -35,8 +36,8 @@ def run(args) -> int:
 
     def keys_at(frames):
         src = np.asarray(frames) % m.num_frames
-        return CanonicalKeys(np.asarray(frames), m.rotations[src], m.root_pos[src], np.ones((len(frames), 22), bool),
-                             np.ones(len(frames), bool))
+        return CanonicalKeys(np.asarray(frames), m.rotations[src], m.root_pos[src],
+                             np.ones((len(frames), NUM_JOINTS), bool), np.ones(len(frames), bool))
 
     cases = {"transition_30": (list(range(10)) + [40], 41), "gap_300": (list(range(10)) + [310], 311),
              "shot_1000_keys_every_30": (list(range(0, 1000, 30)) + [999], 1000)}
@@ -44,7 +45,7 @@ def run(args) -> int:
     for name, (frames, T) in cases.items():
         k, out = keys_at(frames), np.arange(T)
         a = latency_ms(model.fill, k, out, args.repeats)
-        b = latency_ms(SlerpFill().fill, k, out, args.repeats)
+        b = latency_ms(SlerpInbetweener().fill, k, out, args.repeats)
         rows[name] = {"frames": T, "model_ms": round(a, 2), "slerp_ms": round(b, 2), "ratio": round(a / b, 2)}
     res = {"threads": 1, "repeats": args.repeats, "cases": rows}
     if args.json:

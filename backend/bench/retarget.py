@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
+from ..paths import SHARED_DATA as DATA
 
 END_BONES = {"mixamorig:Head": "mixamorig:HeadTop_End", "mixamorig:LeftToeBase": "mixamorig:LeftToe_End",
              "mixamorig:RightToeBase": "mixamorig:RightToe_End"}
@@ -48,8 +47,8 @@ def register(subparsers):
 
 def mixamo65(data: Path = DATA):
     """The Anny Mixamo rig completed with Mixamo's 13 end bones (65 bones)."""
-    from backend.retarget.rig import Rig
-    from backend.retarget.rig_files import load_rig
+    from ..retarget.rig import Rig
+    from ..retarget.rig_files import load_rig
     rig = load_rig(data / "anny_characters" / "anny_mixamo_adult_m.glb")
     names = list(rig.names)
     parents = list(rig.skeleton.parents)
@@ -70,8 +69,8 @@ def mixamo65(data: Path = DATA):
 
 
 def bench_motion(frames: int, data: Path = DATA):
-    from backend.retarget.api import to_canonical
-    from backend.retarget.rig_files import bvh_rig_and_pose
+    from ..retarget.api import to_canonical
+    from ..retarget.rig_files import bvh_rig_and_pose
     rig, pose = bvh_rig_and_pose(data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh", fps=30.0)
     walk = to_canonical(rig, pose).motion.grounded()
     parts, n = [], 0
@@ -93,8 +92,8 @@ def _time(fn, repeats):
 def run(frames=1000, repeats=3, data: Path = DATA) -> dict:
     import torch
     torch.set_num_threads(1)
-    from backend.retarget.api import from_canonical, prepare, to_canonical
-    from backend.retarget.naive import naive_from_canonical
+    from ..retarget.api import from_canonical, prepare, to_canonical
+    from ..retarget.naive import naive_from_canonical
     rig = mixamo65(data)
     motion = bench_motion(frames, data)
     t_map, prep = _time(lambda: prepare(rig), repeats)

@@ -22,9 +22,9 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import REPO
+
 JOB = {"task": "echo", "steps": 1, "step_ms": 0.0, "payload": "bench"}
 
 
@@ -63,7 +63,7 @@ def _one_job(client) -> tuple[float, float]:
 
 
 def measure(url: str, n: int, jobs: int, clients: int, warmup: int) -> dict:
-    from backend.server.client import Client
+    from ..server.client import Client
 
     c = Client(url)
     for _ in range(warmup):
@@ -84,8 +84,8 @@ def measure(url: str, n: int, jobs: int, clients: int, warmup: int) -> dict:
 
 
 def inprocess_jobs_per_s(jobs: int) -> float:
-    from backend.pipelines import run_job
-    from backend.schema import EchoRequest
+    from ..pipelines import run_job
+    from ..schema import EchoRequest
 
     req = EchoRequest(**JOB)
     run_job(req)

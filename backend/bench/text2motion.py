@@ -41,11 +41,12 @@ def run(args) -> int:
     import torch
 
     from ..data.corpus import load_corpus
-    from ..models.diffusion.control import JointTargets
-    from ..models.diffusion.model import Text2MotionModel
-    from ..models.text import default_encoder
-    from ..pipelines.text2motion import RetrievalBaseline
     from ..eval.text2motion import retrieved_motion
+    from ..models.diffusion.control import Controls, JointTargets
+    from ..models.diffusion.model import Text2MotionModel
+    from ..models.diffusion.sampler import SamplingOptions
+    from ..models.retrieval import RetrievalBaseline
+    from ..models.text import default_encoder
 
     torch.set_num_threads(max(1, args.threads))
     enc = default_encoder()
@@ -55,19 +56,19 @@ def run(args) -> int:
     rows = {}
     full = model.schedule.num_steps
     rows[f"model, {full} steps (full schedule)"] = _median_time(
-        lambda s: model.generate_motion(prompt, F, seed=s, steps=full), max(2, args.runs // 3))
+        lambda s: model.generate_motion(prompt, F, options=SamplingOptions(seed=s, steps=full)), max(2, args.runs // 3))
     for st in [int(s) for s in args.steps.split(",")]:
-        rows[f"model, {st} steps"] = _median_time(lambda s, st=st: model.generate_motion(prompt, F, seed=s, steps=st),
-                                                  args.runs)
+        rows[f"model, {st} steps"] = _median_time(
+            lambda s, st=st: model.generate_motion(prompt, F, options=SamplingOptions(seed=s, steps=st)), args.runs)
     path = np.zeros((F, 3))
     path[:, 0] = np.linspace(0, 2.0, F) * np.sin(np.linspace(0, 1.5, F))
     path[:, 1] = -np.linspace(0, 4.0, F)
     rows["model, 10 steps + timed trajectory"] = _median_time(
-        lambda s: model.generate_motion(prompt, F, seed=s, trajectory=path), args.runs)
+        lambda s: model.generate_motion(prompt, F, Controls(trajectory=path), SamplingOptions(seed=s)), args.runs)
     tg = JointTargets()
     tg.add("left_wrist", F // 3, (0.4, -1.0, 1.3))
     rows["model, 10 steps + joint target"] = _median_time(
-        lambda s: model.generate_motion(prompt, F, seed=s, joint_targets=tg), args.runs)
+        lambda s: model.generate_motion(prompt, F, Controls(joint_targets=tg), SamplingOptions(seed=s)), args.runs)
     retr = RetrievalBaseline(load_corpus("train"), enc)
     rows["retrieval baseline"] = _median_time(
         lambda s: retrieved_motion(retr, prompt, F, np.random.default_rng(s)), args.runs)

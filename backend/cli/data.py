@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import CACHE, DATA, SHARED_DATA
 
 
 def register(subparsers):
@@ -15,7 +15,7 @@ def register(subparsers):
     sub.required = True
 
     b = sub.add_parser("build", help="build the canonical corpus from ../shared/data (or user folders)")
-    b.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
+    b.add_argument("--shared", type=Path, default=SHARED_DATA,
                    help="folder with the shared sources (default: ../shared/data)")
     b.add_argument("--out", type=Path, default=None, help="output folder (default: data/corpus_v3, or "
                    "data/user_corpus with --cmu/--bvh-folder)")
@@ -27,7 +27,7 @@ def register(subparsers):
     b.add_argument("--bvh-folder", type=Path, help="any folder of BVH files (with --labels)")
     b.add_argument("--labels", type=Path, help="CSV with columns file,description for --bvh-folder")
     b.add_argument("--with-shared", action="store_true", help="with --cmu/--bvh-folder: also include ../shared/data")
-    b.add_argument("--cache", type=Path, default=REPO / ".cache" / "fbx_bvh",
+    b.add_argument("--cache", type=Path, default=CACHE / "fbx_bvh",
                    help="cache for FBX conversions and the unpacked CMU archives")
     b.set_defaults(func=cmd_build)
 
@@ -53,16 +53,16 @@ def register(subparsers):
 
 
 def _corpus_path(arg):
-    from backend.data.corpus import CORPUS_V3, DEFAULT_CORPUS
+    from ..data.corpus import CORPUS_V3, DEFAULT_CORPUS
     if arg is not None:
         return arg
     return CORPUS_V3 if (CORPUS_V3 / "manifest.json").is_file() else DEFAULT_CORPUS
 
 
 def cmd_build(args) -> int:
-    from backend.data.build import build_corpus, shared_raw_clips
-    from backend.data.sources import read_label_csv, user_bvh_folder, user_cmu_folder
-    from backend.data.texts import read_cmu_texts
+    from ..data.build import build_corpus, shared_raw_clips
+    from ..data.sources import read_label_csv, user_bvh_folder, user_cmu_folder
+    from ..data.texts import read_cmu_texts
 
     skipped: dict[str, str] = {}
     streams = []
@@ -85,7 +85,7 @@ def cmd_build(args) -> int:
             print(f"shared data not found at {args.shared} (use --shared PATH)", file=sys.stderr)
             return 2
         streams.append(shared_raw_clips(args.shared, args.cache, skipped, exclude=set(args.exclude_source)))
-    out = args.out or (REPO / "data" / ("user_corpus" if user else "corpus_v3"))
+    out = args.out or (DATA / ("user_corpus" if user else "corpus_v3"))
     sentences = read_cmu_texts(args.shared / "cmu_texts", exclude=set(args.exclude_source)) \
         if args.shared.is_dir() and (not user or args.with_shared) else {}
 
@@ -96,14 +96,14 @@ def cmd_build(args) -> int:
     command = "python -m backend data build " + " ".join(shlex.quote(a) for a in sys.argv[3:])
     build_corpus(chain(), out, command.strip(), skipped, sentences=sentences, exclude=set(args.exclude_source),
                  workers=args.workers)
-    from backend.data.corpus import load_corpus
+    from ..data.corpus import load_corpus
     print(json.dumps(load_corpus(path=out).stats(), indent=1))
     print(f"corpus written to {out}")
     return 0
 
 
 def cmd_stats(args) -> int:
-    from backend.data.corpus import load_corpus
+    from ..data.corpus import load_corpus
     st = load_corpus(path=_corpus_path(args.corpus)).stats()
     if args.json:
         print(json.dumps(st))
@@ -114,13 +114,13 @@ def cmd_stats(args) -> int:
 
 
 def cmd_preview(args) -> int:
-    from backend.data.corpus import load_corpus
-    from backend.data.preview import draw_strip
+    from ..data.corpus import load_corpus
+    from ..data.preview import draw_strip
     clip = load_corpus(path=_corpus_path(args.corpus)).by_id(args.clip)
     m, title = clip.motion, f"{clip.id}: {(clip.texts or [s['texts'][0] for s in clip.segments])[0]}"
     if args.start is not None:
-        a = int(round(args.start * m.fps))
-        b = m.num_frames if args.end is None else int(round(args.end * m.fps)) + 1
+        a = round(args.start * m.fps)
+        b = m.num_frames if args.end is None else round(args.end * m.fps) + 1
         seg = next((s for s in clip.segments if abs(s["start"] - args.start) < 1e-3), None)
         m = m.slice(a, b)
         title = f"{clip.id} {args.start:g}-{args.end if args.end is not None else 'end'} s" + (
@@ -131,8 +131,8 @@ def cmd_preview(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from backend.data.audit import audit
-    from backend.data.corpus import load_corpus
+    from ..data.audit import audit
+    from ..data.corpus import load_corpus
     rep = audit(load_corpus(path=_corpus_path(args.corpus)))
     if args.json:
         print(json.dumps(rep))

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..paths import REPO as ROOT
+
 SCRIPT = ROOT / "demo" / "run_demo.py"
 
 

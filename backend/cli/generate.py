@@ -33,10 +33,10 @@ def run(args) -> int:
     import torch
     from pydantic import ValidationError
 
-    from backend.pipelines import JobContext, RequestError, run_job
-    from backend.pipelines.convert import spec_to_canonical_motion
-    from backend.pipelines.files import print_progress, write_result
-    from backend.schema import Array, Text2MotionRequest
+    from ..pipelines import JobContext, RequestError, run_job
+    from ..pipelines.convert import spec_to_canonical_motion
+    from ..pipelines.files import print_progress, write_result
+    from ..schema import Array, Text2MotionRequest
 
     torch.set_num_threads(2)
     try:

@@ -29,12 +29,19 @@ def run(args) -> int:
     import torch
     from pydantic import ValidationError
 
-    from backend.motion.rotations import np_quat_angle
-    from backend.pipelines import JobContext, RequestError, run_job
-    from backend.pipelines.convert import spec_to_canonical_motion
-    from backend.pipelines.files import is_canonical, load_motion_file, print_progress, rig_spec_from_skeleton, \
-        world_aligned_channels, world_aligned_motion, write_result
-    from backend.schema import Array, InbetweenRequest, KeySpec
+    from ..motion.rotations import np_quat_angle
+    from ..pipelines import JobContext, RequestError, run_job
+    from ..pipelines.convert import spec_to_canonical_motion
+    from ..pipelines.files import (
+        is_canonical,
+        load_motion_file,
+        print_progress,
+        rig_spec_from_skeleton,
+        world_aligned_channels,
+        world_aligned_motion,
+        write_result,
+    )
+    from ..schema import Array, InbetweenRequest, KeySpec
 
     torch.set_num_threads(2)
     try:
@@ -64,7 +71,7 @@ def run(args) -> int:
         return 2
     truth = m.slice(frames[0], frames[-1] + 1)
     filled = np.setdiff1d(np.arange(frames[0], frames[-1] + 1), frames) - frames[0]
-    report = {"model": result.model, "frames": out.num_frames, "keys": frames, "filled_frames": int(len(filled))}
+    report = {"model": result.model, "frames": out.num_frames, "keys": frames, "filled_frames": len(filled)}
     if len(filled):
         ang = np.degrees(np_quat_angle(out.rotations[filled], truth.rotations[filled]))
         pos = np.linalg.norm(out.positions()[filled] - truth.positions()[filled], axis=-1)

@@ -36,13 +36,21 @@ def run(args) -> int:
     import torch
     from pydantic import ValidationError
 
-    from backend.pipelines import JobContext, RequestError, run_job
-    from backend.pipelines.convert import canonical_motion_to_spec
-    from backend.pipelines.files import is_canonical, load_motion_file, load_target_rig, print_progress, \
-        reorder_onto, rig_spec_from_skeleton, world_aligned_channels, write_result
-    from backend.pipelines.rigs import RigBinding
-    from backend.retarget.rig import RigError
-    from backend.schema import Array, MotionSpec, RetargetRequest
+    from ..pipelines import JobContext, RequestError, run_job
+    from ..pipelines.convert import canonical_motion_to_spec
+    from ..pipelines.files import (
+        is_canonical,
+        load_motion_file,
+        load_target_rig,
+        print_progress,
+        reorder_onto,
+        rig_spec_from_skeleton,
+        world_aligned_channels,
+        write_result,
+    )
+    from ..pipelines.rigs import RigBinding
+    from ..retarget.rig import RigError
+    from ..schema import Array, MotionSpec, RetargetRequest
 
     torch.set_num_threads(2)
     out_path = Path(args.out)
@@ -77,7 +85,7 @@ def run(args) -> int:
             if binding.prepared.source is not binding.prepared.rig or binding.solve_rig is not binding.rig:
                 raise RequestError("this target is a control rig (results go on its controls, which glTF files "
                                    "do not evaluate); write .json or .bvh")
-            from backend.retarget.gltf import write_animation
+            from ..retarget.gltf import write_animation
             names, g, p = binding.world(pose)
             order = [names.index(n) for n in target_rig.names]
             loc_bones = [result.motions[0].root_bone] + list(result.motions[0].location_bones or [])

@@ -26,8 +26,8 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from backend.server.serve import serve
-    from backend.server.settings import ServerSettings
+    from ..server.serve import serve
+    from ..server.settings import ServerSettings
 
     if args.port < 0 or args.port > 65535:
         raise SystemExit(f"--port must be 0..65535, got {args.port}")

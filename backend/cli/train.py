@@ -1,5 +1,5 @@
 """``python -m backend train <task>``: one module per task in ``backend/train/``."""
-from backend.cli import group_command
+from ..cli import group_command
 
 
 def register(subparsers):

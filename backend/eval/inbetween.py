@@ -34,7 +34,7 @@ def register(subparsers):
 
 
 def load_model(path):
-    from backend.models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
+    from ..models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
     return Inbetweener.load(path or DEFAULT_WEIGHTS)
 
 
@@ -43,13 +43,14 @@ def key_error_max(model, root, rot, n_past: int = 10, limit: int = 64) -> float:
     sign-aligned, and root metres) over benchmark windows."""
     import numpy as np
 
-    from backend.models.inbetween.keys import CanonicalKeys
+    from ..models.features import NUM_JOINTS
+    from ..models.inbetween.keys import CanonicalKeys
     worst = 0.0
     for w in range(min(limit, len(root))):
         T = root.shape[1]
         frames = np.array(list(range(n_past)) + [T - 1])
-        keys = CanonicalKeys(frames, rot[w, frames], root[w, frames], np.ones((len(frames), 22), bool),
-                             np.ones(len(frames), bool))
+        keys = CanonicalKeys(frames, rot[w, frames], root[w, frames],
+                             np.ones((len(frames), NUM_JOINTS), bool), np.ones(len(frames), bool))
         m = model.fill(keys, np.arange(T), 30.0)
         q = m.rotations[frames]
         dq = np.minimum(np.abs(q - keys.rotations).max(-1), np.abs(q + keys.rotations).max(-1)).max()
@@ -63,19 +64,20 @@ def latency(model, repeats: int, n_past: int = 10, n_trans: int = 30) -> dict:
     import numpy as np
     import torch
 
-    from backend.data.corpus import load_corpus
-    from backend.models.inbetween.baseline import SlerpFill
-    from backend.models.inbetween.evaluate import latency_ms
-    from backend.models.inbetween.keys import CanonicalKeys
+    from ..data.corpus import load_corpus
+    from ..models.features import NUM_JOINTS
+    from ..models.inbetween.baseline import SlerpInbetweener
+    from ..models.inbetween.evaluate import latency_ms
+    from ..models.inbetween.keys import CanonicalKeys
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     m = max(load_corpus("test").clips, key=lambda c: c.num_frames).motion
     T = n_past + n_trans + 1
     frames = np.array(list(range(n_past)) + [T - 1])
-    keys = CanonicalKeys(frames, m.rotations[frames], m.root_pos[frames], np.ones((len(frames), 22), bool),
-                         np.ones(len(frames), bool))
+    keys = CanonicalKeys(frames, m.rotations[frames], m.root_pos[frames],
+                         np.ones((len(frames), NUM_JOINTS), bool), np.ones(len(frames), bool))
     out = np.arange(T)
-    res = {"slerp": round(latency_ms(SlerpFill().fill, keys, out, repeats), 3)}
+    res = {"slerp": round(latency_ms(SlerpInbetweener().fill, keys, out, repeats), 3)}
     if model is not None:
         res["model"] = round(latency_ms(model.fill, keys, out, repeats), 3)
     res["frames"] = T
@@ -90,7 +92,7 @@ def main(args) -> int:
     if args.learning_curve:
         res = learning_curve(args)
     elif args.lafan1:
-        from backend.eval.lafan1 import run_lafan1
+        from ..eval.lafan1 import run_lafan1
         res = run_lafan1(args.lafan1, None if args.baselines_only else load_model(args.weights),
                          stride=args.stride or 40)
     else:
@@ -108,9 +110,9 @@ def main(args) -> int:
 
 
 def run_corpus(args) -> dict:
-    from backend.data.corpus import load_corpus
-    from backend.models.inbetween import evaluate as E
-    from backend.models.inbetween import protocol as P
+    from ..data.corpus import load_corpus
+    from ..models.inbetween import evaluate as E
+    from ..models.inbetween import protocol as P
     model = None if args.baselines_only else load_model(args.weights)
     corpus = load_corpus()
     motions = [c.motion for c in corpus.clips if c.split == args.split]
@@ -140,9 +142,9 @@ def run_corpus(args) -> dict:
 
 def learning_curve(args) -> dict:
     """L2P of models trained on fractions of the training clips, on one split, beside SLERP (same windows)."""
-    from backend.data.corpus import load_corpus
-    from backend.models.inbetween import evaluate as E
-    from backend.models.inbetween.model import Inbetweener
+    from ..data.corpus import load_corpus
+    from ..models.inbetween import evaluate as E
+    from ..models.inbetween.model import Inbetweener
     corpus = load_corpus()
     motions = [c.motion for c in corpus.clips if c.split == args.split]
     stats = E.position_stats([c.motion for c in corpus.clips if c.split == "train"])
@@ -190,7 +192,7 @@ def print_table(res: dict, file=sys.stdout) -> None:
         print("{:<10}".format("Length") + "".join(f" | {n:>6}" for n in lengths), file=file)
         for r in rows:
             vals = [res[r][metric].get(str(n)) for n in lengths]
-            print("{:<10}".format(names[r]) + "".join(" | " + (fmt.format(v) if v is not None else "   n/a")
+            print(f"{names[r]:<10}" + "".join(" | " + (fmt.format(v) if v is not None else "   n/a")
                                                       for v in vals), file=file)
         print(file=file)
     if "windows" in res:
@@ -208,9 +210,9 @@ def draw_figure(model, motions, path, n_trans: int = 30) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from backend.models.inbetween import evaluate as E
-    from backend.models.inbetween import protocol as P
-    from backend.motion.skeleton import CANONICAL
+    from ..models.inbetween import evaluate as E
+    from ..models.inbetween import protocol as P
+    from ..motion.skeleton import CANONICAL
     root, rot, where = E.clip_windows(motions, P.N_PAST + n_trans + 1, P.TEST_WINDOW_STRIDE)
     preds = {"SLERP": P.interpolation(root, rot), "model": E.model_windows(model, root, rot)}
     pos = {k: P.global_pose(r, q, CANONICAL.offsets, CANONICAL.parents)[1] for k, (r, q) in preds.items()}

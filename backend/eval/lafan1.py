@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.data.user_corpus import LAFAN1_MAP, LAFAN1_NAME, load_lafan1_bvh, tpose_reference
-from backend.models.inbetween import protocol as P
-from backend.motion.motion import Motion
-from backend.motion.rotations import np_quat_fix_hemisphere
-from backend.motion.skeleton import CANONICAL
+from ..data.user_corpus import LAFAN1_MAP, LAFAN1_NAME, load_lafan1_bvh, tpose_reference
+from ..models.inbetween import protocol as P
+from ..motion.motion import Motion
+from ..motion.rotations import np_quat_fix_hemisphere
+from ..motion.skeleton import CANONICAL
 
 TRAIN_SUBJECTS = ("subject1", "subject2", "subject3", "subject4")
 TEST_SUBJECTS = ("subject5",)
@@ -59,7 +59,7 @@ class Bridge:
     """LaFAN1 skeleton <-> canonical skeleton for whole windows."""
 
     def __init__(self, sk):
-        from backend.retarget.transfer import align
+        from ..retarget.transfer import align
         self.sk = sk
         ref = tpose_reference(sk, LAFAN1_MAP)
         self.fwd = align(sk, CANONICAL, LAFAN1_MAP, src_ref_local=ref)
@@ -67,18 +67,18 @@ class Bridge:
                          dst_semantics=dict(LAFAN1_MAP))
 
     def to_canonical(self, root, rot):
-        from backend.retarget.transfer import transfer
+        from ..retarget.transfer import transfer
         ms = [transfer(Motion(self.sk, 30.0, r, q), self.fwd) for r, q in zip(root, rot)]
         return np.stack([m.root_pos for m in ms]), np.stack([m.rotations for m in ms])
 
     def from_canonical(self, root, rot):
-        from backend.retarget.transfer import transfer
+        from ..retarget.transfer import transfer
         ms = [transfer(Motion(CANONICAL, 30.0, r, q), self.inv) for r, q in zip(root, rot)]
         return np.stack([m.root_pos for m in ms]), np.stack([m.rotations for m in ms])
 
 
 def run_lafan1(folder, model=None, stride: int = TEST_STRIDE, lengths=P.LENGTHS) -> dict:
-    from backend.models.inbetween.evaluate import model_windows
+    from ..models.inbetween.evaluate import model_windows
     data = read_folder(folder)
     train = [m for s in TRAIN_SUBJECTS for _, m in data.get(s, [])]
     test = [m for s in TEST_SUBJECTS for _, m in data.get(s, [])]
@@ -99,7 +99,7 @@ def run_lafan1(folder, model=None, stride: int = TEST_STRIDE, lengths=P.LENGTHS)
     for n in lengths:
         T = P.N_PAST + n + 1
         root, rot = root65[:, :T], rot65[:, :T]
-        res["windows"][str(n)] = int(len(root))
+        res["windows"][str(n)] = len(root)
         preds = {"slerp": P.interpolation(root, rot), "zerovel": P.zero_velocity(root, rot)}
         if model is not None:
             c_root, c_rot = bridge.to_canonical(root, rot)

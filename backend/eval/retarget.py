@@ -37,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
-FIXTURES = REPO / "tests" / "fixtures" / "rigs"
+from ..paths import SHARED_DATA as DATA
+from ..paths import TESTS
+
+FIXTURES = TESTS / "fixtures" / "rigs"
 
 FALLBACK_CLIPS = [("cmu_bvh_mb_friendly/bvh/02_01.bvh", "walk"), ("cmu_bvh_mb_friendly/bvh/05_06.bvh", "dance"),
                   ("cmu_bvh11_max/bvh/131_01.bvh", "start walk stop"), ("cmu_bvh11_max/bvh/131_02.bvh", "start walk stop"),
@@ -63,7 +64,7 @@ def register(subparsers):
 # ------------------------------------------------------------------------------------------------ characters
 def _standing(rig):
     """The same rig moved so its rest pose's lowest joint is at z = 0 (floor at z = 0)."""
-    from backend.retarget.rig import Rig
+    from ..retarget.rig import Rig
     lift = -float(rig.skeleton.rest_positions()[:, 2].min())
     mw = rig.matrix_world
     mw[2, 3] += lift
@@ -77,10 +78,10 @@ def _standing(rig):
 
 
 def character_loaders(data: Path = DATA) -> dict:
-    from backend.motion.formats.bvh import load_bvh
-    from backend.motion.skeleton import CANONICAL, Skeleton
-    from backend.retarget.rig import Rig
-    from backend.retarget.rig_files import load_rig
+    from ..motion.formats.bvh import load_bvh
+    from ..motion.skeleton import CANONICAL, Skeleton
+    from ..retarget.rig import Rig
+    from ..retarget.rig_files import load_rig
 
     def bvh_standing():
         sk = load_bvh(data / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh").skeleton
@@ -115,13 +116,13 @@ def test_clips(max_clips=None, max_frames=600, data: Path = DATA) -> tuple[list,
     """[(clip id, canonical Motion)], description of where they came from."""
     clips, source = [], ""
     try:
-        from backend.data.corpus import load_corpus  # lands with the corpus issue
+        from ..data.corpus import load_corpus  # lands with the corpus issue
         corpus = load_corpus(split="test")
         clips = [(c.id, c.motion) for c in corpus.clips]
         source = "corpus test split"
     except (ImportError, FileNotFoundError, OSError):
-        from backend.retarget.api import to_canonical
-        from backend.retarget.rig_files import bvh_rig_and_pose
+        from ..retarget.api import to_canonical
+        from ..retarget.rig_files import bvh_rig_and_pose
         for rel, _ in FALLBACK_CLIPS[:max_clips] if max_clips else FALLBACK_CLIPS:
             rig, pose = bvh_rig_and_pose(data / rel, fps=30.0)
             clips.append((Path(rel).stem, to_canonical(rig, pose).motion.grounded()))
@@ -147,14 +148,14 @@ def foot_joints(prep):
 
 def clip_metrics(prep, al, src, out, contacts) -> dict:
     """Metrics of one retargeted clip (sums and counts, so clips can be frame-weighted)."""
-    from backend.motion.contacts import horizontal_speed
-    from backend.motion.rotations import np_quat_apply
+    from ..motion.contacts import horizontal_speed
+    from ..motion.rotations import np_quat_apply
     drv = prep.driving
     p_dst = out.positions()
     p_src = src.positions()
     ground = prep.ground
     rest = drv.rest_positions()
-    feet, hands = foot_joints(prep)
+    feet, _hands = foot_joints(prep)
     sk_s = src.skeleton
     # skating on source-planted frames
     skate_sum, skate_n = 0.0, 0
@@ -183,7 +184,7 @@ def clip_metrics(prep, al, src, out, contacts) -> dict:
 def roundtrip_deg(a, b, joints=None, world=False) -> float:
     """Mean angle (degrees) between the local (or world) rotations of two canonical motions (all joints, or
     ``joints``)."""
-    from backend.motion.rotations import np_quat_angle
+    from ..motion.rotations import np_quat_angle
     if world:
         err = np.degrees(np_quat_angle(a.global_rotations_and_positions()[0], b.global_rotations_and_positions()[0]))
     else:
@@ -196,8 +197,8 @@ def roundtrip_deg(a, b, joints=None, world=False) -> float:
 def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: Path = DATA) -> dict:
     import torch
     torch.set_num_threads(1)
-    from backend.retarget.api import from_canonical, prepare, source_contacts, to_canonical
-    from backend.retarget.naive import naive_from_canonical, naive_to_canonical
+    from ..retarget.api import from_canonical, prepare, source_contacts, to_canonical
+    from ..retarget.naive import naive_from_canonical, naive_to_canonical
 
     clips, source = test_clips(max_clips, max_frames, data)
     loaders = character_loaders(data)
@@ -257,8 +258,8 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
 
 
 def markdown_table(res: dict) -> str:
-    rows = ["| character | bones | method | foot skate (cm/s) | penetration (cm) | end-effector error (/leg) | "
-            "round trip (deg) |", "|---|---|---|---|---|---|---|"]
+    rows = [("| character | bones | method | foot skate (cm/s) | penetration (cm) | end-effector error (/leg) | "
+            "round trip (deg) |"), "|---|---|---|---|---|---|---|"]
     for name, r in res["characters"].items():
         for key, label in (("motionloom", "MotionLoom"), ("motionloom_no_cleanup", "transfer only"),
                            ("naive", "naive copy")):
@@ -304,8 +305,8 @@ def draw_figure(path, clip_index=0, characters=("anny_mixamo_child", "quaternius
                 data: Path = DATA):
     """Source clip and its retargets (MotionLoom and naive) side by side, each row at canonical size, legs and
     spine only coloured by side (left red, right blue)."""
-    from backend.retarget.api import from_canonical, prepare
-    from backend.retarget.naive import naive_from_canonical
+    from ..retarget.api import from_canonical, prepare
+    from ..retarget.naive import naive_from_canonical
     clips, _ = test_clips(max_clips=clip_index + 1, max_frames=90, data=data)
     cid, src = clips[clip_index]
 

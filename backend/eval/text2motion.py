@@ -3,7 +3,7 @@
 Samples: every clip of the split cut into windows of up to ``--window`` frames (stride ``--stride``), each paired
 with the clip's first description. For each sample the model generates a motion of the same length
 (``--repeats`` seeds), "retrieval" returns the nearest training clip by sentence embedding
-(the served ``retrieval-baseline``, :class:`backend.pipelines.text2motion.RetrievalBaseline`), and "real" is the held-out window itself. Scored with the
+(the served ``retrieval-baseline``, :class:`backend.models.retrieval.RetrievalBaseline`), and "real" is the held-out window itself. Scored with the
 project's own evaluator (``weights/evaluator.safetensors``, trained on the train split only):
 
 * R-precision top-3: the motion's own description among 32 candidates (31 distractors drawn from every distinct
@@ -27,9 +27,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import weights_file
 
 
 def register(subparsers):
@@ -41,7 +42,7 @@ def register(subparsers):
     p.add_argument("--weights", type=Path, default=None)
     p.add_argument("--evaluator", type=Path, default=None)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's default)")
-    p.add_argument("--guidance", type=float, default=2.5)
+    p.add_argument("--guidance-scale", type=float, default=2.5, help="classifier-free guidance scale")
     p.add_argument("--repeats", type=int, default=3, help="model samples per test window")
     p.add_argument("--window", type=int, default=120)
     p.add_argument("--stride", type=int, default=30)
@@ -110,12 +111,13 @@ def run(args) -> int:
 
     from ..data.corpus import load_corpus
     from ..models.diffusion.cleanup import cleanup_foot_contacts
-    from ..models.diffusion.control import JointTargets, Keys
+    from ..models.diffusion.control import Controls, JointTargets, Keys
     from ..models.diffusion.model import Text2MotionModel
+    from ..models.diffusion.sampler import SamplingOptions
     from ..models.evaluator.encoders import load_evaluator
     from ..models.evaluator.metrics import diversity, fid, jerk_profile, transition_jerk
+    from ..models.retrieval import RetrievalBaseline
     from ..models.text import default_encoder
-    from ..pipelines.text2motion import RetrievalBaseline
     from ..motion.skeleton import CANONICAL
 
     torch.set_num_threads(max(1, args.threads))
@@ -126,6 +128,8 @@ def run(args) -> int:
     enc = default_encoder()
     model = Text2MotionModel.load(args.weights, encoder=enc)
     steps = args.steps or model.default_steps
+    opts = SamplingOptions(steps=steps, guidance_scale=args.guidance_scale, seed=args.seed)
+    raw = replace(opts, contact_cleanup=False)  # samples as the network makes them (the cleanup is scored apart)
     ev = load_evaluator(args.evaluator)
     retr = RetrievalBaseline(corpus.split("train"), enc)
     samples = test_samples(clips, args.window, args.stride)
@@ -138,8 +142,7 @@ def run(args) -> int:
     gen_raw, gen_clean, retrieved, cleanup_frames = [], [], [], 0
     for r in range(args.repeats):
         for i, (m, text, _) in enumerate(samples):
-            g, _ = model.generate_motion(text, m.num_frames, seed=args.seed + r, variation=i, steps=steps,
-                                         guidance_scale=args.guidance, contact_cleanup=False)
+            g, _ = model.generate_motion(text, m.num_frames, options=replace(raw, seed=args.seed + r, variation=i))
             gen_raw.append(g)
             c, info = cleanup_foot_contacts(g, contacts=g.contacts)
             cleanup_frames += info["pinned_frames"]
@@ -175,7 +178,7 @@ def run(args) -> int:
     drng = np.random.default_rng(args.seed + 11)
     out = {
         "split": args.split, "samples": len(samples), "repeats": args.repeats, "steps": steps,
-        "guidance_scale": args.guidance,
+        "guidance_scale": args.guidance_scale,
         "r_precision_top3": {"model": round(rp_model, 4), "retrieval": round(rp_retr, 4), "real": round(rp_real, 4)},
         "fid": {"model": round(fid(z_real, z_model), 4), "retrieval": round(fid(z_real, z_retr), 4)},
         "diversity": {"model": round(diversity(z_model, drng), 4), "retrieval": round(diversity(z_retr, drng), 4),
@@ -195,16 +198,15 @@ def run(args) -> int:
         for i, (m, text, _) in enumerate(samples):
             path = m.root_pos.copy()
             path[:, 2] = 0.0
-            g, info = model.generate_motion(text, m.num_frames, seed=args.seed, variation=i, steps=steps,
-                                            guidance_scale=args.guidance, trajectory=path,
-                                            trajectory_strength=strength, contact_cleanup=False)
+            g, info = model.generate_motion(text, m.num_frames, Controls(trajectory=path, trajectory_strength=strength),
+                                            replace(raw, variation=i))
             terr.append(np.linalg.norm(g.root_pos[:, :2] - path[:, :2], axis=1).mean())
             tskate_raw.append(toe_skate(g))
             tskate.append(toe_skate(cleanup_foot_contacts(g, contacts=g.contacts)[0]))
             if strength == 1.0 and np.linalg.norm(path[-1, :2] - path[0, :2]) > 0.3:
-                gp, _ = model.generate_motion(text, m.num_frames, seed=args.seed, variation=i, steps=steps,
-                                              guidance_scale=args.guidance, trajectory=path[::5],
-                                              trajectory_timed=False)
+                gp, _ = model.generate_motion(text, m.num_frames,
+                                              Controls(trajectory=path[::5], trajectory_timed=False),
+                                              replace(opts, variation=i))
                 terr_path.append(polyline_distance(gp.root_pos[:, :2], path[:, :2]))
         sweep[str(strength)] = {"error_cm": round(float(np.mean(terr)) * 100, 3),
                                 "foot_skate_ratio": round(float(np.mean(tskate)), 4),
@@ -228,14 +230,12 @@ def run(args) -> int:
         n = m.num_frames
         kf = np.unique([0, n // 2, n - 1])
         keys = Keys(kf, list(CANONICAL.names), m.rotations[kf], m.root_pos[kf], None, None)
-        g, info = model.generate_motion(text, n, seed=args.seed, variation=i, steps=steps,
-                                        guidance_scale=args.guidance, keys=keys)
+        g, info = model.generate_motion(text, n, Controls(keys=keys), replace(opts, variation=i))
         kerr.append(info["key_error_max_cm"])
         f = n // 3
         tg = JointTargets()
         tg.add(wrist, f, m.positions()[f, wrist])
-        g, info = model.generate_motion(text, n, seed=args.seed, variation=i, steps=steps,
-                                        guidance_scale=args.guidance, joint_targets=tg)
+        g, info = model.generate_motion(text, n, Controls(joint_targets=tg), replace(opts, variation=i))
         jerr.append(info["joint_target_error_cm"])
     out["key_error_max"] = round(float(np.max(kerr)), 4)
     out["keys"] = {"key_error_max_cm": round(float(np.max(kerr)), 4), "key_error_mean_cm": round(float(
@@ -251,13 +251,11 @@ def run(args) -> int:
     pos_model, pos_retr, pos_naive, seams = [], [], [], []
     for k, (a, b) in enumerate(pairs):
         tl = [(a, 0, 90), (b, 90, 180)]
-        g, _ = model.generate_motion(a, 180, seed=args.seed, variation=k, steps=steps,
-                                     guidance_scale=args.guidance, timeline=tl)
+        g, _ = model.generate_motion(a, 180, Controls(timeline=tl), replace(opts, variation=k))
         pos_model.append(g.positions())
         pos_retr.append(retrieved_timeline(retr, tl, trng).positions())
-        g1, _ = model.generate_motion(a, 90, seed=args.seed, variation=k, steps=steps, guidance_scale=args.guidance)
-        g2, _ = model.generate_motion(b, 90, seed=args.seed + 1, variation=k, steps=steps,
-                                      guidance_scale=args.guidance)
+        g1, _ = model.generate_motion(a, 90, options=replace(opts, variation=k))
+        g2, _ = model.generate_motion(b, 90, options=replace(opts, seed=args.seed + 1, variation=k))
         pos_naive.append(g1.concat(g2.rotated_about_z(float(g1.heading(89) - g2.heading(0)), g2.root_pos[0])
                                    .copy(root_pos=_moved(g1, g2))).positions())
         seams.append([90])
@@ -282,10 +280,10 @@ def run(args) -> int:
 
     # ---- latency
     lat = []
-    model.generate_motion("a person walks forward", 120, seed=0, steps=steps)  # warm-up (text cached)
+    model.generate_motion("a person walks forward", 120, options=SamplingOptions(steps=steps))  # warm-up
     for r in range(args.latency_runs):
         t1 = time.perf_counter()
-        model.generate_motion("a person walks forward", 120, seed=r, steps=steps)
+        model.generate_motion("a person walks forward", 120, options=SamplingOptions(seed=r, steps=steps))
         lat.append(time.perf_counter() - t1)
     out["latency_s"] = {"model_120f": round(float(np.median(lat)), 4), "steps": steps,
                         "threads": torch.get_num_threads(), "runs": len(lat),
@@ -298,7 +296,7 @@ def run(args) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")
     if args.write_sidecar:
-        side = Path(args.weights or REPO / "weights" / "text2motion.safetensors").with_suffix(".json")
+        side = Path(args.weights or weights_file("text2motion")).with_suffix(".json")
         meta = json.loads(side.read_text())
         meta["eval"] = {"command": "python -m backend eval text2motion --split test --json",
                         "r_precision_top3": out["r_precision_top3"]["model"], "fid": out["fid"]["model"],

@@ -16,12 +16,15 @@ from ..motion.motion import Motion
 from ..motion.rotations import np_quat_to_6d, np_sixd_to_quat
 from ..motion.skeleton import CANONICAL, CANONICAL_FPS, FOOT_JOINTS
 
-NUM_JOINTS = 22
+# The feature layout, by name (what 135 and 139 mean): root | 22 x 6D rotations | 4 foot contacts.
+NUM_JOINTS = CANONICAL.num_joints  # 22
+NUM_CONTACTS = len(FOOT_JOINTS)  # 4
 ROOT_DIMS = slice(0, 3)
 ROT_DIMS = slice(3, 3 + 6 * NUM_JOINTS)
-CONTACT_DIMS = slice(3 + 6 * NUM_JOINTS, 3 + 6 * NUM_JOINTS + 4)
-FEATURE_DIM = 3 + 6 * NUM_JOINTS
-FEATURE_DIM_CONTACTS = FEATURE_DIM + 4
+POSE_DIMS = slice(ROOT_DIMS.start, ROT_DIMS.stop)  # root + rotations: every channel but the contacts
+CONTACT_DIMS = slice(ROT_DIMS.stop, ROT_DIMS.stop + NUM_CONTACTS)
+FEATURE_DIM = POSE_DIMS.stop  # 135
+FEATURE_DIM_CONTACTS = CONTACT_DIMS.stop  # 139
 
 
 def motion_to_features(m: Motion, contacts: bool = False) -> np.ndarray:
@@ -55,7 +58,7 @@ class Normalizer:
     std: torch.Tensor
 
     @classmethod
-    def fit(cls, feats: list[np.ndarray], min_std: float = 1e-2) -> "Normalizer":
+    def fit(cls, feats: list[np.ndarray], min_std: float = 1e-2) -> Normalizer:
         allf = np.concatenate(feats, 0).astype(np.float64)
         mean = allf.mean(0)
         std = np.maximum(allf.std(0), min_std)
@@ -71,5 +74,5 @@ class Normalizer:
         return {prefix + "mean": self.mean, prefix + "std": self.std}
 
     @classmethod
-    def from_state_dict(cls, sd: dict, prefix: str = "normalizer.") -> "Normalizer":
+    def from_state_dict(cls, sd: dict, prefix: str = "normalizer.") -> Normalizer:
         return cls(sd[prefix + "mean"].float(), sd[prefix + "std"].float())

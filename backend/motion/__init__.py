@@ -5,4 +5,4 @@ Pure numpy/torch; imports nothing else of the project.
 from .motion import Motion, MotionError
 from .skeleton import CANONICAL, CANONICAL_FPS, CANONICAL_JOINTS, Skeleton, SkeletonError
 
-__all__ = ["Motion", "MotionError", "Skeleton", "SkeletonError", "CANONICAL", "CANONICAL_FPS", "CANONICAL_JOINTS"]
+__all__ = ["CANONICAL", "CANONICAL_FPS", "CANONICAL_JOINTS", "Motion", "MotionError", "Skeleton", "SkeletonError"]

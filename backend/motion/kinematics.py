@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .rotations import np_quat_mul, np_quat_apply, np_quat_inv, quat_to_matrix, sixd_to_matrix
+from .rotations import np_quat_apply, np_quat_inv, np_quat_mul, quat_to_matrix, sixd_to_matrix
 
 
 def fk_matrices(local_rotmat: torch.Tensor, root_pos: torch.Tensor, offsets: torch.Tensor,

@@ -11,8 +11,7 @@ import numpy as np
 
 from .contacts import detect_contacts
 from .kinematics import fk
-from .rotations import (np_quat_about_z, np_quat_apply, np_quat_fix_hemisphere, np_quat_mul,
-                        np_quat_slerp, np_quat_to_6d)
+from .rotations import np_quat_about_z, np_quat_apply, np_quat_fix_hemisphere, np_quat_mul, np_quat_slerp, np_quat_to_6d
 from .skeleton import FOOT_JOINTS, Skeleton
 
 
@@ -72,14 +71,14 @@ class Motion:
     def duration(self) -> float:
         return max(self.num_frames - 1, 0) / self.fps
 
-    def copy(self, **changes) -> "Motion":
-        base = dict(root_pos=self.root_pos.copy(), rotations=self.rotations.copy(),
-                    contacts=None if self.contacts is None else self.contacts.copy(), meta=dict(self.meta))
+    def copy(self, **changes) -> Motion:
+        base = {"root_pos": self.root_pos.copy(), "rotations": self.rotations.copy(),
+                    "contacts": None if self.contacts is None else self.contacts.copy(), "meta": dict(self.meta)}
         base.update(changes)
         return replace(self, **base)
 
     @classmethod
-    def rest(cls, skeleton: Skeleton, frames: int = 1, fps: float = 30.0) -> "Motion":
+    def rest(cls, skeleton: Skeleton, frames: int = 1, fps: float = 30.0) -> Motion:
         rot = np.zeros((frames, skeleton.num_joints, 4))
         rot[..., 3] = 1.0
         return cls(skeleton, fps, np.tile(skeleton.offsets[0], (frames, 1)), rot)
@@ -96,12 +95,12 @@ class Motion:
         return np_quat_to_6d(self.rotations)
 
     # ------------------------------------------------------------------------------------------------ editing
-    def slice(self, start: int, stop: int | None = None) -> "Motion":
+    def slice(self, start: int, stop: int | None = None) -> Motion:
         sl = slice(start, stop)
         return self.copy(root_pos=self.root_pos[sl].copy(), rotations=self.rotations[sl].copy(),
                          contacts=None if self.contacts is None else self.contacts[sl].copy())
 
-    def concat(self, *others: "Motion") -> "Motion":
+    def concat(self, *others: Motion) -> Motion:
         """Join motions end to end (same skeleton and fps). No blending: use the models for seams."""
         for o in others:
             if not o.skeleton.same_as(self.skeleton):
@@ -116,7 +115,7 @@ class Motion:
                          rotations=np_quat_fix_hemisphere(np.concatenate([m.rotations for m in allm])),
                          contacts=contacts)
 
-    def resample(self, fps: float) -> "Motion":
+    def resample(self, fps: float) -> Motion:
         """Resample to ``fps``: slerp for rotations, linear for the root, nearest for contacts.
 
         The first and last frames are kept; the new frame count is round(duration * fps) + 1.
@@ -126,7 +125,7 @@ class Motion:
             raise MotionError(f"fps must be positive, got {fps}")
         if abs(fps - self.fps) < 1e-9 or self.num_frames < 2:
             return self.copy(fps=fps)
-        n = int(round(self.duration * fps)) + 1
+        n = round(self.duration * fps) + 1
         t = np.linspace(0.0, self.num_frames - 1, n)
         i0 = np.floor(t).astype(int).clip(0, self.num_frames - 2)
         w = t - i0
@@ -136,7 +135,7 @@ class Motion:
         contacts = None if self.contacts is None else self.contacts[np.rint(t).astype(int)]
         return self.copy(fps=fps, root_pos=root, rotations=rot, contacts=contacts)
 
-    def mirrored(self) -> "Motion":
+    def mirrored(self) -> Motion:
         """Left/right mirror across the X = 0 plane (left is +X). Mirroring twice gives back the motion.
 
         Needs a left/right-symmetric skeleton (the canonical one is); otherwise the mirrored skeleton is built.
@@ -157,7 +156,7 @@ class Motion:
             contacts = self.contacts[:, order]
         return self.copy(skeleton=new_sk, root_pos=self.root_pos * flip, rotations=rot, contacts=contacts)
 
-    def grounded(self, clearance: float | None = None, percentile: float = 5.0) -> "Motion":
+    def grounded(self, clearance: float | None = None, percentile: float = 5.0) -> Motion:
         """Shift vertically so the feet stand on z = 0.
 
         The floor is the ``percentile`` of the per-frame lowest joint height (robust to a few frames of noise);
@@ -190,7 +189,7 @@ class Motion:
         ang = np.arctan2(fwd[:, 0], -fwd[:, 1])  # 0 when fwd = -Y, positive counter-clockwise seen from above
         return ang if frame is None else ang[0]
 
-    def rotated_about_z(self, angle: float, pivot: np.ndarray | None = None) -> "Motion":
+    def rotated_about_z(self, angle: float, pivot: np.ndarray | None = None) -> Motion:
         """Rotate the whole motion about the world Z axis through ``pivot`` (default: origin)."""
         q = np_quat_about_z(np.array(angle))
         pivot = np.zeros(3) if pivot is None else np.asarray(pivot, np.float64)
@@ -201,7 +200,7 @@ class Motion:
             rot[:, r] = np_quat_mul(q, rot[:, r])
         return self.copy(root_pos=root, rotations=rot)
 
-    def canonicalized(self, frame: int = 0) -> "Motion":
+    def canonicalized(self, frame: int = 0) -> Motion:
         """Move the root at ``frame`` above the origin (x = y = 0) and turn it to face -Y."""
         ang = self.heading(frame)
         m = self.rotated_about_z(-ang)
@@ -210,7 +209,7 @@ class Motion:
         return m.copy(root_pos=root)
 
     # ------------------------------------------------------------------------------------------------ contacts
-    def with_contacts(self, joints: tuple[str, ...] = FOOT_JOINTS, **kwargs) -> "Motion":
+    def with_contacts(self, joints: tuple[str, ...] = FOOT_JOINTS, **kwargs) -> Motion:
         """Detect foot contacts (see :mod:`backend.motion.contacts`) for ``joints`` and store them."""
         sk = self.skeleton
         idx = [sk.index(n) for n in joints]

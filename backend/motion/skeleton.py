@@ -8,12 +8,12 @@ World convention (canonical and Blender): Z up, metres, the character faces -Y, 
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-
 from smplx.joint_names import JOINT_NAMES as _SMPLX_JOINT_NAMES
 
 
@@ -63,6 +63,14 @@ class Skeleton:
     def children(self, j: int) -> list[int]:
         return [int(c) for c in np.nonzero(self.parents == j)[0]]
 
+    def ancestors(self, j: int) -> list[int]:
+        """Joints above ``j``, nearest first."""
+        return ancestors(self.parents, j)
+
+    def descendants(self, j: int) -> list[int]:
+        """Joints below ``j`` (depth first)."""
+        return descendants(self.children, j)
+
     @cached_property
     def roots(self) -> list[int]:
         return [int(j) for j in np.nonzero(self.parents < 0)[0]]
@@ -81,7 +89,7 @@ class Skeleton:
         """Sum of rest lengths along consecutive joints (e.g. hip -> knee -> ankle)."""
         pos = self.rest_positions()
         idx = [self.index(n) for n in joints]
-        return float(sum(np.linalg.norm(pos[a] - pos[b]) for a, b in zip(idx[:-1], idx[1:])))
+        return float(sum(np.linalg.norm(pos[a] - pos[b]) for a, b in itertools.pairwise(idx)))
 
     @cached_property
     def mirror_indices(self) -> np.ndarray:
@@ -93,11 +101,11 @@ class Skeleton:
                 out[i] = self.index_of[m]
         return out
 
-    def scaled(self, factor: float) -> "Skeleton":
+    def scaled(self, factor: float) -> Skeleton:
         return Skeleton(self.names, self.parents, self.offsets * factor,
                         {k: np.asarray(v) * factor for k, v in self.end_sites.items()})
 
-    def subset(self, keep: list[str]) -> tuple["Skeleton", np.ndarray]:
+    def subset(self, keep: list[str]) -> tuple[Skeleton, np.ndarray]:
         """Skeleton restricted to ``keep`` (ancestors are collapsed: offsets are re-accumulated).
 
         Returns the new skeleton and the source indices of its joints. Only valid for poses where the removed
@@ -121,10 +129,10 @@ class Skeleton:
         return {"names": list(self.names), "parents": self.parents.tolist(), "offsets": self.offsets.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Skeleton":
+    def from_dict(cls, d: dict) -> Skeleton:
         return cls(tuple(d["names"]), np.array(d["parents"]), np.array(d["offsets"]))
 
-    def same_as(self, other: "Skeleton", atol: float = 1e-6) -> bool:
+    def same_as(self, other: Skeleton, atol: float = 1e-6) -> bool:
         return (self.names == other.names and np.array_equal(self.parents, other.parents)
                 and np.allclose(self.offsets, other.offsets, atol=atol))
 
@@ -160,6 +168,27 @@ def validate_tree(names, parents) -> None:
         if p >= j:
             raise SkeletonError(f"joints are not in topological order: {names[j]!r} comes before its parent "
                                 f"{names[p]!r}; use topological_order() first")
+
+
+def ancestors(parents, j: int) -> list[int]:
+    """Indices above ``j`` in the tree given by ``parents`` (-1 ends a chain; any order), nearest first: the one
+    tree walk every skeleton, rig and bone map uses."""
+    out, k = [], int(parents[j])
+    while k >= 0:
+        out.append(k)
+        k = int(parents[k])
+    return out
+
+
+def descendants(children, j: int) -> list[int]:
+    """Indices below ``j``, depth first (last child first); ``children(k)`` (or ``children[k]``) lists ``k``'s."""
+    kids = children if callable(children) else children.__getitem__
+    out, stack = [], list(kids(j))
+    while stack:
+        k = stack.pop()
+        out.append(k)
+        stack.extend(kids(k))
+    return out
 
 
 def topological_order(parents) -> list[int]:

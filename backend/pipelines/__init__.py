@@ -13,8 +13,17 @@ from ..schema import JobResult, ModelInfo
 from .context import JobCancelled, JobContext, JobTimedOut, RequestError
 from .registry import ModelEntry, Registry
 
-__all__ = ["run_job", "check_request", "model_infos", "JobContext", "JobCancelled", "JobTimedOut", "RequestError",
-           "REGISTRY", "TASKS"]
+__all__ = [
+    "REGISTRY",
+    "TASKS",
+    "JobCancelled",
+    "JobContext",
+    "JobTimedOut",
+    "RequestError",
+    "check_request",
+    "model_infos",
+    "run_job",
+]
 
 TASKS = ("text2motion", "inbetween", "retarget", "echo")
 
@@ -24,44 +33,35 @@ def _runner(task: str):
 
 
 def _load(module: str, factory: str):
+    """A loader calling ``backend.<module>.<factory>()`` (imported on first use)."""
     def load():
-        return getattr(importlib.import_module(f"{__name__}.{module}"), factory)()
+        return getattr(importlib.import_module(f"backend.{module}"), factory)()
     return load
 
 
-def _sidecar_eval(stem: str) -> dict:
-    """Scalar entries of the ``eval`` block of ``weights/<stem>.json`` (the committed models' sidecars)."""
-    import json
-    from pathlib import Path
-    p = Path(__file__).resolve().parents[2] / "weights" / f"{stem}.json"
-    try:
-        ev = json.loads(p.read_text()).get("eval", {})
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-
-
 def _default_registry() -> Registry:
+    from ..models.weights import sidecar_eval
     from . import text2motion as t2m
     reg = Registry()
     reg.register(ModelEntry("echo", "echo", "baseline", "none", load=lambda: None, preload=True,
                             note="no model: waits and echoes (health checks, tests, benchmarks)"))
     from ..models import inbetween as ib
+    from ..models.inbetween.model import DEFAULT_WEIGHTS as IB_WEIGHTS
     reg.register(ModelEntry(ib.MODEL_NAME, "inbetween", "learned", "MotionLoom corpus (train split)",
                             load=ib.load_default, available=ib.weights_available,
                             requires="weights/inbetween.safetensors (python -m backend train inbetween)",
-                            eval_summary=_sidecar_eval("inbetween"),
+                            eval_summary=sidecar_eval(IB_WEIGHTS),
                             note="transformer residual over a velocity-continuing spline; keys exact; unmapped "
                                  "rig bones filled as Blender's default F-curves"))
     reg.register(ModelEntry("slerp-baseline", "inbetween", "baseline", "none (classical)",
-                            load=_load("inbetween", "SlerpInbetweener"),
+                            load=_load("models.inbetween.baseline", "SlerpInbetweener"),
                             note="classical baseline: slerp rotations and linear root between keys"))
     reg.register(ModelEntry(t2m.LEARNED_NAME, "text2motion", "learned", t2m.LEARNED_TRAINING_DATA,
-                            load=_load("text2motion", "LearnedText2Motion"), available=t2m.learned_available,
+                            load=_load("pipelines.text2motion", "LearnedText2Motion"), available=t2m.learned_available,
                             note=t2m.LEARNED_NOTE, requires="weights/text2motion.safetensors",
-                            eval_summary=t2m.learned_eval_summary()))
+                            eval_summary=sidecar_eval(t2m.learned_weights())))
     reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
-                            load=_load("text2motion", "RetrievalBaseline"), available=t2m.corpus_available,
+                            load=_load("pipelines.text2motion", "load_retrieval_baseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))
     reg.register(ModelEntry("rest-offset-transfer", "retarget", "baseline", "none (analytic)", load=lambda: None,
                             preload=True,
@@ -74,15 +74,15 @@ def _default_registry() -> Registry:
 REGISTRY = _default_registry()
 
 
-def check_request(request) -> None:
-    """Raise :class:`RequestError` for requests that cannot be served (before any queueing)."""
+def check_request(request):
+    """Raise :class:`RequestError` for requests that cannot be served (before any queueing). Returns what the
+    task's ``check`` prepared (its rig bindings), which ``run_job`` hands to the runner."""
     entry = REGISTRY.active(request.task)
     if not entry.available():
         raise RequestError(f"{request.task} is not available on this installation: {entry.name} needs "
                            f"{entry.requires}")
     mod = _runner(request.task)
-    if hasattr(mod, "check"):
-        mod.check(request)
+    return mod.check(request) if hasattr(mod, "check") else None
 
 
 def run_job(request, ctx: JobContext | None = None, model: str | None = None) -> JobResult:
@@ -90,13 +90,15 @@ def run_job(request, ctx: JobContext | None = None, model: str | None = None) ->
     ``slerp-baseline``). Raises :class:`JobCancelled`, :class:`JobTimedOut`, :class:`RequestError` or the model's own
     error."""
     ctx = ctx or JobContext(seed=getattr(request, "seed", 0))
-    check_request(request)
+    checked = check_request(request)
     entry = REGISTRY.active(request.task) if model is None else REGISTRY.named(model, request.task)
     if not entry.loaded:
         ctx.progress(0, 0, f"loading {entry.name} (first use; it stays loaded)")
     model = entry.get()
     mod = _runner(request.task)
-    return mod.run(request, ctx, model)
+    if not hasattr(mod, "check"):
+        return mod.run(request, ctx, model)
+    return mod.run(request, ctx, model, checked)
 
 
 def model_infos() -> list[ModelInfo]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..motion.motion import Motion
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS
-from ..schema import Array, MotionSpec
+from ..schema import Array, KeySpec, MotionSpec
 from .context import RequestError
 
 _CANON_INDEX = {n: i for i, n in enumerate(CANONICAL_JOINTS)}
@@ -82,3 +82,45 @@ def spec_to_canonical_motion(spec: MotionSpec) -> Motion:
         contacts, cj = spec.contacts.numpy() > 0.5, FOOT_JOINTS
     return Motion(CANONICAL, spec.fps, spec.root_translation.numpy().astype(np.float64), rot, contacts=contacts,
                   contact_joints=cj)
+
+
+# ------------------------------------------------------------------------------------------------------ keys
+def key_masks(keys: KeySpec) -> tuple[np.ndarray, np.ndarray]:
+    """(mask (K,B) bool, root_mask (K,) bool) of ``keys``: everything is keyed where the request leaves them out."""
+    mask = np.ones((len(keys.frames), len(keys.bones)), bool) if keys.mask is None else keys.mask.numpy() > 0.5
+    root_mask = np.ones(len(keys.frames), bool) if keys.root_mask is None else np.asarray(keys.root_mask, bool)
+    return mask, root_mask
+
+
+def write_keys_exactly(spec: MotionSpec, keys: KeySpec) -> MotionSpec:
+    """``spec`` with the keys' float32 values written in bit for bit, as sent (nothing renormalised in between), on
+    the rows of their frames (``frame - spec.start_frame``): the rotation of every keyed bone the spec carries, the
+    root translation where it is keyed when the keys' root bone is the spec's (default: it is), and the
+    ``location_bones`` the spec carries, keyed where their bone is (every key when the bone is not in ``keys.bones``).
+    """
+    rows = np.asarray(keys.frames) - spec.start_frame
+    inside = (rows >= 0) & (rows < spec.num_frames)
+    mask, root_mask = key_masks(keys)
+    col = {b: i for i, b in enumerate(spec.bones)}
+    q32 = keys.rotations.numpy()
+    rot = spec.rotations.numpy().copy()
+    for i, b in enumerate(keys.bones):
+        if b in col:
+            for k in np.nonzero(mask[:, i] & inside)[0]:
+                rot[rows[k], col[b]] = q32[k, i]
+    root = spec.root_translation.numpy().copy()
+    if (keys.root_bone or spec.root_bone) == spec.root_bone:
+        sent = keys.root_translation.numpy()
+        for k in np.nonzero(root_mask & inside)[0]:
+            root[rows[k]] = sent[k]
+    update = {"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(root)}
+    if keys.location_bones and spec.location_bones:  # further location keys (feet parented to the root, ...)
+        lcol = {b: i for i, b in enumerate(spec.location_bones)}
+        locs, sent = spec.locations.numpy().copy(), keys.locations.numpy()
+        for i, b in enumerate(keys.location_bones):
+            if b in lcol:
+                keyed = mask[:, keys.bones.index(b)] if b in keys.bones else np.ones(len(rows), bool)
+                for k in np.nonzero(keyed & inside)[0]:
+                    locs[rows[k], lcol[b]] = sent[k, i]
+        update["locations"] = Array.from_numpy(locs)
+    return spec.model_copy(update=update)

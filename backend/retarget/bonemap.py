@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..motion.skeleton import CANONICAL_JOINTS
+from ..motion.skeleton import CANONICAL_JOINTS, ancestors, descendants
 
 # the joints every retarget needs and that the mapping quality is judged on ("major bones")
 MAJOR_JOINTS: tuple[str, ...] = (
@@ -80,7 +80,7 @@ class BoneMap:
                              "how": self.how.get(c, "")} for c, (b, conf) in self.entries.items()]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "BoneMap":
+    def from_dict(cls, d: dict) -> BoneMap:
         if not isinstance(d, dict) or d.get("format") != "motionloom-bonemap":
             raise BoneMapError("not a MotionLoom bone map (missing format: motionloom-bonemap)")
         out = cls()
@@ -101,14 +101,14 @@ class BoneMap:
         return path
 
     @classmethod
-    def load(cls, path) -> "BoneMap":
+    def load(cls, path) -> BoneMap:
         try:
             d = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise BoneMapError(f"cannot read bone map {path}: {e}") from None
         return cls.from_dict(d)
 
-    def with_overrides(self, overrides: dict[str, str] | None, bones=None) -> "BoneMap":
+    def with_overrides(self, overrides: dict[str, str] | None, bones=None) -> BoneMap:
         """Apply user overrides (canonical -> bone, taken as given, confidence 1). A bone an override claims is
         removed from any other joint it was auto-mapped to."""
         out = BoneMap(dict(self.entries), dict(self.how))
@@ -128,17 +128,17 @@ class BoneMap:
 
 # --------------------------------------------------------------------------------------------- names
 _PREFIX = re.compile(r"^(?:[^:|]*[:|])?(?:mixamorig\d*[:_]?|def[-_.]|org[-_.]|mch[-_.]|cc_base_|bip0*1[ _]?|"
-                     r"valvebiped\.bip01_|b_|bn_|j_|jnt_|c_|rig_|sk_)", re.I)
+                     r"valvebiped\.bip01_|b_|bn_|j_|jnt_|c_|rig_|sk_)", re.IGNORECASE)
 _SIDE_RULES = [
-    (re.compile(r"left", re.I), "left"), (re.compile(r"right", re.I), "right"),
+    (re.compile(r"left", re.IGNORECASE), "left"), (re.compile(r"right", re.IGNORECASE), "right"),
     (re.compile(r"(?:^|[._\-\s])L(?:$|[._\-\s\d])"), "left"), (re.compile(r"(?:^|[._\-\s])R(?:$|[._\-\s\d])"), "right"),
     (re.compile(r"(?:^|[._\-\s])l(?:$|[._\-\s\d])"), "left"), (re.compile(r"(?:^|[._\-\s])r(?:$|[._\-\s\d])"), "right"),
     (re.compile(r"^L(?=[A-Z])"), "left"), (re.compile(r"^R(?=[A-Z])"), "right"),
     (re.compile(r"[a-z]L$"), "left"), (re.compile(r"[a-z]R$"), "right"),
     (re.compile(r"^l(?=(?:hip|femur|tibia|foot|toe|clavicle|collar|humerus|radius|wrist|hand|finger|thumb|"
-                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.I), "left"),
+                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.IGNORECASE), "left"),
     (re.compile(r"^r(?=(?:hip|femur|tibia|foot|toe|clavicle|collar|humerus|radius|wrist|hand|finger|thumb|"
-                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.I), "right"),
+                r"shoulder|elbow|knee|ankle|arm|leg|upleg|forearm|thigh|shin|calf))", re.IGNORECASE), "right"),
 ]
 
 
@@ -237,13 +237,7 @@ class _Tree:
             if p >= 0:
                 self.children[p].append(j)
         self.pos = None if positions is None else np.asarray(positions, np.float64)
-        self.depth = []
-        for j in range(n):
-            d, k = 0, self.parents[j]
-            while k >= 0:
-                d += 1
-                k = self.parents[k]
-            self.depth.append(d)
+        self.depth = [len(ancestors(self.parents, j)) for j in range(n)]
         if self.pos is not None:
             ext = self.pos.max(0) - self.pos.min(0)
             self.height = float(max(ext[2], 1e-6))
@@ -251,11 +245,7 @@ class _Tree:
             self.height = 1.0
 
     def ancestors(self, j) -> list[int]:
-        out, k = [], self.parents[j]
-        while k >= 0:
-            out.append(k)
-            k = self.parents[k]
-        return out
+        return ancestors(self.parents, j)
 
     def is_ancestor(self, a, j) -> bool:
         return a in self.ancestors(j)
@@ -281,12 +271,7 @@ class _Tree:
         return out[::-1]
 
     def subtree(self, j) -> list[int]:
-        out, stack = [], [j]
-        while stack:
-            k = stack.pop()
-            out.append(k)
-            stack.extend(self.children[k])
-        return out
+        return [j] + descendants(self.children, j)
 
     def farthest_leaf(self, j, exclude=()) -> int:
         leaves = [k for k in self.subtree(j) if not self.children[k] and k not in exclude] or [j]
@@ -316,7 +301,7 @@ def _best(cands, score) -> tuple[int | None, float]:
     return best, best_s
 
 
-def _best_continuing(tree: "_Tree", cands, score) -> tuple[int | None, float]:
+def _best_continuing(tree: _Tree, cands, score) -> tuple[int | None, float]:
     """Best-scoring bone; among near ties (three palms named alike), the one that best continues its parent's
     direction (the middle palm, not the index or little finger's)."""
     scored = [(score(j), j) for j in cands]
@@ -557,11 +542,11 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         # IK-style rigs: the foot bone hangs off the root, not the shin
         if f"{s}_ankle" not in out or score("ankle", out[f"{s}_ankle"][0], s) < 0.5:
             taken = {v[0] for v in out.values()}
-            f, fs = _best([j for j in free if side[j] == s and j not in taken], lambda j: score("ankle", j, s))
+            f, fs = _best([j for j in free if side[j] == s and j not in taken], lambda j, s=s: score("ankle", j, s))
             if f is not None and fs >= 0.8:
                 out[f"{s}_ankle"] = (f, 0.8 * fs, "detached")
                 toes = [j for j in tree.subtree(f) if j != f and j not in taken]
-                t, ts = _best(toes, lambda j: score("toe", j, s))
+                t, ts = _best(toes, lambda j, s=s: score("toe", j, s))
                 if t is not None and ts >= 0.8:
                     out[f"{s}_foot"] = (t, 0.8 * ts, "detached")
     return _finish(names, out, overrides)

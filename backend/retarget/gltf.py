@@ -49,7 +49,7 @@ def _load(path):
         with open(path, "rb") as f:
             magic = f.read(4)
         g = pygltflib.GLTF2().load_binary(str(path)) if magic == b"glTF" else pygltflib.GLTF2().load(str(path))
-    except Exception as e:  # pygltflib raises many kinds
+    except Exception as e:  # noqa: BLE001 - pygltflib raises many kinds
         raise RigError(f"cannot read {path.name} as glTF: {e}") from None
     if g is None or not g.nodes:
         raise RigError(f"{path.name} has no nodes")

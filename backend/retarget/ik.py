@@ -25,12 +25,6 @@ def _norm(v, eps=1e-12):
     return v / np.maximum(n, eps), n[..., 0]
 
 
-def _angle(u, v):
-    u, _ = _norm(u)
-    v, _ = _norm(v)
-    return np.arccos(np.clip(np.sum(u * v, -1), -1.0, 1.0))
-
-
 def _axis_angle(axis, angle):
     axis, _ = _norm(axis)
     h = 0.5 * angle[..., None]

@@ -22,8 +22,7 @@ import numpy as np
 
 from ..motion.kinematics import fk
 from ..motion.motion import Motion
-from ..motion.rotations import (np_quat_apply, np_quat_from_matrix_safe, np_quat_inv, np_quat_mul,
-                                np_quat_to_matrix)
+from ..motion.rotations import np_quat_apply, np_quat_from_matrix_safe, np_quat_inv, np_quat_mul, np_quat_to_matrix
 from ..motion.skeleton import Skeleton, SkeletonError, topological_order, validate_tree
 
 
@@ -81,7 +80,7 @@ class Rig:
     # --------------------------------------------------------------------------------------------- building
     @classmethod
     def from_matrices(cls, names, parents, rest_matrices, matrix_world=None, tails=None, deform=None,
-                      controls=(), name="rig") -> "Rig":
+                      controls=(), name="rig") -> Rig:
         """Build from Blender-style data: ``rest_matrices`` (B,4,4) = bone.matrix_local (armature space)."""
         names = [str(n) for n in names]
         parents = [int(p) for p in parents]
@@ -130,7 +129,7 @@ class Rig:
                    controls=tuple(controls or ()), tails=world_tails)
 
     @classmethod
-    def from_spec(cls, spec) -> "Rig":
+    def from_spec(cls, spec) -> Rig:
         """From a :class:`backend.schema.RigSpec`."""
         return cls.from_matrices(spec.bones, spec.parents, spec.rest_matrices.numpy(),
                                  None if spec.matrix_world is None else spec.matrix_world.numpy(),
@@ -138,7 +137,7 @@ class Rig:
                                  spec.name)
 
     @classmethod
-    def from_skeleton(cls, skeleton: Skeleton, name: str = "skeleton") -> "Rig":
+    def from_skeleton(cls, skeleton: Skeleton, name: str = "skeleton") -> Rig:
         """A rig whose bones are world-aligned at rest (a BVH skeleton, the canonical skeleton)."""
         J = len(skeleton)
         rest = np.tile(np.eye(4), (J, 1, 1))
@@ -157,7 +156,7 @@ class Rig:
         location: (T,3) ``pose_bone.location`` of ``translation_bone`` (default: the first root bone).
         """
         pose_quat = np.asarray(pose_quat, np.float64)
-        T, J = pose_quat.shape[:2]
+        T, _J = pose_quat.shape[:2]
         local = np_quat_mul(np_quat_mul(self.rest_rot, pose_quat), np_quat_inv(self.rest_rot))
         h = 0 if translation_bone is None else self.index(translation_bone)
         # world position of the translation bone's head, given its posed parent chain

@@ -26,6 +26,7 @@ BVH files; a rig's rest-pose floor otherwise, see :mod:`backend.retarget.api`).
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,7 +113,7 @@ class Alignment:
 
 
 def _leg_length(sk: Skeleton, ref_pos: np.ndarray, chain: list[int]) -> float:
-    return float(sum(np.linalg.norm(ref_pos[a] - ref_pos[b]) for a, b in zip(chain[:-1], chain[1:])))
+    return float(sum(np.linalg.norm(ref_pos[a] - ref_pos[b]) for a, b in itertools.pairwise(chain)))
 
 
 def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local: np.ndarray | None = None,
@@ -125,7 +126,7 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
     ``src_ground`` / ``dst_ground``: world height of each side's floor (see module docstring).
     """
     if len(set(joint_map.values())) != len(joint_map):
-        dup = [s for s in joint_map.values() if list(joint_map.values()).count(s) > 1][0]
+        dup = next(s for s in joint_map.values() if list(joint_map.values()).count(s) > 1)
         raise RetargetError(f"bone map sends source joint {dup!r} to more than one target joint")
     sem = dict(dst_semantics or {n: n for n in dst.names})
     for d, s in joint_map.items():
@@ -269,9 +270,8 @@ def _chain_fill(dst: Skeleton, mapped: dict[int, int], axial: set[int]) -> list:
 
 def transfer(motion: Motion, al: Alignment) -> Motion:
     """Retarget ``motion`` (on ``al.src``) onto ``al.dst`` (see module docstring for the formula)."""
-    if not motion.skeleton.same_as(al.src):
-        if motion.skeleton.names != al.src.names:
-            raise RetargetError("motion is not on the alignment's source skeleton")
+    if not motion.skeleton.same_as(al.src) and motion.skeleton.names != al.src.names:
+        raise RetargetError("motion is not on the alignment's source skeleton")
     T = motion.num_frames
     g_src, p_src = fk(motion.rotations, motion.root_pos, al.src.offsets, al.src.parents)
     dst = al.dst

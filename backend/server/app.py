@@ -16,8 +16,19 @@ from fastapi.responses import StreamingResponse
 
 from .. import __version__
 from ..pipelines import check_request, model_infos, run_job
-from ..schema import SCHEMA_VERSION, BoneMapEntry, ErrorBody, Health, JobCreated, JobEvent, JobRequest, JobResult, \
-    JobStatus, ModelInfo, RigSpec
+from ..schema import (
+    SCHEMA_VERSION,
+    BoneMapEntry,
+    ErrorBody,
+    Health,
+    JobCreated,
+    JobEvent,
+    JobRequest,
+    JobResult,
+    JobStatus,
+    ModelInfo,
+    RigSpec,
+)
 from . import errors
 from .jobs import JobManager, QueueFull
 from .security import Guard

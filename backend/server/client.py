@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 TERMINAL = ("result", "error", "cancelled")
@@ -60,7 +59,7 @@ class Client:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()
             raw = resp.read()
-        except (ConnectionError, socket.timeout, http.client.HTTPException, OSError) as e:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as e:
             raise BackendGone(f"cannot reach the backend at {self.host}:{self.port} ({type(e).__name__}: {e})") \
                 from None
         finally:
@@ -136,8 +135,8 @@ class Client:
                     continue
                 else:
                     key, _, value = line.partition(":")
-                    block[key] = value[1:] if value.startswith(" ") else value
-        except (ConnectionError, socket.timeout, http.client.HTTPException, OSError) as e:
+                    block[key] = value.removeprefix(" ")
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as e:
             raise BackendGone(f"lost the connection to the backend while following job {job_id} (last event seq "
                               f"{last}): {type(e).__name__}: {e}") from None
         finally:

@@ -33,8 +33,7 @@ def _where(loc) -> str:
 
 def _sentence(err: dict) -> str:
     typ, msg = err.get("type", ""), str(err.get("msg", "invalid value"))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = msg.removeprefix("Value error, ")
     if typ == "union_tag_invalid":
         tag = (err.get("ctx") or {}).get("tag", "?")
         return f"unknown task {tag!r}: the task must be one of {', '.join(TASKS)}"

@@ -18,8 +18,8 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..pipelines import JobCancelled, JobContext, JobTimedOut, RequestError
 from ..schema import JobEvent, JobResult, JobStatus
@@ -78,7 +78,7 @@ class Job:
         try:
             await asyncio.wait_for(fut, timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 
@@ -236,7 +236,7 @@ class JobManager:
             self._finish(job, "error", f"the job ran longer than {self.job_timeout_s:g} s and was stopped")
         except RequestError as e:
             self._finish(job, "error", str(e))
-        except Exception as e:  # a model bug must not take the worker down; the client gets the reason
+        except Exception as e:  # noqa: BLE001 - a model bug must not take the worker down; the client gets the reason
             log.error("job %s (%s) failed:\n%s", job.id, job.task, traceback.format_exc())
             self._finish(job, "error", f"{job.task} failed: {type(e).__name__}: {e}")
         else:

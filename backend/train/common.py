@@ -5,18 +5,16 @@ command, the corpus version, the seed, training time and the eval summary. Loadi
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-WEIGHTS_DIR = REPO / "weights"
+from ..models.weights import load_weights, save_weights  # noqa: F401 - the trainers' import point
+from ..paths import REPO
 
 
 def repo_relative(p: Path) -> str:
@@ -40,7 +38,7 @@ def ddp_setup() -> tuple[int, int, bool]:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         return dist.get_rank(), dist.get_world_size(), True
     return 0, 1, False
 
@@ -54,31 +52,6 @@ def ddp_cleanup(distributed: bool) -> None:
 def training_command() -> str:
     return "python -m backend " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("__main__.py") \
         else " ".join(sys.argv)
-
-
-def save_weights(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write ``path`` (.safetensors) and its JSON sidecar."""
-    from safetensors.torch import save_file
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
-    meta = dict(meta)
-    meta.setdefault("saved_at", time.strftime("%Y-%m-%d %H:%M:%S"))
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
-    return path
-
-
-def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read safetensors weights (no pickle) and their sidecar."""
-    from safetensors.torch import load_file
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(f"weights must be .safetensors files, got {path.name}")
-    if not path.exists():
-        raise FileNotFoundError(f"no weights at {path}; train them with `python -m backend train ...`")
-    meta_path = path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return load_file(str(path)), meta
 
 
 def plot_losses(history: dict[str, list[tuple[int, float]]], out: Path, title: str = "") -> Path:

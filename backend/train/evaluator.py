@@ -43,12 +43,18 @@ def run(args) -> int:
 
     from ..data.corpus import load_corpus
     from ..models.diffusion.losses import positions
-    from ..models.evaluator.encoders import (Evaluator, EvaluatorConfig, contrastive_loss,
-                                             motion_inputs_from_positions)
+    from ..models.evaluator.encoders import Evaluator, EvaluatorConfig, contrastive_loss, motion_inputs_from_positions
     from ..models.evaluator.metrics import r_precision
     from ..models.text import ENCODER_NAME, default_encoder
-    from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
-                         training_command)
+    from .common import (
+        ddp_cleanup,
+        ddp_setup,
+        plot_losses,
+        repo_relative,
+        save_weights,
+        seed_everything,
+        training_command,
+    )
     from .text2motion_data import WindowBank, default_training_corpus, training_clips
 
     torch.set_num_threads(max(1, args.threads))

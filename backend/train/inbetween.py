@@ -166,8 +166,15 @@ def main(args) -> int:
     from backend.models.inbetween import evaluate as E
     from backend.models.inbetween.model import build
     from backend.models.inbetween.network import NetConfig
-    from backend.train.common import (REPO, ddp_cleanup, ddp_setup, plot_losses, save_weights, seed_everything,
-                                      training_command)
+    from backend.train.common import (
+        REPO,
+        ddp_cleanup,
+        ddp_setup,
+        plot_losses,
+        save_weights,
+        seed_everything,
+        training_command,
+    )
 
     t_start = time.time()
     rank, world, distributed = ddp_setup()
@@ -323,7 +330,7 @@ def load_data(data: str | None, fraction: float, seed: int, corpus: str | None =
     train = split["train"]
     if fraction < 1.0:
         rng = np.random.default_rng(seed)
-        keep = np.sort(rng.permutation(len(train))[:max(1, int(round(fraction * len(train))))])
+        keep = np.sort(rng.permutation(len(train))[:max(1, round(fraction * len(train)))])
         train = [train[i] for i in keep]
         desc += f", {fraction:.0%} of the training clips"
     return train, split["val"], split["test"], version, desc

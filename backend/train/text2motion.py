@@ -72,9 +72,16 @@ def run(args) -> int:
     from ..models.diffusion.schedule import CosineSchedule
     from ..models.features import Normalizer
     from ..models.text import ENCODER_NAME, default_encoder
-    from .common import (ddp_cleanup, ddp_setup, plot_losses, repo_relative, save_weights, seed_everything,
-                         training_command)
     from .checkpoint import load_checkpoint, save_checkpoint
+    from .common import (
+        ddp_cleanup,
+        ddp_setup,
+        plot_losses,
+        repo_relative,
+        save_weights,
+        seed_everything,
+        training_command,
+    )
     from .text2motion_data import WindowBank, default_training_corpus, random_observation, training_clips
 
     torch.set_num_threads(max(1, args.threads))
@@ -218,7 +225,7 @@ def run(args) -> int:
             v = evaluate(ema)
             history["val total (EMA)"].append((step + 1, v["total"]))
             history["val feat (EMA)"].append((step + 1, v["feat"]))
-            log(f"  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
+            log("  val (EMA) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
             if v["total"] < best["val"]:  # val-based selection: the weights on disk are the best so far
                 best = {"val": v["total"], "step": step + 1}
                 save(step + 1, v)

@@ -128,7 +128,7 @@ def canonicalise(x: np.ndarray, angle: float) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- observation masks
 ROOT_XY = [0, 1]
-POSE_DIMS = list(range(0, 3 + 6 * NUM_JOINTS))
+POSE_DIMS = list(range(3 + 6 * NUM_JOINTS))
 
 
 def joint_dims(j: int) -> list[int]:

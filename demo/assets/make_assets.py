@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml-assets-"))
-import bpy  # noqa: E402
+import bpy
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared" / "data" / "anny_characters"

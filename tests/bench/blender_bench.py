@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="motionloom-bench-"))
 sys.path.insert(0, str(ROOT))
 
-import bpy  # noqa: E402
-import numpy as np  # noqa: E402
+import bpy
+import numpy as np
 
 EXTRA = [("LeftArmTwist", "LeftArm"), ("RightArmTwist", "RightArm"), ("LeftForeArmTwist", "LeftForeArm"),
          ("RightForeArmTwist", "RightForeArm"), ("LeftUpLegTwist", "LeftUpLeg"), ("RightUpLegTwist", "RightUpLeg"),
@@ -184,7 +184,7 @@ def blocking_baseline(request: dict, url: str, apply) -> float:
 
 def stall_stats(job, baseline_s: float, what: str) -> dict:
     ticks = np.array(job.tick_times) * 1000
-    return {"task": what, "state": job.state, "ticks": int(len(ticks)),
+    return {"task": what, "state": job.state, "ticks": len(ticks),
             "max_tick_ms": round(float(ticks.max()), 2), "median_tick_ms": round(float(np.median(ticks)), 3),
             "job_s": round(time.perf_counter() - job.started, 2),
             "blocking_baseline_stall_ms": round(1000 * baseline_s, 1),

@@ -20,9 +20,9 @@ PY = sys.executable
 
 def load_character(name: str = "mixamo_adult.glb", rename: str | None = None):
     """Import a bundled character; returns its armature (the importer's bone-shape Icosphere is removed)."""
-    before = set(o.name for o in bpy.data.objects)
+    before = {o.name for o in bpy.data.objects}
     bpy.ops.import_scene.gltf(filepath=str(ASSETS / name))
-    new = [bpy.data.objects[n] for n in set(o.name for o in bpy.data.objects) - before]
+    new = [bpy.data.objects[n] for n in {o.name for o in bpy.data.objects} - before]
     for o in new:
         if o.type == "MESH" and o.parent is None and not o.vertex_groups:
             bpy.data.objects.remove(o)

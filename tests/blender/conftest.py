@@ -14,8 +14,8 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="motionl
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
-import pytest  # noqa: E402
+import bpy
+import pytest
 
 ADDON = "blender_addon"
 

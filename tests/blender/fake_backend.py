@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backend import schema  # noqa: E402  (validates requests exactly like the real service)
+from backend import schema
 
 ARGS = None
 JOBS: dict = {}
@@ -188,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/bonemap":
             try:
                 schema.RigSpec.model_validate(body)
-            except Exception as e:
+            except ValueError as e:  # pydantic.ValidationError
                 return self._json(422, {"error": _sentences(e)})
             return self._json(200, [{"canonical": "pelvis", "bone": body["bones"][0], "confidence": 0.9},
                                     {"canonical": "head", "bone": None, "confidence": 0.0}])
@@ -196,7 +196,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 from pydantic import TypeAdapter
                 TypeAdapter(schema.JobRequest).validate_python(body)
-            except Exception as e:
+            except ValueError as e:  # pydantic.ValidationError
                 return self._json(422, {"error": _sentences(e)})
             job_id = uuid.uuid4().hex[:12]
             JOBS[job_id] = body

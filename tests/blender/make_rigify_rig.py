@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def main(out: str) -> None:
@@ -29,7 +29,7 @@ if __name__ == "__main__":
     try:
         main(sys.argv[1])
         code = 0
-    except Exception as e:  # a clear line for the test's assertion message
+    except Exception as e:  # noqa: BLE001 - a clear line for the test's assertion message
         print(f"rigify generation failed: {e!r}", file=sys.stderr)
         code = 1
     sys.stdout.flush()

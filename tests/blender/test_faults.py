@@ -7,11 +7,9 @@ backend cannot be made to crash after exactly N events on demand.
 """
 import time
 
+import bpy
 import numpy as np
 import pytest
-
-import bpy
-
 from bl_helpers import fake_backend, key_poses, load_character, select_all_keys, use_backend
 
 
@@ -85,6 +83,7 @@ def test_cancel_mid_stream_restores_everything(addon, keyed):
 
 def test_backend_down_is_a_clear_error(addon, keyed):
     import socket
+
     from blender_addon import jobs
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

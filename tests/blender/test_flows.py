@@ -7,13 +7,25 @@ leave the artist's action untouched.
 """
 import time
 
+import bpy
 import numpy as np
 import pytest
-
-import bpy
-
-from bl_helpers import (activate, BACKEND_DIR, BACKEND_PY, FAKE, PY, POSE_BONES, ROOT, Server, key_poses,
-                        load_character, real_backend_cmd, run_operator, select_all_keys, use_backend)
+from bl_helpers import (
+    BACKEND_DIR,
+    BACKEND_PY,
+    FAKE,
+    POSE_BONES,
+    PY,
+    ROOT,
+    Server,
+    activate,
+    key_poses,
+    load_character,
+    real_backend_cmd,
+    run_operator,
+    select_all_keys,
+    use_backend,
+)
 
 HAS_SERVER = (BACKEND_DIR / "backend" / "cli" / "serve.py").is_file()
 
@@ -122,7 +134,7 @@ def test_generate_on_mixamo_rig_writes_a_new_action(backend):
         assert arm.animation_data.action_slot.identifier == new.slots[0].identifier
     coll = compat.fcurves(new, arm.animation_data.action_slot if compat.HAS_SLOTS else None)
     lengths = {len(fc.keyframe_points) for fc in coll}
-    assert lengths == {int(round(2.0 * fps))}
+    assert lengths == {round(2.0 * fps)}
     assert coll.find('pose.bones["mixamorig:LeftUpLeg"].rotation_quaternion', index=0) is not None
     # the artist's action: untouched, kept on a muted stash track
     assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))
@@ -257,7 +269,7 @@ def test_retarget_a_motion_file_onto_the_selected_rig(backend, tmp_path, fmt):
         bpy.data.objects.remove(o)
     for a in list(bpy.data.actions):
         bpy.data.actions.remove(a)
-    tgt, coll, n = _retarget_file(path)
+    tgt, _coll, n = _retarget_file(path)
     assert abs(n - 30) <= 1
     if backend.kind == "real":
         # what Blender itself shows for this file (the reference the retargeted arm must follow)
@@ -284,7 +296,7 @@ def test_retarget_real_cmu_mocap_file(backend):
     the Mixamo character."""
     if backend.kind != "real":
         pytest.skip("real mocap retargeting is only meaningful on the real backend")
-    tgt, coll, n = _retarget_file(CMU_WALK)
+    _tgt, coll, n = _retarget_file(CMU_WALK)
     hips = [coll.find('pose.bones["mixamorig:Hips"].location', index=c) for c in range(3)]
     travel = np.ptp([[fc.evaluate(f) for fc in hips] for f in range(1, n)], axis=0)
     assert travel.max() > 0.3  # CMU 02_01 walks: the hips travel

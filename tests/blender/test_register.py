@@ -2,10 +2,8 @@
 operators run."""
 import sys
 
-import pytest
-
 import bpy
-
+import pytest
 from bl_helpers import ROOT, load_character
 
 CLASSES = ("MOTIONLOOM_OT_generate", "MOTIONLOOM_OT_inbetween", "MOTIONLOOM_OT_retarget", "MOTIONLOOM_OT_cancel",
@@ -21,6 +19,7 @@ def _registered():
 
 def test_register_unregister_cycles_cleanly():
     import addon_utils
+
     from blender_addon import jobs
     for _ in range(2):
         mod = addon_utils.enable("blender_addon", default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
@@ -39,8 +38,9 @@ def test_register_unregister_cycles_cleanly():
 def test_built_zip_installs_as_an_extension(tmp_path):
     """The zip from build.py goes through Blender's own installer ("Install from Disk") and enables."""
     sys.path.insert(0, str(ROOT))
-    import build
     import addon_utils
+
+    import build
     zip_path = build.build(tmp_path, verbose=False)
     assert bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
                                                     enable_on_install=True) == {"FINISHED"}

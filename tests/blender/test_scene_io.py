@@ -1,11 +1,9 @@
 """Reading rigs/keys/trajectories from real Blender data and writing actions back (no backend needed)."""
+import bpy
 import numpy as np
 import pytest
-
-import bpy
-from mathutils import Euler, Quaternion
-
 from bl_helpers import POSE_BONES, key_poses, load_character, select_all_keys
+from mathutils import Euler, Quaternion
 
 
 def _motion(bones, parents, T, seed=0, start=1, fps=None):

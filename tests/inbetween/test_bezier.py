@@ -49,7 +49,7 @@ def blender(tmp_path_factory):
     pytest.importorskip("bpy")
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path_factory.mktemp("bl_user")))
     proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(CASES)], capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env=env, timeout=300, check=False)
     line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT")), None)
     assert line, proc.stderr[-2000:]
     return json.loads(line[len("RESULT"):])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lafan1_fixture import TO_CANON, lafan1_like, write_folder  # noqa: E402
+from lafan1_fixture import TO_CANON, lafan1_like, write_folder
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_fixture_is_exact_and_its_rest_pose_is_not_a_t_pose(corpus):
 
 def test_lafan1_files_become_canonical_clips_exactly(lafan_folder, corpus):
     from backend.data.user_corpus import bvh_to_canonical, load_folder
-    src = [c for c in corpus.clips if c.split == "train" and c.num_frames >= 120][0].motion
+    src = next(c for c in corpus.clips if c.split == "train" and c.num_frames >= 120).motion
     m, profile = bvh_to_canonical(lafan_folder / "take0_subject1.bvh")
     assert profile == "lafan1" and m.num_frames == src.num_frames
     a, b = m.positions(), src.positions()

@@ -2,14 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from ib_helpers import make_keys
 
-from backend.models.inbetween.baseline import SlerpFill
+from backend.models.inbetween.baseline import SlerpInbetweener
 from backend.models.inbetween.keys import CanonicalKeys
 from backend.models.inbetween.layouts import part_mask
 from backend.models.inbetween.model import InbetweenError
-from backend.motion.rotations import np_quat_angle, np_quat_apply, np_quat_about_z
-
-from ib_helpers import make_keys
+from backend.motion.rotations import np_quat_about_z, np_quat_angle, np_quat_apply
 
 
 def key_error(out, keys, out_frames) -> float:
@@ -46,7 +45,7 @@ def test_exact_keys_for_random_layouts(noisy_model, trained, corpus):
             assert np.isfinite(out.rotations).all() and np.isfinite(out.root_pos).all()
             assert key_error(out, keys, out_frames) < 1e-9
     # the noisy network really changed the unkeyed frames (the test above is not vacuous)
-    slerp = SlerpFill().fill(keys, out_frames, 30.0)
+    slerp = SlerpInbetweener().fill(keys, out_frames, 30.0)
     assert np_quat_angle(noisy_model.fill(keys, out_frames, 30.0).rotations, slerp.rotations).max() > 0.5
 
 
@@ -124,7 +123,7 @@ def test_partial_body_keys_with_legs_never_keyed(trained, corpus, training_poses
         keys = make_keys(m, frames, np.repeat(upper[None], len(frames), 0))
         keys.rotations[:, legs] = np.array([0.0, 0.0, 0.7071, 0.7071])
         out = trained.fill(keys, np.arange(91), 30.0)
-        slerp = SlerpFill().fill(keys, np.arange(91), 30.0)
+        slerp = SlerpInbetweener().fill(keys, np.arange(91), 30.0)
         _check_body(out, m, c.id)
         err_model.append(np.degrees(np_quat_angle(out.rotations[:, legs], m.rotations[:, legs])).mean())
         err_slerp.append(np.degrees(np_quat_angle(slerp.rotations[:, legs], m.rotations[:, legs])).mean())

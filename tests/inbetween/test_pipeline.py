@@ -15,8 +15,8 @@ from backend.pipelines import JobContext, run_job
 from backend.schema import Array, InbetweenRequest, KeySpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from srv_rigs import mixamo_rig  # noqa: E402  (the server tests' Blender-like rig)
-from ib_helpers import make_keys  # noqa: E402
+from ib_helpers import make_keys
+from srv_rigs import mixamo_rig
 
 
 def _walk(corpus):

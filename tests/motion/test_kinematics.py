@@ -3,8 +3,14 @@ import numpy as np
 import torch
 
 from backend.motion.kinematics import fk, fk_6d, fk_quat_torch, global_to_local
-from backend.motion.rotations import (np_quat_mul, np_quat_to_6d, np_quat_to_matrix, quat_apply, wxyz_to_xyzw,
-                                      xyzw_to_wxyz)
+from backend.motion.rotations import (
+    np_quat_mul,
+    np_quat_to_6d,
+    np_quat_to_matrix,
+    quat_apply,
+    wxyz_to_xyzw,
+    xyzw_to_wxyz,
+)
 from backend.motion.skeleton import CANONICAL, Skeleton
 
 

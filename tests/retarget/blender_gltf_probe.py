@@ -14,13 +14,14 @@ import json
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def main(req_path, out_path):
-    req = json.load(open(req_path))
+    req = json.loads(Path(req_path).read_text())
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = int(req["fps"])
@@ -37,7 +38,7 @@ def main(req_path, out_path):
     out = {"armature": arm.name, "actions": [a.name for a in bpy.data.actions],
            "active_action": action.name if action else None,
            "frame_range": list(action.frame_range) if action else None, "heads": heads}
-    json.dump(out, open(out_path, "w"))
+    Path(out_path).write_text(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ import json
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="ml_bl_"))
-import bpy  # noqa: E402
+import bpy
 
 
 def build(setup):
@@ -52,7 +53,7 @@ def rest_of(obj):
 
 
 def main(req_path, out_path):
-    req = json.loads(open(req_path).read())
+    req = json.loads(Path(req_path).read_text())
     obj = build(req["setup"])
     bpy.context.view_layer.objects.active = obj
     pb = obj.pose.bones
@@ -79,7 +80,7 @@ def main(req_path, out_path):
             heads[b].append(list(mw @ pb[b].head))
             tails[b].append(list(mw @ pb[b].tail))
     res = {"heads": heads, "tails": tails, "rest": rest_of(obj), "armature": obj.name}
-    open(out_path, "w").write(json.dumps(res))
+    Path(out_path).write_text(json.dumps(res))
 
 
 if __name__ == "__main__":

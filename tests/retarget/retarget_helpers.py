@@ -44,9 +44,9 @@ _RIG_CACHE: dict = {}
 
 def load_rig_cached(rel: str):
     """Rigs are read once per test session (glTF parsing is the slow part)."""
+    from backend.motion.skeleton import CANONICAL
     from backend.retarget.rig import Rig
     from backend.retarget.rig_files import load_rig
-    from backend.motion.skeleton import CANONICAL
     if rel not in _RIG_CACHE:
         _RIG_CACHE[rel] = Rig.from_skeleton(CANONICAL, "canonical") if rel == "canonical" else \
             load_rig(need(data_path(rel)))

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from retarget_helpers import DATA, FIXTURES, load_rig_cached, need
 
 from backend.motion.motion import Motion, MotionError
-from backend.motion.rotations import (np_euler_to_quat, np_quat_angle, np_quat_to_matrix,
-                                      wxyz_to_xyzw, xyzw_to_wxyz)
+from backend.motion.rotations import np_euler_to_quat, np_quat_angle, np_quat_to_matrix, wxyz_to_xyzw, xyzw_to_wxyz
 from backend.motion.skeleton import CANONICAL, CANONICAL_JOINTS
-from backend.retarget.api import (MAX_FRAMES, RigPose, from_canonical, prepare, source_contacts, to_canonical)
+from backend.retarget.api import MAX_FRAMES, RigPose, from_canonical, prepare, source_contacts, to_canonical
 from backend.retarget.bonemap import BoneMap
 from backend.retarget.rig import Rig, RigError
 from backend.retarget.rig_files import bvh_rig_and_pose
 from backend.retarget.transfer import RetargetError
-
-from retarget_helpers import DATA, FIXTURES, load_rig_cached, need
 
 _CLIP = {}
 
@@ -331,6 +329,7 @@ def test_reference_pose_replaces_a_rest_pose_that_is_not_a_t_pose():
 def test_rig_from_the_wire_schema():
     """What the add-on sends (schema.RigSpec, float32 arrays) works like the fixture it came from."""
     import json as _json
+
     from backend.schema import Array, RigSpec
     d = _json.loads((FIXTURES / "quaternius_male_casual.json").read_text())
     spec = RigSpec(name=d["name"], bones=d["bones"], parents=d["parents"],

@@ -5,12 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from retarget_helpers import EXPECTED, load_expected, load_rig_cached
 
 from backend.motion.skeleton import CANONICAL_JOINTS
-from backend.retarget.bonemap import (MAJOR_JOINTS, BoneMap, BoneMapError, auto_bone_map, rig_bone_map,
-                                      split_side)
-
-from retarget_helpers import EXPECTED, load_expected, load_rig_cached
+from backend.retarget.bonemap import MAJOR_JOINTS, BoneMap, BoneMapError, auto_bone_map, rig_bone_map, split_side
 
 CASES = [(f.name, rig) for f in sorted(EXPECTED.glob("*.json")) for rig in json.loads(f.read_text())["rigs"]]
 
@@ -48,8 +46,9 @@ def test_the_3dsmax_cmu_trap_collar_is_not_the_upper_arm():
 
 
 def test_vrm_auto_map_agrees_with_the_files_own_humanoid_map():
-    from backend.retarget.gltf import vrm_bone_map
     from retarget_helpers import DATA, need
+
+    from backend.retarget.gltf import vrm_bone_map
     path = need(DATA / "vrm_humanoid_fixture" / "VRMC_vrm_expressions_isBinary_Overrides.vrm")
     own = vrm_bone_map(path)
     assert len(own) == 22
@@ -70,23 +69,23 @@ def humanoid(style="ue", spine=3, neck=True, twist=False, extra=False, toe=True)
         return len(bones) - 1
 
     nm = {
-        "ue": dict(root="root", pelvis="pelvis", spine="spine_{:02d}", neck="neck_01", head="head",
-                   collar="clavicle_{s}", upper="upperarm_{s}", fore="lowerarm_{s}", hand="hand_{s}",
-                   thigh="thigh_{s}", shin="calf_{s}", foot="foot_{s}", toe="ball_{s}", side={"l": "l", "r": "r"},
-                   twist="upperarm_twist_01_{s}"),
-        "blender": dict(root="root", pelvis="hips", spine="spine.{:03d}", neck="neck", head="head",
-                        collar="shoulder.{s}", upper="upper_arm.{s}", fore="forearm.{s}", hand="hand.{s}",
-                        thigh="thigh.{s}", shin="shin.{s}", foot="foot.{s}", toe="toe.{s}",
-                        side={"l": "L", "r": "R"}, twist="upper_arm_roll.{s}"),
-        "smplx": dict(root="root", pelvis="pelvis", spine="spine{:d}", neck="neck", head="head",
-                      collar="{s}_collar", upper="{s}_shoulder", fore="{s}_elbow", hand="{s}_wrist",
-                      thigh="{s}_hip", shin="{s}_knee", foot="{s}_ankle", toe="{s}_foot",
-                      side={"l": "left", "r": "right"}, twist="{s}_shoulder_twist"),
-        "prefixed": dict(root="Armature", pelvis="Bip01 Pelvis", spine="Bip01 Spine{:d}", neck="Bip01 Neck",
-                         head="Bip01 Head", collar="Bip01 {s} Clavicle", upper="Bip01 {s} UpperArm",
-                         fore="Bip01 {s} Forearm", hand="Bip01 {s} Hand", thigh="Bip01 {s} Thigh",
-                         shin="Bip01 {s} Calf", foot="Bip01 {s} Foot", toe="Bip01 {s} Toe0",
-                         side={"l": "L", "r": "R"}, twist="Bip01 {s} UpArmTwist"),
+        "ue": {"root": "root", "pelvis": "pelvis", "spine": "spine_{:02d}", "neck": "neck_01", "head": "head",
+                   "collar": "clavicle_{s}", "upper": "upperarm_{s}", "fore": "lowerarm_{s}", "hand": "hand_{s}",
+                   "thigh": "thigh_{s}", "shin": "calf_{s}", "foot": "foot_{s}", "toe": "ball_{s}", "side": {"l": "l", "r": "r"},
+                   "twist": "upperarm_twist_01_{s}"},
+        "blender": {"root": "root", "pelvis": "hips", "spine": "spine.{:03d}", "neck": "neck", "head": "head",
+                        "collar": "shoulder.{s}", "upper": "upper_arm.{s}", "fore": "forearm.{s}", "hand": "hand.{s}",
+                        "thigh": "thigh.{s}", "shin": "shin.{s}", "foot": "foot.{s}", "toe": "toe.{s}",
+                        "side": {"l": "L", "r": "R"}, "twist": "upper_arm_roll.{s}"},
+        "smplx": {"root": "root", "pelvis": "pelvis", "spine": "spine{:d}", "neck": "neck", "head": "head",
+                      "collar": "{s}_collar", "upper": "{s}_shoulder", "fore": "{s}_elbow", "hand": "{s}_wrist",
+                      "thigh": "{s}_hip", "shin": "{s}_knee", "foot": "{s}_ankle", "toe": "{s}_foot",
+                      "side": {"l": "left", "r": "right"}, "twist": "{s}_shoulder_twist"},
+        "prefixed": {"root": "Armature", "pelvis": "Bip01 Pelvis", "spine": "Bip01 Spine{:d}", "neck": "Bip01 Neck",
+                         "head": "Bip01 Head", "collar": "Bip01 {s} Clavicle", "upper": "Bip01 {s} UpperArm",
+                         "fore": "Bip01 {s} Forearm", "hand": "Bip01 {s} Hand", "thigh": "Bip01 {s} Thigh",
+                         "shin": "Bip01 {s} Calf", "foot": "Bip01 {s} Foot", "toe": "Bip01 {s} Toe0",
+                         "side": {"l": "L", "r": "R"}, "twist": "Bip01 {s} UpArmTwist"},
     }[style]
     root = add(nm["root"], -1, [0, 0, 0])
     pelvis = add(nm["pelvis"], root, [0, 0, 0.95], "pelvis")
@@ -194,7 +193,7 @@ def test_side_and_prefix_parsing(name, side, core):
 
 # ------------------------------------------------------------------------------------ overrides, files, errors
 def test_overrides_are_taken_as_given_and_displace_auto_entries():
-    names, parents, pos, truth = humanoid("ue")
+    names, parents, pos, _truth = humanoid("ue")
     bm = auto_bone_map(names, parents, pos, overrides={"spine3": "spine_02", "head": "neck_01"})
     assert bm.entries["spine3"] == ("spine_02", 1.0) and bm.how["spine3"] == "override"
     assert bm.entries["head"] == ("neck_01", 1.0)

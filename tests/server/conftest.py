@@ -10,8 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the srv_* helper modules
 
-from srv_live import start_server  # noqa: E402
-from backend.server.client import Client  # noqa: E402
+from srv_live import start_server
+
+from backend.server.client import Client
 
 
 @pytest.fixture(scope="session")

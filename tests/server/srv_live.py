@@ -19,7 +19,7 @@ STARTUP_TIMEOUT_S = 120  # generous: only guards against a hang on a busy machin
 
 class LiveServer:
     def __init__(self, *args: str, env: dict | None = None):
-        self.stderr = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.stderr = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115 - open as long as the server runs
         cmd = [sys.executable, "-m", "backend", "serve", "--port", "0", "--threads", "1", *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self.stderr, text=True,

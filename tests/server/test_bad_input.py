@@ -6,10 +6,10 @@ import http.client
 
 import numpy as np
 import pytest
+from srv_rigs import mixamo_rig
 
 from backend.motion.skeleton import CANONICAL_JOINTS
 from backend.pipelines.text2motion import corpus_available
-from srv_rigs import mixamo_rig
 
 
 def arr(a):

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from srv_corpus import corpus
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
 
+from backend.models.inbetween.interpolation import slerp_channels
+from backend.models.retrieval import RetrievalBaseline, TokenOverlapEncoder
 from backend.motion.motion import Motion
 from backend.motion.rotations import np_quat_angle, np_quat_slerp
 from backend.motion.skeleton import CANONICAL, CANONICAL_JOINTS
@@ -11,8 +15,6 @@ from backend.pipelines import JobContext, RequestError, check_request, inbetween
 from backend.pipelines.convert import canonical_motion_to_spec, spec_to_canonical_motion
 from backend.pipelines.rigs import RigBinding
 from backend.schema import Array, InbetweenRequest, KeySpec, MotionSpec, RetargetRequest, Text2MotionRequest
-from srv_corpus import corpus
-from srv_rigs import joint_positions, mixamo_rig, pose_channels
 
 
 def random_motion(T=12, seed=0, sigma=0.35) -> Motion:
@@ -125,7 +127,7 @@ def test_rig_space_inbetween_goes_through_canonical_and_returns_exact_keys(rig):
         assert np.array_equal(out[f], sent[k])
         assert np.array_equal(s.root_translation.numpy()[f], keys.root_translation.numpy()[k])
     # slerp commutes with the rest-frame change, so the detour through canonical must equal slerp in channels
-    direct = inbetween.slerp_channels(np.array([0, 6, 12]), sent.astype(float), np.ones(sent.shape[:2], bool),
+    direct = slerp_channels(np.array([0, 6, 12]), sent.astype(float), np.ones(sent.shape[:2], bool),
                                       np.arange(13))
     assert np.degrees(np_quat_angle(out.astype(float), direct)).max() < 0.01
     assert [e[0] for e in ctx.events].count("partial") == 1
@@ -219,7 +221,7 @@ def test_bone_map_overrides_win(rig):
 @pytest.fixture(scope="module")
 def retrieval():
     c = corpus()
-    return text2motion.RetrievalBaseline(corpus=c, encoder=text2motion.TokenOverlapEncoder(
+    return RetrievalBaseline(corpus=c, encoder=TokenOverlapEncoder(
         [t for clip in c.clips for t in clip.texts]))
 
 
@@ -283,7 +285,7 @@ def test_variations_timeline_and_rig_output(retrieval, rig):
 
 def test_real_sentence_encoder_ranks_by_meaning():
     c = corpus()
-    r = text2motion.RetrievalBaseline(corpus=c)  # all-MiniLM-L6-v2, offline
+    r = RetrievalBaseline(corpus=c)  # all-MiniLM-L6-v2, offline
     assert r.encoder.name == "all-MiniLM-L6-v2"
     assert r.rank("somebody hops up and down")[0].clip.id == "jump_01"
     assert r.rank("a woman strolls along")[0].clip.id in ("walk_01", "walk_02")

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
+from test_pipelines import CANONICAL_FLOOR, random_motion
 
+from backend.models.inbetween.interpolation import lerp_points
 from backend.motion.rotations import np_quat_angle
 from backend.motion.skeleton import CANONICAL_JOINTS
 from backend.pipelines import JobContext, RequestError, check_request, inbetween, retarget
@@ -19,8 +22,6 @@ from backend.retarget.api import from_canonical, source_contacts, to_canonical
 from backend.retarget.rig import Rig
 from backend.retarget.rig_files import bvh_rig_and_pose, load_rig
 from backend.schema import Array, InbetweenRequest, JobResult, KeySpec, MotionSpec, RetargetRequest, RigSpec
-from srv_rigs import joint_positions, mixamo_rig, pose_channels
-from test_pipelines import CANONICAL_FLOOR, random_motion
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rigs"
 
@@ -60,7 +61,7 @@ def test_contact_cleanup_keeps_planted_feet_planted(fixture_data, walk):
         planted = contacts[:, k, 0]
         assert planted.sum() > 10
 
-        def skate(p):
+        def skate(p, ankle=ankle, planted=planted):
             return (np.linalg.norm(np.gradient(p[ankle][:, :2], axis=0), axis=-1) * walk.fps)[planted].mean()
         assert skate(p_on) < 0.5 * skate(p_off), side
     # the cleanup moves legs only: the hips and the head are where the transfer put them
@@ -211,7 +212,7 @@ def test_inbetween_with_location_keys_on_root_parented_feet(walk):
     pos = joint_positions(b, out)
     gap = np.linalg.norm(pos["Foot.L"] - pos["LowerLeg.L_end"], axis=-1)
     # interpolating the feet's locations directly would leave them off the legs between keys
-    direct = out.model_copy(update={"locations": Array.from_numpy(inbetween.lerp_points(
+    direct = out.model_copy(update={"locations": Array.from_numpy(lerp_points(
         np.array(frames), locs[frames].reshape(3, -1), np.ones(3, bool), np.arange(31)).reshape(31, 3, 3))})
     pd = joint_positions(b, direct)
     gap_direct = np.linalg.norm(pd["Foot.L"] - pd["LowerLeg.L_end"], axis=-1)
@@ -230,16 +231,16 @@ def test_location_keys_naming_the_root_bone_are_refused():
 
 def test_motion_spec_checks_its_location_channels():
     m = random_motion(T=3)
-    base = dict(space="rig", bones=["a", "b"], parents=[-1, 0], fps=30,
-                rotations=Array.from_numpy(m.rotations[:, :2]), root_translation=Array.from_numpy(m.root_pos),
-                root_bone="a")
+    base = {"space": "rig", "bones": ["a", "b"], "parents": [-1, 0], "fps": 30,
+                "rotations": Array.from_numpy(m.rotations[:, :2]), "root_translation": Array.from_numpy(m.root_pos),
+                "root_bone": "a"}
     MotionSpec(**base, location_bones=["b"], locations=Array.from_numpy(np.zeros((3, 1, 3))))
-    for extra, words in ((dict(location_bones=["b"]), "given together"),
-                         (dict(location_bones=["b"], locations=Array.from_numpy(np.zeros((2, 1, 3)))), "[3, 1, 3]"),
-                         (dict(location_bones=["c"], locations=Array.from_numpy(np.zeros((3, 1, 3)))), "not among"),
-                         (dict(location_bones=["a"], locations=Array.from_numpy(np.zeros((3, 1, 3)))), "root_bone"),
-                         (dict(properties=[{"bone": "x", "name": "IK_FK", "value": 1},
-                                           {"bone": "x", "name": "IK_FK", "value": 0}]), "twice")):
+    for extra, words in (({"location_bones": ["b"]}, "given together"),
+                         ({"location_bones": ["b"], "locations": Array.from_numpy(np.zeros((2, 1, 3)))}, "[3, 1, 3]"),
+                         ({"location_bones": ["c"], "locations": Array.from_numpy(np.zeros((3, 1, 3)))}, "not among"),
+                         ({"location_bones": ["a"], "locations": Array.from_numpy(np.zeros((3, 1, 3)))}, "root_bone"),
+                         ({"properties": [{"bone": "x", "name": "IK_FK", "value": 1},
+                                           {"bone": "x", "name": "IK_FK", "value": 0}]}, "twice")):
         with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
             MotionSpec(**base, **extra)
     with pytest.raises(ValueError, match="rig-space"):

@@ -5,7 +5,6 @@ import http.client
 import json
 
 import pytest
-
 from srv_live import start_server
 
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from srv_rigs import joint_positions, mixamo_rig, pose_channels
+from test_pipelines import CANONICAL_FLOOR, random_motion
 
 from backend.pipelines.convert import canonical_motion_to_spec
 from backend.pipelines.rigs import RigBinding
 from backend.pipelines.text2motion import corpus_available
 from backend.schema import Array, JobResult, KeySpec
-from srv_rigs import joint_positions, mixamo_rig, pose_channels
-from test_pipelines import CANONICAL_FLOOR, random_motion
 
 
 def test_rig_inbetween_over_http_returns_the_sent_keys_bit_for_bit(client):
@@ -32,7 +32,7 @@ def test_rig_inbetween_over_http_returns_the_sent_keys_bit_for_bit(client):
     assert np.array_equal(s.root_translation.numpy()[frames], keys.root_translation.numpy())
     # the (learned) model loaded once for this job and stays warm
     assert result.model == "inbetween-delta-transformer"
-    learned = [m for m in client.models() if m["name"] == result.model][0]
+    learned = next(m for m in client.models() if m["name"] == result.model)
     assert learned["loaded"] and learned["active"]
 
 

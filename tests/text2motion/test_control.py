@@ -5,9 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from backend.models.diffusion.control import (ControlError, Frame, JointTargets, Keys, Observation,
-                                              heading_of_features, progress_profile, resample_path,
-                                              trajectory_observation, travel_direction)
+from backend.models.diffusion.control import (
+    ControlError,
+    Frame,
+    JointTargets,
+    Keys,
+    Observation,
+    heading_of_features,
+    progress_profile,
+    resample_path,
+    trajectory_observation,
+    travel_direction,
+)
 from backend.models.diffusion.losses import chain_positions, positions
 from backend.models.features import motion_to_features
 from backend.motion.skeleton import CANONICAL

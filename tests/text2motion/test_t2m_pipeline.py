@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from backend.motion.skeleton import CANONICAL
-from backend.pipelines import JobCancelled, JobContext, RequestError, check_request, run_job
-from backend.pipelines import REGISTRY
+from backend.pipelines import REGISTRY, JobCancelled, JobContext, RequestError, check_request, run_job
 from backend.pipelines.convert import spec_to_canonical_motion
 from backend.pipelines.rigs import RigBinding
 from backend.schema import Array, JointTarget, KeySpec, Text2MotionRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from srv_rigs import mixamo_rig  # noqa: E402  (the server tests' Mixamo-style rig: Y-up cm, A-pose, prefixes)
+from srv_rigs import mixamo_rig
 
 
 def test_learned_model_is_active_and_the_baseline_stays_registered():
@@ -25,7 +24,7 @@ def test_learned_model_is_active_and_the_baseline_stays_registered():
     assert active.name == "text2motion-diffusion" and active.kind == "learned"
     names = [e.name for e in REGISTRY.entries() if e.task == "text2motion"]
     assert "retrieval-baseline" in names
-    info = [m for m in REGISTRY.infos() if m.name == "text2motion-diffusion"][0]
+    info = next(m for m in REGISTRY.infos() if m.name == "text2motion-diffusion")
     assert info.active and "r_precision_top3" in info.eval_summary
 
 

@@ -38,7 +38,7 @@ class Observation:
     mask: np.ndarray  # (T, D) float 0/1
 
     @classmethod
-    def empty(cls, frames: int, dim: int = FEATURE_DIM_CONTACTS) -> "Observation":
+    def empty(cls, frames: int, dim: int = FEATURE_DIM_CONTACTS) -> Observation:
         return cls(np.zeros((frames, dim), np.float32), np.zeros((frames, dim), np.float32))
 
     @property
@@ -48,17 +48,17 @@ class Observation:
     def any(self) -> bool:
         return bool(self.mask.any())
 
-    def copy(self) -> "Observation":
+    def copy(self) -> Observation:
         return Observation(self.values.copy(), self.mask.copy())
 
-    def slice(self, start: int, stop: int) -> "Observation":
+    def slice(self, start: int, stop: int) -> Observation:
         return Observation(self.values[start:stop].copy(), self.mask[start:stop].copy())
 
     def set(self, frames, dims, values) -> None:
         self.values[np.ix_(np.atleast_1d(frames), dims)] = values
         self.mask[np.ix_(np.atleast_1d(frames), dims)] = 1.0
 
-    def merged(self, other: "Observation") -> "Observation":
+    def merged(self, other: Observation) -> Observation:
         """``other`` wins where both observe a channel."""
         m = np.maximum(self.mask, other.mask)
         v = np.where(other.mask > 0, other.values, self.values)
@@ -142,7 +142,7 @@ class JointTargets:
     def __len__(self) -> int:
         return len(self.joints)
 
-    def within(self, start: int, stop: int) -> "JointTargets":
+    def within(self, start: int, stop: int) -> JointTargets:
         out = JointTargets()
         for j, f, p in zip(self.joints, self.frames, self.positions):
             if start <= f < stop:
@@ -151,7 +151,7 @@ class JointTargets:
                 out.positions.append(p)
         return out
 
-    def transformed(self, frame: "Frame") -> "JointTargets":
+    def transformed(self, frame: Frame) -> JointTargets:
         out = JointTargets(list(self.joints), list(self.frames))
         out.positions = [tuple(frame.point_to_model(np.asarray(p))) for p in self.positions]
         return out
@@ -203,12 +203,21 @@ def guide_x0(x0_n: torch.Tensor, targets: JointTargets, normalizer, free: torch.
     return x
 
 
-def joint_target_error(x0_n: torch.Tensor, targets: JointTargets, normalizer) -> float:
-    if not len(targets):
-        return 0.0
-    with torch.no_grad():
-        pos = positions(normalizer.inverse(x0_n)).numpy()
-    return float(max(targets.errors(pos[0])))
+# ------------------------------------------------------------------------------------------------ all controls
+@dataclass
+class Controls:
+    """What a generation must honour besides its prompt (frames 0-based in the generated range, at its fps).
+
+    ``trajectory``: the root's ground path (N,3), one point per frame when ``trajectory_timed``, else a path walked
+    at the prompt's own pace; z is the floor under the character. ``trajectory_strength`` in [0, 1]: the fraction
+    of denoising steps on which the root's ground position is overwritten with the path (1: exactly on it; 0: the
+    network only sees the path as a condition). ``timeline``: (prompt, start, end) entries, end exclusive."""
+    trajectory: np.ndarray | None = None
+    trajectory_timed: bool = True
+    trajectory_strength: float = 1.0
+    keys: Keys | None = None
+    joint_targets: JointTargets | None = None
+    timeline: list[tuple[str, int, int]] | None = None
 
 
 # ----------------------------------------------------------------------------------------- world <-> model frame

@@ -14,15 +14,16 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-from ..config import SidecarConfig
+from ..features import FEATURE_DIM_CONTACTS
+from ..weights import SidecarConfig
 
 
 @dataclass
 class DenoiserConfig(SidecarConfig):
-    feature_dim: int = 139
+    feature_dim: int = FEATURE_DIM_CONTACTS
     text_dim: int = 384
     d_model: int = 256
     layers: int = 4
@@ -75,8 +76,9 @@ class Block(nn.Module):
 
 
 class MotionDenoiser(nn.Module):
-    def __init__(self, cfg: DenoiserConfig = DenoiserConfig()):
+    def __init__(self, cfg: DenoiserConfig | None = None):
         super().__init__()
+        cfg = cfg or DenoiserConfig()
         self.cfg = cfg
         d, P, D = cfg.d_model, cfg.patch, cfg.feature_dim
         self.inp = nn.Linear(3 * D * P, d)
@@ -126,7 +128,7 @@ class MotionDenoiser(nn.Module):
         """(B, N, 2P, D) token outputs -> (B, N*P, D) frames. Token k covers frames [kP - P/2, kP + 3P/2) with a
         triangular window, so neighbouring tokens blend and no frame sits on a hard patch border. Tokens without
         a real frame (``tok`` False) contribute nothing."""
-        B, N, P2, D = y.shape
+        B, N, P2, _D = y.shape
         P = P2 // 2
         w = self.olap_w.view(1, 1, P2, 1)
         if tok is not None:

@@ -16,6 +16,7 @@ import torch
 
 from ...motion.kinematics import fk_6d
 from ...motion.skeleton import CANONICAL, FOOT_JOINTS
+from ...motion.skeleton import ancestors as ancestors_of
 from ..features import CONTACT_DIMS, NUM_JOINTS, ROOT_DIMS, ROT_DIMS
 
 FOOT_IDX = [CANONICAL.index(n) for n in FOOT_JOINTS]
@@ -31,13 +32,7 @@ def positions(feats: torch.Tensor) -> torch.Tensor:
 
 def ancestors(joints) -> list[int]:
     """The given joints and every joint above them, in parent-first order."""
-    keep = set()
-    for j in joints:
-        j = int(j)
-        while j >= 0 and j not in keep:
-            keep.add(j)
-            j = _PARENTS[j]
-    return sorted(keep)
+    return sorted({a for j in joints for a in (int(j), *ancestors_of(_PARENTS, int(j)))})
 
 
 def chain_positions(feats: torch.Tensor, joints) -> dict[int, torch.Tensor]:

@@ -22,9 +22,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -32,19 +31,39 @@ import torch
 from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
-from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion, motion_to_features
+from ...paths import weights_file
+from ..features import (
+    CONTACT_DIMS,
+    FEATURE_DIM_CONTACTS,
+    NUM_JOINTS,
+    POSE_DIMS,
+    ROT_DIMS,
+    Normalizer,
+    features_to_motion,
+)
+from ..timeline import Segment, TimelineError, split_timeline
 from .cleanup import cleanup_foot_contacts
-from .control import (ControlError, Frame, JointTargets, Keys, Observation, heading_of_features,
-                      progress_profile, resample_path, travel_direction)
+from .control import (
+    ControlError,
+    Controls,
+    Frame,
+    JointTargets,
+    Keys,
+    Observation,
+    heading_of_features,
+    joint_slice,
+    progress_profile,
+    resample_path,
+    travel_direction,
+)
 from .denoiser import DenoiserConfig, MotionDenoiser
-from .sampler import sample_window, seeded_generator
+from .sampler import Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_WEIGHTS = REPO / "weights" / "text2motion.safetensors"
+DEFAULT_WEIGHTS = weights_file("text2motion")
 MODEL_NAME = "text2motion-diffusion"
+_POSE_CHANNELS = np.arange(POSE_DIMS.start, POSE_DIMS.stop)  # for Observation.set (index arrays)
 MAX_FRAMES = 10_000
-POSE_DIMS = list(range(0, 135))
 IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
 
 
@@ -54,13 +73,6 @@ class GenerationCancelled(Exception):
 
 ProgressFn = Callable[[int, int, str], None]
 PartialFn = Callable[[Motion], None]
-
-
-@dataclass
-class Segment:
-    start: int
-    stop: int
-    prompt: str
 
 
 class Text2MotionModel:
@@ -82,8 +94,8 @@ class Text2MotionModel:
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: Path | str | None = None, encoder=None) -> "Text2MotionModel":
-        from ...train.common import load_weights
+    def load(cls, path: Path | str | None = None, encoder=None) -> Text2MotionModel:
+        from ..weights import load_weights
         tensors, meta = load_weights(Path(path) if path else DEFAULT_WEIGHTS)
         cfg = DenoiserConfig.from_dict(meta.get("config", {}))
         net = MotionDenoiser(cfg)
@@ -102,20 +114,20 @@ class Text2MotionModel:
         return torch.tensor(self.encoder.encode([prompt])[0])
 
     # ------------------------------------------------------------------------------------------- generation
-    def generate_motion(self, prompt: str, frames: int = 120, *, seed: int = 0, variation: int = 0,
-                        steps: int | None = None, guidance_scale: float = 2.5, fps: float = CANONICAL_FPS,
-                        trajectory: np.ndarray | None = None, trajectory_timed: bool = True,
-                        trajectory_strength: float = 1.0,
-                        keys: Keys | None = None, joint_targets: JointTargets | None = None,
-                        timeline: list[tuple[str, int, int]] | None = None, contact_cleanup: bool = True,
+    def generate_motion(self, prompt: str, frames: int = 120, controls: Controls | None = None,
+                        options: SamplingOptions | None = None, *, fps: float = CANONICAL_FPS,
                         on_progress: ProgressFn | None = None, on_partial: PartialFn | None = None,
                         cancelled: Callable[[], bool] | None = None) -> tuple[Motion, dict]:
-        """Generate ``frames`` frames at ``fps`` (frame numbers of keys/targets/timeline are 0-based in that fps).
-        Returns (canonical Motion at ``fps``, info). Raises :class:`.control.ControlError` for unusable controls
-        and :class:`GenerationCancelled` when ``cancelled()`` turns true (checked every denoising step).
-        ``trajectory_strength`` in [0, 1]: the fraction of denoising steps on which the root's ground position is
-        overwritten with the path (1: exactly on it; 0: the network only sees the path as a condition)."""
+        """Generate ``frames`` frames at ``fps`` honouring ``controls`` (:class:`.control.Controls`; frame numbers
+        of keys/targets/timeline are 0-based in that fps), sampled as ``options`` says
+        (:class:`.sampler.SamplingOptions`). Returns (canonical Motion at ``fps``, info). Raises
+        :class:`.control.ControlError` for unusable controls and :class:`GenerationCancelled` when ``cancelled()``
+        turns true (checked every denoising step)."""
         t_start = time.perf_counter()
+        c, o = controls or Controls(), options or SamplingOptions()
+        trajectory, trajectory_timed, trajectory_strength = c.trajectory, c.trajectory_timed, c.trajectory_strength
+        keys, joint_targets, timeline = c.keys, c.joint_targets, c.timeline
+        seed, variation, steps, guidance_scale = o.seed, o.variation, o.steps, o.guidance_scale
         prompt = (prompt or "").strip()
         if not prompt and not timeline:
             raise ControlError("the prompt is empty: describe the motion, e.g. 'a person walks forward'")
@@ -132,9 +144,9 @@ class Text2MotionModel:
             raise ControlError(f"trajectory_strength must be in [0, 1], got {trajectory_strength}")
         if not (np.isfinite(fps) and fps > 0):
             raise ControlError(f"fps must be positive, got {fps}")
-        scale = CANONICAL_FPS / float(fps)
-        F = max(2, int(round((frames - 1) * scale)) + 1)  # frames at the model's 30 fps
-        to30 = lambda f: int(round(f * scale))
+        fps_scale = CANONICAL_FPS / float(fps)
+        F = max(2, round((frames - 1) * fps_scale) + 1)  # frames at the model's 30 fps
+        to30 = lambda f: round(f * fps_scale)
         segments = self._segments(prompt, F, [(p, to30(s), to30(e)) for p, s, e in timeline] if timeline else None)
         if keys is not None:
             keys = Keys(np.array([to30(f) for f in keys.frames]), keys.joints, keys.rotations, keys.root,
@@ -196,10 +208,10 @@ class Text2MotionModel:
             if soft is not None:
                 soft = soft * (1.0 - kobs.mask)
         targets_m = targets.transformed(frame)
-        soft_steps = int(round(trajectory_strength * steps))
+        soft_steps = round(trajectory_strength * steps)
         # 3-4. windows
         feats = self._sample_windows(segments, emb, F, obs, targets_m, steps, guidance_scale, gen, tick,
-                                     frame, scale, soft, soft_steps)
+                                     frame, fps_scale, soft, soft_steps)
         # back to the world
         world = frame.features_to_world(feats)
         motion = features_to_motion(world)
@@ -209,50 +221,32 @@ class Text2MotionModel:
         info: dict = {"model": MODEL_NAME, "steps": steps, "guidance_scale": float(guidance_scale),
                       "windows": self._count_windows(segments), "seed": int(seed), "variation": int(variation)}
         # 5. cleanup, keys win
-        if contact_cleanup:
-            motion, cinfo = cleanup_foot_contacts(motion, contacts=world[:, 135:139] > 0.5)
+        if o.contact_cleanup:
+            motion, cinfo = cleanup_foot_contacts(motion, contacts=world[:, CONTACT_DIMS] > 0.5)
             info.update({f"cleanup_{k}": v for k, v in cinfo.items()})
         if keys is not None:
             motion = _impose_keys(motion, keys)
-        if scale != 1.0:
+        if fps_scale != 1.0:
             motion = motion.resample(fps)
             motion = motion.slice(0, frames) if motion.num_frames >= frames else motion
             if keys is not None:  # keys land on the caller's frames exactly
-                motion = _impose_keys(motion, Keys(np.array([int(round(f / scale)) for f in keys.frames]),
+                motion = _impose_keys(motion, Keys(np.array([round(f / fps_scale) for f in keys.frames]),
                                                    keys.joints, keys.rotations, keys.root, keys.mask,
                                                    keys.root_mask))
         if motion.num_frames != frames:  # rounding at odd fps: hold or trim the last frame
             motion = _fit_frames(motion, frames)
         info.update(self._report(motion, path if path is not None and trajectory_timed else world_xy, keys,
-                                 joint_targets, scale))
+                                 joint_targets, fps_scale))
         info["latency_s"] = round(time.perf_counter() - t_start, 4)
         return motion, info
 
     # -------------------------------------------------------------------------------------------- internals
-    def _segments(self, prompt: str, F: int, timeline) -> list[Segment]:
-        if not timeline:
-            return [Segment(0, F, prompt)]
-        segs, t = [], 0
-        for p, s, e in sorted(timeline, key=lambda x: x[1]):
-            p = (p or "").strip()
-            if not p:
-                raise ControlError("a timeline entry has an empty prompt")
-            s, e = max(s, t), min(e, F)
-            if s >= e:
-                continue
-            if s > t:
-                if not prompt:
-                    raise ControlError(f"frames {t}..{s - 1} are not covered by the timeline and there is no "
-                                       f"main prompt to fill them")
-                segs.append(Segment(t, s, prompt))
-            segs.append(Segment(s, e, p))
-            t = e
-        if t < F:
-            if not prompt:
-                raise ControlError(f"frames {t}..{F - 1} are not covered by the timeline and there is no main "
-                                   f"prompt to fill them")
-            segs.append(Segment(t, F, prompt))
-        return segs
+    @staticmethod
+    def _segments(prompt: str, F: int, timeline) -> list[Segment]:
+        try:
+            return split_timeline(prompt, F, timeline)
+        except TimelineError as e:
+            raise ControlError(str(e)) from None
 
     def _plan(self, segments: list[Segment]) -> list[tuple[int, int, str]]:
         """Windows (start, stop, prompt): each at most ``window`` frames, later ones start ``overlap`` frames
@@ -269,9 +263,10 @@ class Text2MotionModel:
     def _count_windows(self, segments) -> int:
         return len(self._plan(segments))
 
-    def _sample(self, text, frames, obs, targets, steps, scale, gen, on_step, soft=None, soft_steps=0):
-        x0 = sample_window(self.denoiser, self.schedule, self.normalizer, text, frames, obs, targets, steps, scale,
-                           gen, 1, on_step, soft=soft, soft_steps=soft_steps)
+    def _sample(self, text, frames, obs, targets, steps, guidance_scale, gen, on_step, soft=None, soft_steps=0):
+        x0 = sample_window(Denoising(self.denoiser, self.schedule, self.normalizer), frames,
+                           WindowConditions(text, obs, targets, soft, soft_steps), steps=steps,
+                           guidance_scale=guidance_scale, generator=gen, on_step=on_step)
         return self.normalizer.inverse(x0)[0].numpy()
 
     def _anchor(self, path, timed, keys, natural, F):
@@ -297,9 +292,9 @@ class Text2MotionModel:
             obs = keys.observation(F)
             f_k = int(keys.frames[k])
             pose = np.tile(IDENTITY_6D, NUM_JOINTS)  # unkeyed joints at rest, keyed ones as keyed
-            pose = np.where(obs.mask[f_k, 3:135] > 0, obs.values[f_k, 3:135], pose)
+            pose = np.where(obs.mask[f_k, ROT_DIMS] > 0, obs.values[f_k, ROT_DIMS], pose)
             key_feat = np.concatenate([keys.root[k], pose]).astype(np.float32)
-            pelvis_keyed = bool(obs.mask[f_k, 3:9].all())
+            pelvis_keyed = bool(obs.mask[f_k, joint_slice(0)].all())
             nat_k = natural[f_k] if natural is not None and f_k < len(natural) else None
             h_nat = heading_of_features(nat_k) if nat_k is not None else 0.0
             h_key = heading_of_features(key_feat) if pelvis_keyed else h_nat
@@ -314,8 +309,8 @@ class Text2MotionModel:
                 frame = Frame(yaw, (float(off[0]), float(off[1])))
         return frame, world_xy
 
-    def _sample_windows(self, segments, emb, F, obs, targets, steps, scale, gen, tick, frame, fscale, soft=None,
-                        soft_steps=0):
+    def _sample_windows(self, segments, emb, F, obs, targets, steps, guidance_scale, gen, tick, frame, fps_scale,
+                        soft=None, soft_steps=0):
         D = FEATURE_DIM_CONTACTS
         out = np.zeros((F, D), np.float32)
         plan = self._plan(segments)
@@ -330,7 +325,7 @@ class Text2MotionModel:
                 pre = Observation.empty(n)
                 k = min(self.overlap, plan[wi - 1][1] - s)
                 hard = max(1, k - self.seam_blend)
-                pre.set(np.arange(hard), POSE_DIMS, out[s:s + hard, :135])
+                pre.set(np.arange(hard), _POSE_CHANNELS, out[s:s + hard, POSE_DIMS])
                 w_obs = w_obs.merged(pre)
             w_obs = local.observation_to_model(w_obs)
             w_tg = targets.within(s, stop).transformed(local)
@@ -339,10 +334,10 @@ class Text2MotionModel:
                 cur = out.copy()
                 cur[s:stop] = local.features_to_world(self.normalizer.inverse(x0)[0].numpy())
                 m = features_to_motion(frame.features_to_world(cur[:stop]))
-                return m.resample(CANONICAL_FPS / fscale) if fscale != 1.0 else m
+                return m.resample(CANONICAL_FPS / fps_scale) if fps_scale != 1.0 else m
 
             w_soft = None if soft is None else soft[s:stop] * (1.0 - (pre.mask if wi > 0 else 0.0))
-            x = self._sample(emb[prompt], n, w_obs, w_tg, steps, scale, gen,
+            x = self._sample(emb[prompt], n, w_obs, w_tg, steps, guidance_scale, gen,
                              lambda i, tot, x0, wi=wi, assemble=assemble:
                              tick(f"window {wi + 1}/{len(plan)}: step {i}/{tot}", x0, assemble),
                              w_soft, soft_steps)
@@ -354,7 +349,7 @@ class Text2MotionModel:
             out[s:stop] = new
         return out
 
-    def _report(self, motion: Motion, xy, keys, targets, scale) -> dict:
+    def _report(self, motion: Motion, xy, keys, targets, fps_scale) -> dict:
         info = {}
         if xy is not None:
             root = motion.root_pos[:, :2]
@@ -364,7 +359,7 @@ class Text2MotionModel:
                 ref = ref[idx]
             info["traj_error_cm"] = round(float(np.linalg.norm(root - ref, axis=1).mean() * 100), 3)
         if keys is not None:
-            info["key_error_max_cm"] = round(key_position_error(motion, keys, scale) * 100, 4)
+            info["key_error_max_cm"] = round(key_position_error(motion, keys, fps_scale) * 100, 4)
         if targets is not None and len(targets):
             pos = motion.positions()
             errs = [np.linalg.norm(pos[min(f, len(pos) - 1), j] - np.asarray(p)) for j, f, p in
@@ -463,12 +458,12 @@ def _fit_frames(m: Motion, frames: int) -> Motion:
                   contacts=None, contact_joints=())
 
 
-def key_position_error(motion: Motion, keys: Keys, scale: float = 1.0) -> float:
+def key_position_error(motion: Motion, keys: Keys, fps_scale: float = 1.0) -> float:
     """Largest joint position error (m) at keyed frames between the motion and the keyed pose (keyed channels
     from the keys, the rest from the motion), over fully keyed frames; 0 if none."""
     worst = 0.0
     for k, f in enumerate(keys.frames):
-        f = int(round(f / scale))
+        f = round(f / fps_scale)
         if not 0 <= f < motion.num_frames:
             continue
         key_m = _impose_keys(motion.slice(f, f + 1), Keys(np.array([0]), keys.joints, keys.rotations[k:k + 1],
@@ -489,6 +484,3 @@ def load_default() -> Text2MotionModel:
         _DEFAULT = Text2MotionModel.load()
     return _DEFAULT
 
-
-def features_of(motion: Motion) -> np.ndarray:
-    return motion_to_features(motion, contacts=True)

@@ -13,7 +13,8 @@ The result is the last x0: observed channels hold exactly the observed values.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,17 +26,46 @@ from .schedule import CosineSchedule
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
 
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How a generation samples (what it must honour is :class:`.control.Controls`)."""
+    steps: int | None = None  # denoising steps; None: the model's default
+    guidance_scale: float = 2.5  # classifier-free guidance: x0 = x0_uncond + guidance_scale (x0_text - x0_uncond)
+    seed: int = 0
+    variation: int = 0  # a second number mixed into the seed: variations of one request differ
+    contact_cleanup: bool = True  # pin planted feet afterwards (:mod:`.cleanup`)
+
+
+@dataclass(frozen=True)
+class Denoising:
+    """What sampling needs from the weights: the denoiser, its noise schedule and the feature normaliser."""
+    denoiser: MotionDenoiser
+    schedule: CosineSchedule
+    normalizer: object  # backend.models.features.Normalizer
+
+
+@dataclass
+class WindowConditions:
+    """What one window is sampled under. ``text``: (384,) or (batch, 384) sentence embedding; ``obs``: observed
+    (imputed) channels; ``targets``: joint targets (FK guidance). ``soft`` (frames, D) marks observed channels that
+    are imputed only during the first ``soft_steps`` steps (the network still sees them as observations
+    throughout): weaker control, e.g. a trajectory the body may deviate from."""
+    text: torch.Tensor
+    obs: Observation | None = None
+    targets: JointTargets | None = None
+    soft: np.ndarray | None = None
+    soft_steps: int = 0
+
+
 @torch.no_grad()
-def sample_window(model: MotionDenoiser, schedule: CosineSchedule, normalizer, text: torch.Tensor, frames: int,
-                  obs: Observation | None = None, targets: JointTargets | None = None, steps: int = 10,
-                  guidance_scale: float = 2.5, generator: torch.Generator | None = None, batch: int = 1,
-                  on_step: StepCallback | None = None, guide_iters: int = 4, final_guide_iters: int = 60,
-                  init_noise: torch.Tensor | None = None, soft: np.ndarray | None = None,
-                  soft_steps: int = 0) -> torch.Tensor:
-    """Sample ``batch`` windows of ``frames`` frames. ``text``: (384,) or (batch, 384) sentence embedding.
-    ``soft`` (frames, D) marks observed channels that are imputed only during the first ``soft_steps`` steps (the
-    network still sees them as observations throughout): weaker control, e.g. a trajectory the body may deviate
-    from. Returns normalised features (batch, frames, D)."""
+def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps: int = 10,
+                  guidance_scale: float = 2.5, generator: torch.Generator | None = None,
+                  on_step: StepCallback | None = None, batch: int = 1, init_noise: torch.Tensor | None = None,
+                  guide_iters: int = 4, final_guide_iters: int = 60) -> torch.Tensor:
+    """Sample ``batch`` windows of ``frames`` frames under ``cond``. Returns normalised features (batch, frames,
+    D)."""
+    model, schedule, normalizer = net.denoiser, net.schedule, net.normalizer
+    text, obs, targets, soft, soft_steps = cond.text, cond.obs, cond.targets, cond.soft, cond.soft_steps
     D = model.cfg.feature_dim
     if frames < 1 or frames > model.cfg.max_frames:
         raise ValueError(f"a window must have 1..{model.cfg.max_frames} frames, got {frames}")

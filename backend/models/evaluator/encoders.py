@@ -16,16 +16,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ...motion.motion import Motion
-from ..config import SidecarConfig
 from ..diffusion.losses import positions as fk_positions
-from ..features import FEATURE_DIM, motion_to_features
+from ..features import FEATURE_DIM, NUM_JOINTS, motion_to_features
+from ..weights import SidecarConfig
 
 EVAL_FPS_STRIDE = 2  # 30 fps -> 15 fps
-MOTION_IN = 134
+# per frame: joint positions relative to the root's ground point, the root's ground position, joint velocities
+MOTION_IN = 3 * NUM_JOINTS + 2 + 3 * NUM_JOINTS  # 134
 
 
 @dataclass
@@ -103,8 +104,9 @@ class TextHead(nn.Module):
 class Evaluator(nn.Module):
     """Both encoders plus the input standardisation (mean/std buffers, fitted on train windows)."""
 
-    def __init__(self, cfg: EvaluatorConfig = EvaluatorConfig()):
+    def __init__(self, cfg: EvaluatorConfig | None = None):
         super().__init__()
+        cfg = cfg or EvaluatorConfig()
         self.cfg = cfg
         self.motion = MotionEncoder(cfg)
         self.text = TextHead(cfg)
@@ -142,9 +144,9 @@ def contrastive_loss(zm: torch.Tensor, zt: torch.Tensor, temp: torch.Tensor, sam
 def load_evaluator(path=None) -> Evaluator:
     from pathlib import Path
 
-    from ...train.common import load_weights
-    repo = Path(__file__).resolve().parents[3]
-    tensors, meta = load_weights(Path(path) if path else repo / "weights" / "evaluator.safetensors")
+    from ...paths import weights_file
+    from ..weights import load_weights
+    tensors, meta = load_weights(Path(path) if path else weights_file("evaluator"))
     ev = Evaluator(EvaluatorConfig.from_dict(meta.get("config", {})))
     ev.load_state_dict({k: v.float() for k, v in tensors.items()})
     ev.meta = meta

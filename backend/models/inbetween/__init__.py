@@ -2,7 +2,7 @@
 
 Entry point for the task runner (``backend.pipelines.inbetween``)::
 
-    from backend.models.inbetween import load_default
+    from ...models.inbetween import load_default
     model = load_default()                       # weights/inbetween.safetensors
     motion = model.fill(keys, out_frames, fps, ctx)   # keys: CanonicalKeys; ctx: optional JobContext
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .keys import CanonicalKeys
 
-__all__ = ["CanonicalKeys", "load_default", "weights_available", "MODEL_NAME"]
+__all__ = ["MODEL_NAME", "CanonicalKeys", "load_default", "weights_available"]
 
 MODEL_NAME = "inbetween-delta-transformer"
 

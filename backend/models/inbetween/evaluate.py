@@ -83,7 +83,7 @@ def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WIND
     skate = {}
     for n in lengths:
         root, rot, _ = clip_windows(motions, P.N_PAST + n + 1, stride)
-        res["windows"][str(n)] = int(len(root))
+        res["windows"][str(n)] = len(root)
         if len(root) == 0:
             continue
         preds = {"slerp": P.interpolation(root, rot), "zerovel": P.zero_velocity(root, rot)}

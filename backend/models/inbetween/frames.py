@@ -153,7 +153,7 @@ def boundary_velocities(feats: torch.Tensor, keyed: torch.Tensor) -> tuple[torch
     neighbouring frame of that key is keyed too (context frames); zero and flagged False elsewhere. These are the
     boundary conditions a good in-between continues (a runner keeps running), handed to every frame directly.
     Returns (v_prev (B,T,135), v_next (B,T,135), has_prev (B,T,23), has_next (B,T,23))."""
-    B, T, D = feats.shape
+    _B, T, _D = feats.shape
     grp = group_of_channel().to(feats.device)
     prev, nxt = neighbour_keys(keyed)  # (B,T,23)
     # velocity into each key from the frame before it (needs both keyed), and out of it to the frame after
@@ -181,7 +181,7 @@ def continue_velocities(base: torch.Tensor, feats: torch.Tensor, keyed: torch.Te
     chord, where the term vanishes. The terms are zero on keys, so keys stay exact; with no context it is the
     interpolation baseline itself. (On the benchmark windows this alone removes 10-17% of the joint-position error
     of SLERP at 30 frames; the network learns the rest.)"""
-    B, T, D = feats.shape
+    _B, T, _D = feats.shape
     grp = group_of_channel().to(feats.device)
     prev, nxt = neighbour_keys(keyed)
     vp, vn, hp, hn = boundary_velocities(feats, keyed)

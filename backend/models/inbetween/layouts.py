@@ -42,7 +42,7 @@ def _sparse_frames(rng, start: int, end: int, spacing: float) -> list[int]:
     out, t = [], start
     while t < end:
         out.append(t)
-        t += max(1, int(round(spacing * rng.uniform(0.5, 1.5))))
+        t += max(1, round(spacing * rng.uniform(0.5, 1.5)))
     return out
 
 

@@ -12,6 +12,7 @@ So keyed channels never depend on the network: the keys come back to float preci
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +22,14 @@ import torch
 from ...motion.motion import Motion
 from ...motion.rotations import np_quat_fix_hemisphere, np_quat_slerp, np_quat_to_6d
 from ...motion.skeleton import CANONICAL, CANONICAL_FPS
+from ...paths import weights_file
 from ..features import FEATURE_DIM, NUM_JOINTS, Normalizer, features_to_motion
 from . import frames as fr
 from .floor import keep_feet_above_floor
 from .network import DeltaTransformer, NetConfig
 
-import os
-
-REPO = Path(__file__).resolve().parents[3]
 # the committed model; MOTIONLOOM_INBETWEEN_WEIGHTS points the service at other weights (e.g. trained on LaFAN1)
-DEFAULT_WEIGHTS = Path(os.environ.get("MOTIONLOOM_INBETWEEN_WEIGHTS") or REPO / "weights" / "inbetween.safetensors")
+DEFAULT_WEIGHTS = Path(os.environ.get("MOTIONLOOM_INBETWEEN_WEIGHTS") or weights_file("inbetween"))
 MODEL_NAME = "inbetween-delta-transformer"
 
 
@@ -89,8 +88,8 @@ class Inbetweener:
 
     # ---------------------------------------------------------------------------------------------- weights
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_WEIGHTS) -> "Inbetweener":
-        from ...train.common import load_weights
+    def load(cls, path: str | Path = DEFAULT_WEIGHTS) -> Inbetweener:
+        from ..weights import load_weights
         tensors, meta = load_weights(Path(path))
         cfg = NetConfig.from_dict(meta.get("config", {}).get("net", {}))
         net = DeltaTransformer(cfg)

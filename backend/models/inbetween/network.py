@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-from ..config import SidecarConfig
 from ..features import FEATURE_DIM
+from ..weights import SidecarConfig
 from .frames import NUM_GROUPS
 
 

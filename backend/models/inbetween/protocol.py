@@ -41,7 +41,7 @@ def heading_from_root(root_quat: np.ndarray, across_axis: np.ndarray) -> np.ndar
     return np.arctan2(a[..., 1], a[..., 0]) - np.arctan2(across_axis[1], across_axis[0])
 
 
-def canonicalize_windows(root: np.ndarray, rot: np.ndarray, across_axis=np.array([1.0, 0, 0]),
+def canonicalize_windows(root: np.ndarray, rot: np.ndarray, across_axis=(1.0, 0.0, 0.0),
                          frame: int = N_PAST - 1) -> tuple[np.ndarray, np.ndarray]:
     """(N,T,3), (N,T,J,4) -> the same windows centred on their mean root ground position and turned so the root
     faces -Y on ``frame`` (Z up). Only the root translation and root rotation change."""

@@ -3,4 +3,4 @@ paraphraser for the corpus's terse labels. See :mod:`.encoder` and :mod:`.augmen
 from .augment import mirror_text, paraphrases
 from .encoder import EMBED_DIM, ENCODER_NAME, TextEncoder, default_encoder
 
-__all__ = ["EMBED_DIM", "ENCODER_NAME", "TextEncoder", "default_encoder", "paraphrases", "mirror_text"]
+__all__ = ["EMBED_DIM", "ENCODER_NAME", "TextEncoder", "default_encoder", "mirror_text", "paraphrases"]

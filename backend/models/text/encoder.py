@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ...paths import CACHE
+
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBED_DIM = 384
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_CACHE = REPO / ".cache" / "text_embeddings" / f"{ENCODER_NAME}.npz"
+DEFAULT_CACHE = CACHE / "text_embeddings" / f"{ENCODER_NAME}.npz"
 
 
 class TextEncoderError(RuntimeError):

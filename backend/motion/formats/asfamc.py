@@ -150,7 +150,7 @@ def read_amc(path: str | Path, asf: ASF, fps: float = 120.0) -> Motion:
     cur = None
     for ln, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
         line = raw.strip()
-        if not line or line.startswith("#") or line.startswith(":"):
+        if not line or line.startswith(("#", ":")):
             continue
         toks = line.split()
         if len(toks) == 1 and toks[0].isdigit():

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..motion import Motion
-from ..rotations import np_euler_to_quat, np_quat_apply, np_quat_fix_hemisphere, np_quat_mul, np_quat_to_euler, np_quat_inv
+from ..rotations import (
+    np_euler_to_quat,
+    np_quat_apply,
+    np_quat_fix_hemisphere,
+    np_quat_inv,
+    np_quat_mul,
+    np_quat_to_euler,
+)
 from ..skeleton import Skeleton, SkeletonError
 
 
@@ -249,8 +256,8 @@ def read_bvh(path: str | Path) -> BVHFile:
 def guess_up_axis(skeleton: Skeleton) -> str:
     """'Y' or 'Z' (or '-Y', ...): the axis from the feet to the head in the rest pose."""
     pos = skeleton.rest_positions()
-    low = [i for i, n in enumerate(skeleton.names) if re.search(r"foot|toe|ankle", n, re.I)]
-    high = [i for i, n in enumerate(skeleton.names) if re.search(r"head|neck", n, re.I)]
+    low = [i for i, n in enumerate(skeleton.names) if re.search(r"foot|toe|ankle", n, re.IGNORECASE)]
+    high = [i for i, n in enumerate(skeleton.names) if re.search(r"head|neck", n, re.IGNORECASE)]
     if low and high:
         v = pos[high].mean(0) - pos[low].mean(0)
     else:
