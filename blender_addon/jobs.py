@@ -37,9 +37,21 @@ class Job:
     state: str = "running"  # running | done | error | cancelled
     progress: float = 0.0
     message: str = "waiting for the backend"
-    data: dict = field(default_factory=dict)
+    object_name: str = ""  # the armature the job writes to ("" for jobs that write none)
+    url: str = ""  # connection jobs: the backend's address
     started: float = field(default_factory=time.perf_counter)
     tick_times: list = field(default_factory=list)
+    # outcome, set by the result handler
+    result: object = None  # the wire.Result
+    actions: list = field(default_factory=list)  # names of the actions it made
+    keys_added: int = 0
+    bone_map: list = field(default_factory=list)
+    # pump state (main thread only)
+    finishing: object = None  # the result generator being run, one slice per tick
+    previewing: object = None  # the preview generator being run
+    next_partial: object = None  # the newest partial result, drawn once the preview in progress is complete
+    pending_result: object = None  # a result that waits for the artist to leave Edit Mode
+    has_pending_result: bool = False
 
     @property
     def running(self) -> bool:
@@ -87,7 +99,7 @@ def _complete(job: Job, value) -> bool:
     _stop_preview(job)  # the outcome supersedes any preview still being drawn
     out = job.on_result(job, value) if job.on_result else None
     if inspect.isgenerator(out):
-        job.data["finishing"] = out
+        job.finishing = out
         job.message = "writing the result"
         return _advance(job)
     _finish(job, "done", out or "done")
@@ -97,17 +109,17 @@ def _complete(job: Job, value) -> bool:
 def _advance(job: Job) -> bool:
     """Run one slice of the result generator; True when the job is over."""
     try:
-        next(job.data["finishing"])
+        next(job.finishing)
     except StopIteration as stop:
-        job.data.pop("finishing", None)
+        job.finishing = None
         _finish(job, "done", stop.value or "done")
         return True
     return False
 
 
 def _stop_preview(job: Job) -> None:
-    job.data.pop("next_partial", None)
-    gen = job.data.pop("previewing", None)
+    job.next_partial = None
+    gen, job.previewing = job.previewing, None
     if gen is not None:
         gen.close()
 
@@ -115,24 +127,25 @@ def _stop_preview(job: Job) -> None:
 def _preview_slice(job: Job) -> None:
     """Advance the preview by one slice. A preview being drawn is finished before the newest partial starts
     (restarting on every partial could starve it when partials come faster than a preview takes)."""
-    if "previewing" not in job.data and "next_partial" in job.data:
-        out = job.on_partial(job, job.data.pop("next_partial"))
+    if job.previewing is None and job.next_partial is not None:
+        partial, job.next_partial = job.next_partial, None
+        out = job.on_partial(job, partial)
         if not inspect.isgenerator(out):
             return
-        job.data["previewing"] = out
-    gen = job.data.get("previewing")
+        job.previewing = out
+    gen = job.previewing
     if gen is None:
         return
     try:
         next(gen)
     except StopIteration:
-        job.data.pop("previewing", None)
+        job.previewing = None
 
 
 def _finish(job: Job, state: str, message: str) -> None:
     global _active, _last
     _stop_preview(job)
-    gen = job.data.pop("finishing", None)
+    gen, job.finishing = job.finishing, None
     if gen is not None:
         gen.close()  # an unfinished write removes what it made (its finally clause)
     job.state = state
@@ -180,7 +193,7 @@ def _handle(job: Job, ev) -> bool:
         job.message = ev.message or f"step {ev.step} of {ev.total}"
     elif ev.type == "result":
         if _in_edit_mode():
-            job.data["pending_result"] = ev.result  # applied as soon as the artist leaves Edit Mode
+            job.pending_result, job.has_pending_result = ev.result, True  # applied as soon as the artist leaves Edit Mode
             job.message = "result ready: leave Edit Mode to apply it"
             return False
         return _complete(job, ev.result)
@@ -200,7 +213,7 @@ def pump() -> float | None:
         return None
     t0 = time.perf_counter()
     try:
-        if "finishing" in job.data:
+        if job.finishing is not None:
             if not _in_edit_mode():
                 _advance(job)
         elif job.call is not None:
@@ -209,9 +222,10 @@ def pump() -> float | None:
                     _fail(job, job.call.error)
                 else:
                     _complete(job, job.call.value)
-        elif "pending_result" in job.data:
+        elif job.has_pending_result:
             if not _in_edit_mode():
-                _complete(job, job.data.pop("pending_result"))
+                value, job.pending_result, job.has_pending_result = job.pending_result, None, False
+                _complete(job, value)
         else:
             latest_partial = None
             while time.perf_counter() - t0 < BUDGET_S:
@@ -231,8 +245,8 @@ def pump() -> float | None:
                     break
                 _handle(job, ev)
             if latest_partial is not None and job.running and job.on_partial is not None:
-                job.data["next_partial"] = latest_partial  # drawn once the preview in progress is complete
-            if job.running and "finishing" not in job.data and "pending_result" not in job.data:
+                job.next_partial = latest_partial  # drawn once the preview in progress is complete
+            if job.running and job.finishing is None and not job.has_pending_result:
                 _preview_slice(job)
     except (wire.WireError, ValueError, RuntimeError, ReferenceError, KeyError) as e:
         if job.running:
@@ -244,7 +258,7 @@ def pump() -> float | None:
     _redraw()
     if not job.running:
         return None
-    busy = "finishing" in job.data or "previewing" in job.data
+    busy = job.finishing is not None or job.previewing is not None
     return SLICE_S if busy else TICK_S
 
 

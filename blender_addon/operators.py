@@ -4,10 +4,10 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import client, jobs, scene_io, tasks, wire
+from . import channels, client, jobs, tasks, wire
 
 # errors that mean "the artist's input or setup needs fixing", shown as they are
-EXPECTED = (scene_io.SceneError, wire.WireError, client.BackendError, RuntimeError)
+EXPECTED = (channels.SceneError, wire.WireError, client.BackendError, RuntimeError)
 
 
 def _armature(context):

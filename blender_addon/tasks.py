@@ -11,7 +11,7 @@ import re
 
 import bpy
 
-from . import backend_process, client, compat, jobs, preferences, scene_io, wire
+from . import action_write, backend_process, channels, client, compat, importers, inbetween_write, jobs, key_read, preferences, rig_read, trajectories, wire
 
 PREVIEW_NAME = "MotionLoom Preview"
 STASH_TRACK = "[Action Stash]"
@@ -24,7 +24,7 @@ CONNECTION = {"state": "unknown", "url": "", "version": "", "device": "", "model
 def _object(name: str):
     obj = bpy.data.objects.get(name)
     if obj is None:
-        raise scene_io.SceneError(f"the armature '{name}' was deleted or renamed while the job ran; nothing was "
+        raise channels.SceneError(f"the armature '{name}' was deleted or renamed while the job ran; nothing was "
                                   "written")
     return obj
 
@@ -48,11 +48,11 @@ def bone_map_overrides(obj) -> dict | None:
         if not it.bone:
             continue
         if it.bone not in arm.bones:
-            raise scene_io.SceneError(f"the bone map of '{obj.name}' sends {it.canonical} to '{it.bone}', which is "
+            raise channels.SceneError(f"the bone map of '{obj.name}' sends {it.canonical} to '{it.bone}', which is "
                                       "not a bone of this armature: fix the row or run Auto-Map again")
         if it.bone in out.values():
             other = next(c for c, b in out.items() if b == it.bone)
-            raise scene_io.SceneError(f"the bone map of '{obj.name}' gives bone '{it.bone}' to both {other} and "
+            raise channels.SceneError(f"the bone map of '{obj.name}' gives bone '{it.bone}' to both {other} and "
                                       f"{it.canonical}: a bone can play one joint only")
         out[it.canonical] = it.bone
     return out or None
@@ -97,7 +97,7 @@ class Preview:
         self.props_before: dict = {}  # (bone, name) -> the artist's value (or missing) before a partial set it
 
     def _set_properties(self, motion) -> None:
-        for key, old in scene_io.set_properties(_object(self.obj_name), motion.properties).items():
+        for key, old in action_write.set_properties(_object(self.obj_name), motion.properties).items():
             self.props_before.setdefault(key, old)
 
     def _show(self, obj, action, slot) -> None:
@@ -116,10 +116,10 @@ class Preview:
         obj = _object(self.obj_name)
         prev = bpy.data.actions.get(self.action_name) if self.action_name else None
         if prev is not None and obj.animation_data and obj.animation_data.action == prev:
-            yield from scene_io.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
+            yield from action_write.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
             self._set_properties(motion)
             return
-        action, slot = yield from scene_io.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
+        action, slot = yield from action_write.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
                                                                      "LINEAR")
         self._show(_object(self.obj_name), action, slot)
         self._set_properties(motion)
@@ -135,8 +135,8 @@ class Preview:
         copy = src.copy()
         self._show(obj, copy, _slot_by_identifier(copy, self.orig_slot))
         yield
-        plan = scene_io.plan_inbetween(_object(self.obj_name), motion, bones, frame_range)
-        yield from scene_io.apply_inbetween_steps(self.obj_name, plan)
+        plan = inbetween_write.plan_inbetween(_object(self.obj_name), motion, bones, frame_range)
+        yield from inbetween_write.apply_inbetween_steps(self.obj_name, plan)
 
     def _remove_action(self) -> None:
         if self.action_name:
@@ -148,7 +148,7 @@ class Preview:
     def discard(self) -> None:
         obj = bpy.data.objects.get(self.obj_name)
         if obj is not None and self.props_before:
-            scene_io.restore_properties(obj, self.props_before)
+            action_write.restore_properties(obj, self.props_before)
         self.props_before = {}
         if self.action_name is None:
             return
@@ -189,12 +189,12 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
     for m in motions:
         if m.space != "rig":
             raise wire.WireError(f"the backend returned a motion in '{m.space}' space; this add-on needs it on the rig")
-        scene_io.check_bones(obj, m)
+        rig_read.check_bones(obj, m)
     made, placed = [], False
     try:
         for i, m in enumerate(motions):
             name = base_name if len(motions) == 1 else f"{base_name} v{i + 1}"
-            steps = scene_io.write_motion_action_steps(_object(obj_name), m, name)
+            steps = action_write.write_motion_action_steps(_object(obj_name), m, name)
             while True:
                 try:
                     next(steps)
@@ -206,13 +206,13 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
         props_before: dict = {}
         try:
             for i, m in enumerate(motions):  # muted variations only need their properties to exist
-                for key, old in scene_io.set_properties(obj, m.properties, create_only=i > 0).items():
+                for key, old in action_write.set_properties(obj, m.properties, create_only=i > 0).items():
                     props_before.setdefault(key, old)
             for i, name in enumerate(made):
                 action = bpy.data.actions[name]
                 _place_new_action(obj, action, action.slots[0] if compat.HAS_SLOTS else None, mode, i)
         except Exception:
-            scene_io.restore_properties(obj, props_before)
+            action_write.restore_properties(obj, props_before)
             raise
         placed = True
         return made
@@ -228,22 +228,22 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
 def start_generate(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
-    scene_io.require_armature(obj)
-    fps = scene_io.scene_fps(scene)
+    rig_read.require_armature(obj)
+    fps = channels.scene_fps(scene)
     frames = wire.check_frames(_frames(s, fps))
     start = scene.frame_start
-    traj = scene_io.sample_trajectory(s.trajectory, frames) if s.trajectory else None
+    traj = trajectories.sample_trajectory(s.trajectory, frames) if s.trajectory else None
     targets = []
     for t in s.targets:
         if t.empty is None:
             continue
         if not t.joint.strip():
-            raise scene_io.SceneError(f"the joint target on '{t.empty.name}' names no joint")
+            raise channels.SceneError(f"the joint target on '{t.empty.name}' names no joint")
         if not start <= t.frame < start + frames:
-            raise scene_io.SceneError(f"the joint target on '{t.empty.name}' is on frame {t.frame}, outside the "
+            raise channels.SceneError(f"the joint target on '{t.empty.name}' is on frame {t.frame}, outside the "
                                       f"generated frames {start}..{start + frames - 1}")
         targets.append((t.joint.strip(), t.frame, tuple(t.empty.matrix_world.translation)))
-    rig = scene_io.read_rig(obj)
+    rig = rig_read.read_rig(obj)
     req = wire.text2motion_request(s.prompt, frames, fps, start_frame=start, seed=s.seed,
                                    num_variations=s.variations, rig=rig.spec(bone_map_overrides(obj)),
                                    trajectory=traj, joint_targets=targets)
@@ -261,12 +261,12 @@ def start_generate(context, obj) -> jobs.Job:
             raise wire.WireError("the backend returned no motion")
         names = yield from _write_results(obj_name, result.motions, name, mode)
         undo_push("MotionLoom Generate")
-        job.data["actions"] = names
-        job.data["result"] = result
+        job.actions = names
+        job.result = result
         return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
 
     job = jobs.Job("generate", "Generate", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   on_cleanup=lambda job, ok: preview.discard(), data={"object": obj_name})
+                   on_cleanup=lambda job, ok: preview.discard(), object_name=obj_name)
     return jobs.start(job)
 
 
@@ -274,23 +274,23 @@ def start_generate(context, obj) -> jobs.Job:
 def start_inbetween(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
-    scene_io.require_armature(obj)
+    rig_read.require_armature(obj)
     bones = None
     if s.inbetween_bones == "SELECTED":
         sel = [pb.name for pb in obj.pose.bones if compat.pose_bone_selected(pb)]
         bones = sel or None
     if s.inbetween_range == "SELECTED_KEYS":
-        keys = scene_io.read_keys(obj, bones, selected_keys=True)
+        keys = key_read.read_keys(obj, bones, selected_keys=True)
     else:
         rng = (scene.frame_preview_start, scene.frame_preview_end) if scene.use_preview_range \
             else (scene.frame_start, scene.frame_end)
-        keys = scene_io.read_keys(obj, bones, frame_range=rng)
-    rig = scene_io.read_rig(obj)
-    fps = scene_io.scene_fps(scene)
+        keys = key_read.read_keys(obj, bones, frame_range=rng)
+    rig = rig_read.read_rig(obj)
+    fps = channels.scene_fps(scene)
     req = wire.inbetween_request(keys.spec(), fps, rig=rig.spec(bone_map_overrides(obj)),
                                  frame_range=keys.frame_range)
     action, slot = compat.assigned(obj)
-    fingerprint = scene_io.action_fingerprint(action)
+    fingerprint = action_write.action_fingerprint(action)
     obj_name, act_name = obj.name, action.name
     preview = Preview(obj)
 
@@ -301,29 +301,29 @@ def start_inbetween(context, obj) -> jobs.Job:
         o = _object(obj_name)
         act, _ = compat.assigned(o)
         if act is None or act.name != act_name:
-            raise scene_io.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
+            raise channels.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
                                       "written")
-        if not scene_io.fingerprints_equal(fingerprint, scene_io.action_fingerprint(act)):
-            raise scene_io.SceneError("the keys changed while the job ran; nothing was written: run In-between again")
+        if not action_write.fingerprints_equal(fingerprint, action_write.action_fingerprint(act)):
+            raise channels.SceneError("the keys changed while the job ran; nothing was written: run In-between again")
         return o
 
     def on_result(job, result):
         preview.discard()
         if len(result.motions) != 1 or result.motions[0].space != "rig":
             raise wire.WireError("the backend's in-between result is not one motion on the rig")
-        plan = scene_io.plan_inbetween(unchanged(), result.motions[0], keys.bones, keys.frame_range)
+        plan = inbetween_write.plan_inbetween(unchanged(), result.motions[0], keys.bones, keys.frame_range)
         yield  # planning and writing in separate ticks; the write itself is one step (all or nothing)
         o = unchanged()
-        n = scene_io.apply_inbetween(o, plan)
+        n = inbetween_write.apply_inbetween(o, plan)
         undo_push("MotionLoom In-between")
-        job.data["keys_added"] = n
-        job.data["result"] = result
+        job.keys_added = n
+        job.result = result
         lo, hi = keys.frame_range
         return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({result.model})"
 
     job = jobs.Job("inbetween", "In-between", stream=_stream(context, req), on_partial=on_partial,
                    on_result=on_result, on_cleanup=lambda job, ok: preview.discard(),
-                   data={"object": obj_name, "bones": keys.bones, "frame_range": keys.frame_range})
+                   object_name=obj_name)
     return jobs.start(job)
 
 
@@ -333,27 +333,27 @@ def read_source(context, target):
     s = context.scene.motionloom
     if s.source_type == "FILE":
         path = bpy.path.abspath(s.source_file)
-        rig, motion, name = scene_io.import_motion_file(path)
+        rig, motion, name = importers.import_motion_file(path)
         return rig, motion, name, None
     src = s.source_armature
     if src is None:
-        raise scene_io.SceneError("choose a source armature (or switch the source to a file)")
-    scene_io.require_armature(src, "the source")
+        raise channels.SceneError("choose a source armature (or switch the source to a file)")
+    rig_read.require_armature(src, "the source")
     if src == target:
-        raise scene_io.SceneError("the source and the target are the same armature")
+        raise channels.SceneError("the source and the target are the same armature")
     action, slot = compat.assigned(src)
     if action is None:
-        raise scene_io.SceneError(f"the source armature '{src.name}' has no action")
+        raise channels.SceneError(f"the source armature '{src.name}' has no action")
     f0, f1 = (int(round(x)) for x in action.frame_range)
-    rig, motion = scene_io.rig_motion(src, action, slot, f0, f1)
+    rig, motion = key_read.rig_motion(src, action, slot, f0, f1)
     return rig, motion, action.name, bone_map_overrides(src)
 
 
 def start_retarget(context, target) -> jobs.Job:
-    scene_io.require_armature(target, "the target (the selected armature)")
+    rig_read.require_armature(target, "the target (the selected armature)")
     src_rig, motion, src_name, src_map = read_source(context, target)
-    rig = scene_io.read_rig(target)
-    fps = scene_io.scene_fps(context.scene)
+    rig = rig_read.read_rig(target)
+    fps = channels.scene_fps(context.scene)
     source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw,
                               motion.root_translation, motion.start_frame, "rig", motion.root_bone,
                               motion.location_bones or None, motion.locations)
@@ -373,14 +373,14 @@ def start_retarget(context, target) -> jobs.Job:
             raise wire.WireError("the backend returned no motion")
         names = yield from _write_results(obj_name, result.motions[:1], name, mode)
         undo_push("MotionLoom Retarget")
-        job.data["actions"] = names
-        job.data["result"] = result
+        job.actions = names
+        job.result = result
         if result.bone_map:
-            job.data["bone_map"] = result.bone_map
+            job.bone_map = list(result.bone_map)
         return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"
 
     job = jobs.Job("retarget", "Retarget", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   on_cleanup=lambda job, ok: preview.discard(), data={"object": obj_name})
+                   on_cleanup=lambda job, ok: preview.discard(), object_name=obj_name)
     return jobs.start(job)
 
 
@@ -397,8 +397,8 @@ def fill_bone_map(obj, entries) -> int:
 
 
 def start_bone_map(context, obj) -> jobs.Job:
-    scene_io.require_armature(obj)
-    rig = scene_io.read_rig(obj)
+    rig_read.require_armature(obj)
+    rig = rig_read.read_rig(obj)
     b = preferences.backend(context)
     obj_name = obj.name
 
@@ -420,9 +420,9 @@ def _check(b: client.Backend):
 
 def _connected(job, value) -> str:
     health, models = value
-    CONNECTION.update(state="connected", url=job.data["url"], version=str(health.get("version", "?")),
+    CONNECTION.update(state="connected", url=job.url, version=str(health.get("version", "?")),
                       device=str(health.get("device", "?")), models=list(models), error="")
-    return f"connected to {job.data['url']} (backend {CONNECTION['version']}, {len(models)} models)"
+    return f"connected to {job.url} (backend {CONNECTION['version']}, {len(models)} models)"
 
 
 def _connection_failed(job, ok) -> None:
@@ -438,7 +438,7 @@ def start_connect(context) -> jobs.Job:
         raise
     CONNECTION.update(state="checking", url=b.url, error="")
     job = jobs.Job("connect", "Connect", call=client.Call(_check, b), on_result=_connected,
-                   on_cleanup=_connection_failed, data={"url": b.url})
+                   on_cleanup=_connection_failed, url=b.url)
     return jobs.start(job)
 
 
@@ -453,7 +453,7 @@ def start_local_backend(context) -> jobs.Job:
         return _check(client.Backend(url, prefs.token))
 
     def on_result(job, value):
-        job.data["url"] = proc.url
+        job.url = proc.url
         return _connected(job, value)
 
     def on_cleanup(job, ok):
@@ -462,7 +462,7 @@ def start_local_backend(context) -> jobs.Job:
         _connection_failed(job, ok)
 
     job = jobs.Job("start", "Start Backend", call=client.Call(wait_and_check), on_result=on_result,
-                   on_cleanup=on_cleanup, data={"url": ""})
+                   on_cleanup=on_cleanup, url="")
     return jobs.start(job)
 
 

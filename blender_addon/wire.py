@@ -2,7 +2,7 @@
 
 Builds request bodies as plain dicts and reads results and events back into small dataclasses. Arrays travel as
 ``{"dtype": "float32", "shape": [...], "data": base64(little-endian float32, C order)}``; quaternions are XYZW here
-(conversion to Blender's WXYZ happens in ``scene_io``). Nothing in this module imports bpy, so it runs in the worker
+(conversion to Blender's WXYZ happens in ``channels``). Nothing in this module imports bpy, so it runs in the worker
 thread and in plain-Python tests.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Blender-side benchmark of the add-on (run by ``python -m backend bench blender``; needs the bpy module).
 
 1. **Action write**: 300 frames x 65 bones (quaternions + root location: 263 F-curves, 78,900 keys) into a new
-   action with the add-on's bulk path (``scene_io.write_motion_action``: ``keyframe_points.add`` + ``foreach_set``),
+   action with the add-on's bulk path (``action_write.write_motion_action``: ``keyframe_points.add`` + ``foreach_set``),
    against the usual per-key path measured in the same run (``pose_bone.keyframe_insert`` per bone per frame).
    Both results are compared key by key.
 2. **Main-thread stall while streaming**: a 300-frame x 65-bone generation with 10 partial results streamed over
@@ -66,8 +66,8 @@ def rig65():
 
 
 def random_motion(arm, frames: int, seed: int = 0):
-    from blender_addon import scene_io, wire
-    rig = scene_io.read_rig(arm)
+    from blender_addon import rig_read, wire
+    rig = rig_read.read_rig(arm)
     rng = np.random.default_rng(seed)
     q = rng.normal(size=(frames, len(rig.bones), 4)) * 0.1 + [0, 0, 0, 1]
     q = np.cumsum(q, axis=0)
@@ -79,12 +79,12 @@ def random_motion(arm, frames: int, seed: int = 0):
 
 # ---------------------------------------------------------------------------------------------- action write
 def bench_write(arm, frames: int, repeats: int) -> dict:
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, channels, compat
     rig, m = random_motion(arm, frames)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        act, slot = scene_io.write_motion_action(arm, m, "bulk")
+        act, slot = action_write.write_motion_action(arm, m, "bulk")
         times.append(time.perf_counter() - t0)
         keep = (act, slot)
         for a in [a for a in bpy.data.actions if a.name.startswith("bulk") and a != act]:
@@ -93,7 +93,7 @@ def bench_write(arm, frames: int, repeats: int) -> dict:
     n_curves = len(compat.fcurves(act, slot))
 
     # baseline: the per-key path most scripts use
-    q_wxyz = scene_io.hemisphere_continuous(m.rotations_xyzw[..., [3, 0, 1, 2]])
+    q_wxyz = channels.hemisphere_continuous(m.rotations_xyzw[..., [3, 0, 1, 2]])
     base_act, base_slot = compat.new_action("per-key", arm)
     compat.assign(arm, base_act, base_slot)
     pbs = [arm.pose.bones[b] for b in rig.bones]
@@ -192,7 +192,7 @@ def stall_stats(job, baseline_s: float, what: str) -> dict:
 
 
 def bench_stream_generate(frames: int, partials: int) -> dict:
-    from blender_addon import scene_io, tasks, wire
+    from blender_addon import action_write, rig_read, tasks, wire
     arm = rig65()
     fake = Backend([sys.executable, str(ROOT / "tests" / "blender" / "fake_backend.py"), "--port", "0",
                     "--partials", str(partials), "--step-delay", "0.1"])
@@ -203,9 +203,9 @@ def bench_stream_generate(frames: int, partials: int) -> dict:
         bpy.context.view_layer.objects.active = arm
         tasks.start_generate(bpy.context, arm)
         job = pump_like_the_timer()
-        rig = scene_io.read_rig(arm)
+        rig = rig_read.read_rig(arm)
         req = wire.text2motion_request(s.prompt, frames, 30.0, rig=rig.spec())
-        base = blocking_baseline(req, fake.url, lambda r: scene_io.write_motion_action(arm, r.motions[0], "blocking"))
+        base = blocking_baseline(req, fake.url, lambda r: action_write.write_motion_action(arm, r.motions[0], "blocking"))
     finally:
         fake.stop()
     out = stall_stats(job, base, f"generate {frames} frames x 65 bones, {partials} partials (scripted backend)")
@@ -214,10 +214,10 @@ def bench_stream_generate(frames: int, partials: int) -> dict:
 
 
 def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
-    from blender_addon import scene_io, tasks, wire
+    from blender_addon import action_write, inbetween_write, key_read, tasks, wire
     arm = rig65()
     rig, m = random_motion(arm, frames, seed=1)
-    act, slot = scene_io.write_motion_action(arm, m, "keys")
+    act, slot = action_write.write_motion_action(arm, m, "keys")
     from blender_addon import compat
     # keep keys on 4 frames only: the artist's key poses
     keep = {1, frames // 3, 2 * frames // 3, frames}
@@ -236,20 +236,20 @@ def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
         bpy.context.view_layer.objects.active = arm
         tasks.start_inbetween(bpy.context, arm)
         job = pump_like_the_timer()
-        keys = scene_io.read_keys(arm, frame_range=(1, frames))
+        keys = key_read.read_keys(arm, frame_range=(1, frames))
         req = wire.inbetween_request(keys.spec(), 30.0, rig=rig.spec(), frame_range=keys.frame_range)
         copy = act.copy()
 
         def apply(result):  # the same write (into a copy of the keys), timed as part of the blocking call
             compat.assign(arm, copy, copy.slots[0] if compat.HAS_SLOTS else None)
-            plan = scene_io.plan_inbetween(arm, result.motions[0], keys.bones, keys.frame_range)
-            return scene_io.apply_inbetween(arm, plan)
+            plan = inbetween_write.plan_inbetween(arm, result.motions[0], keys.bones, keys.frame_range)
+            return inbetween_write.apply_inbetween(arm, plan)
 
         base = blocking_baseline(req, real.url, apply)
     finally:
         real.stop()
     out = stall_stats(job, base, f"in-between {frames} frames x 65 bones, 4 key poses (real backend)")
-    out["keys_added"] = job.data.get("keys_added")
+    out["keys_added"] = job.keys_added
     return out
 
 

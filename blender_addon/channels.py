@@ -1,0 +1,110 @@
+"""Channel maths without bpy: rotation modes <-> quaternions, quaternion hemispheres, XYZW <-> WXYZ, frame timing.
+
+This is the only place that converts between the wire's XYZW quaternions and Blender's WXYZ channels, and between
+the artist's rotation modes (quaternion, Euler, axis-angle) and quaternions. Values are only moved, converted
+between rotation representations and kept on the artist's quaternion hemisphere / Euler branch (``mathutils``
+does the Euler branch work; no ``bpy`` here).
+"""
+from __future__ import annotations
+
+import numpy as np
+from mathutils import Euler, Quaternion
+
+
+class SceneError(ValueError):
+    """Something in the scene stops the job (no armature, no keys, NaN keys, unknown bones); for the artist."""
+
+
+# ---------------------------------------------------------------------------------------- rotation modes
+def channels_to_quat_wxyz(values: np.ndarray, mode: str) -> np.ndarray:
+    """(N,C) channel values in ``mode`` -> (N,4) unit quaternions, WXYZ."""
+    values = np.asarray(values, np.float64)
+    if mode == "QUATERNION":
+        q = values.copy()
+    elif mode == "AXIS_ANGLE":
+        q = np.array([Quaternion(v[1:4], v[0]) if np.linalg.norm(v[1:4]) > 1e-12 else Quaternion()
+                      for v in values], np.float64).reshape(-1, 4)
+    else:
+        q = np.array([Euler(v, mode).to_quaternion() for v in values], np.float64).reshape(-1, 4)
+    n = np.linalg.norm(q, axis=-1, keepdims=True)
+    if np.any(n < 1e-9):
+        raise SceneError("a rotation key is a zero quaternion")
+    return q / n
+
+
+def quat_wxyz_to_channels(q: np.ndarray, mode: str, reference: np.ndarray | None = None,
+                          anchors: dict | None = None) -> np.ndarray:
+    """(N,4) WXYZ -> (N,C) channels in ``mode``, continuous in time.
+
+    Quaternions keep the hemisphere of the previous frame; Euler angles the branch of the previous frame
+    (``to_euler(mode, compat)``). ``anchors`` maps a row index to the artist's own channel values at that row:
+    the sequence restarts from them, so written values join the artist's curves without a flip.
+    """
+    q = np.asarray(q, np.float64)
+    anchors = anchors or {}
+    if mode == "QUATERNION":
+        return _continuous_signs(q, reference, anchors)
+    if mode == "AXIS_ANGLE":
+        out = np.empty((len(q), 4))
+        for i, v in enumerate(q):
+            axis, angle = Quaternion(v).to_axis_angle()
+            out[i] = (angle, *axis)
+        return out
+    out = np.empty((len(q), 3))
+    prev = None if reference is None else Euler(reference, mode)
+    for i, v in enumerate(q):
+        if i in anchors:
+            prev = Euler(anchors[i], mode)
+        e = Quaternion(v).to_euler(mode, prev) if prev is not None else Quaternion(v).to_euler(mode)
+        out[i] = e
+        prev = e
+    return out
+
+
+def _continuous_signs(q: np.ndarray, reference, anchors: dict) -> np.ndarray:
+    """Flip rows of (N,4) ``q`` so each row is on the hemisphere of the previous one, restarting at anchor rows
+    (sign chosen towards the anchor's value) and at row 0 (towards ``reference`` if given). Vectorised."""
+    n = len(q)
+    if n == 0:
+        return q.copy()
+    rel = np.ones(n)
+    rel[1:] = np.where(np.sum(q[1:] * q[:-1], axis=1) < 0, -1.0, 1.0)
+    chain = np.cumprod(rel)  # sign of row i relative to row 0 along the chain (+-1, so its own inverse)
+    restart = {0: 1.0 if reference is None or float(np.dot(q[0], reference)) >= 0 else -1.0}
+    for i, ref in anchors.items():
+        if 0 <= i < n:
+            restart[i] = 1.0 if float(np.dot(q[i], ref)) >= 0 else -1.0
+    idx = np.zeros(n, int)
+    idx[list(restart)] = list(restart)
+    start = np.maximum.accumulate(idx)  # the restart row each row's chain begins at
+    sign_at = np.zeros(n)
+    sign_at[list(restart)] = list(restart.values())
+    return q * (sign_at[start] * chain * chain[start])[:, None]
+
+
+def hemisphere_continuous(q: np.ndarray) -> np.ndarray:
+    """(T,...,4): flip signs so consecutive frames have a non-negative dot product (no long-way spins)."""
+    q = np.array(q, np.float64)
+    if len(q) < 2:
+        return q
+    d = np.sum(q[1:] * q[:-1], axis=-1)
+    flips = np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)
+    q[1:] *= flips[..., None]
+    return q
+
+
+def xyzw_to_wxyz(q):
+    return np.asarray(q)[..., [3, 0, 1, 2]]
+
+
+def wxyz_to_xyzw(q):
+    return np.asarray(q)[..., [1, 2, 3, 0]]
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def motion_frames(motion, fps: float) -> np.ndarray:
+    """Scene frame numbers of a motion's samples (fractional when the motion's fps differs from the scene's)."""
+    return motion.start_frame + np.arange(motion.num_frames) * (fps / motion.fps)
