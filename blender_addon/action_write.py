@@ -60,7 +60,7 @@ def set_curve_values(fc, frames: np.ndarray, values: np.ndarray) -> bool:
 
 
 # ------------------------------------------------------------------------------------- pose-bone properties
-_MISSING = object()
+MISSING = object()
 
 
 def _typed(old, value: float):
@@ -75,17 +75,17 @@ def _typed(old, value: float):
 def set_properties(obj, properties, create_only: bool = False) -> dict:
     """Set ``pose.bones[bone][name] = value`` for each property (creating those the rig lacks, so their F-curves
     resolve); ``create_only``: only create the missing ones. Returns ``{(bone, name): previous value or
-    _MISSING}`` for :func:`restore_properties`."""
+    MISSING}`` for :func:`restore_properties`."""
     previous = {}
     try:
         for p in properties:
             pb = obj.pose.bones[p.bone]
-            old = pb.get(p.name, _MISSING)
-            if create_only and old is not _MISSING:
+            old = pb.get(p.name, MISSING)
+            if create_only and old is not MISSING:
                 continue
             previous.setdefault((p.bone, p.name), old.to_list() if hasattr(old, "to_list") else
                                 old.to_dict() if hasattr(old, "to_dict") else old)
-            pb[p.name] = float(p.value) if old is _MISSING else _typed(old, p.value)
+            pb[p.name] = float(p.value) if old is MISSING else _typed(old, p.value)
     except Exception:  # all or nothing (e.g. a linked rig whose properties cannot be edited)
         restore_properties(obj, previous)
         raise
@@ -98,7 +98,7 @@ def restore_properties(obj, previous: dict) -> None:
         pb = obj.pose.bones.get(bone)
         if pb is None:
             continue
-        if old is _MISSING:
+        if old is MISSING:
             if name in pb.keys():
                 del pb[name]
         else:

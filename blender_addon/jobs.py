@@ -34,6 +34,7 @@ class Job:
     on_partial: object = None  # fn(job, wire.Motion) -> None or a generator (one slice per tick)
     on_result: object = None  # fn(job, wire.Result | value) -> message, or a generator (one slice per tick)
     on_cleanup: object = None  # fn(job, ok: bool): always called once at the end
+    preview: object = None  # a preview.Preview: discarded (the armature restored exactly) whatever the outcome
     state: str = "running"  # running | done | error | cancelled
     progress: float = 0.0
     message: str = "waiting for the backend"
@@ -50,6 +51,7 @@ class Job:
     finishing: object = None  # the result generator being run, one slice per tick
     previewing: object = None  # the preview generator being run
     next_partial: object = None  # the newest partial result, drawn once the preview in progress is complete
+    shown_partial: object = None  # the partial last handed to on_partial (shown again after a save or an undo)
     pending_result: object = None  # a result that waits for the artist to leave Edit Mode
     has_pending_result: bool = False
 
@@ -129,6 +131,7 @@ def _preview_slice(job: Job) -> None:
     (restarting on every partial could starve it when partials come faster than a preview takes)."""
     if job.previewing is None and job.next_partial is not None:
         partial, job.next_partial = job.next_partial, None
+        job.shown_partial = partial
         out = job.on_partial(job, partial)
         if not inspect.isgenerator(out):
             return
@@ -142,6 +145,29 @@ def _preview_slice(job: Job) -> None:
         job.previewing = None
 
 
+def take_preview_off() -> None:
+    """Before a save: put the armature back as it was (the file gets no preview); :func:`show_preview_again`
+    afterwards."""
+    job = _active
+    if job is not None and job.running and job.preview is not None:
+        _stop_preview(job)
+        job.preview.discard()
+
+
+def show_preview_again() -> None:
+    """After a save or an undo/redo: draw the last partial again on the next tick (the preview was taken off, or the
+    undo brought back an older state that :func:`preview.repair_orphans` cleaned)."""
+    job = _active
+    if job is None or not job.running or job.preview is None:
+        return
+    if job.previewing is not None:
+        job.previewing.close()  # its half-made action (if any) removes itself
+        job.previewing = None
+    job.preview.forget()
+    if job.next_partial is None:
+        job.next_partial = job.shown_partial
+
+
 def _finish(job: Job, state: str, message: str) -> None:
     global _active, _last
     _stop_preview(job)
@@ -153,6 +179,8 @@ def _finish(job: Job, state: str, message: str) -> None:
     if state == "done":
         job.progress = 1.0
     try:
+        if job.preview is not None:
+            job.preview.discard()
         if job.on_cleanup is not None:
             job.on_cleanup(job, state == "done")
     except Exception as e:  # cleanup must not hide the job's own outcome

@@ -11,9 +11,10 @@ import re
 
 import bpy
 
-from . import action_write, backend_process, channels, client, compat, importers, inbetween_write, jobs, key_read, preferences, rig_read, trajectories, wire
+from . import (action_write, backend_process, channels, client, compat, importers, inbetween_write, jobs, key_read,
+               preferences, rig_read, trajectories, wire)
+from .preview import Preview, live_object
 
-PREVIEW_NAME = "MotionLoom Preview"
 STASH_TRACK = "[Action Stash]"
 
 # connection state shown in the Backend panel
@@ -21,23 +22,6 @@ CONNECTION = {"state": "unknown", "url": "", "version": "", "device": "", "model
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def _object(name: str):
-    obj = bpy.data.objects.get(name)
-    if obj is None:
-        raise channels.SceneError(f"the armature '{name}' was deleted or renamed while the job ran; nothing was "
-                                  "written")
-    return obj
-
-
-def _slot_by_identifier(action, identifier):
-    if not compat.HAS_SLOTS or action is None or identifier is None:
-        return None
-    for s in action.slots:
-        if s.identifier == identifier:
-            return s
-    return None
-
-
 def bone_map_overrides(obj) -> dict | None:
     """The rig's saved bone map as ``{canonical joint: bone}``, checked against the armature's bones."""
     arm = obj.data
@@ -80,91 +64,6 @@ def _stream(context, request: dict) -> client.JobStream:
     return client.JobStream(preferences.backend(context), request)
 
 
-# ------------------------------------------------------------------------------------------------- preview
-class Preview:
-    """Shows partial results on an armature through a temporary action; ``discard`` puts back exactly what the
-    armature had (action, slot, fake-user flag, the values of pose-bone properties a partial switched, e.g.
-    Rigify's IK/FK) and deletes the temporary action."""
-
-    def __init__(self, obj):
-        self.obj_name = obj.name
-        action, slot = compat.assigned(obj)
-        self.orig_action = action.name if action else None
-        self.orig_slot = slot.identifier if slot is not None else None
-        self.orig_fake_user = bool(action.use_fake_user) if action else False
-        self.had_animdata = obj.animation_data is not None
-        self.action_name: str | None = None
-        self.props_before: dict = {}  # (bone, name) -> the artist's value (or missing) before a partial set it
-
-    def _set_properties(self, motion) -> None:
-        for key, old in action_write.set_properties(_object(self.obj_name), motion.properties).items():
-            self.props_before.setdefault(key, old)
-
-    def _show(self, obj, action, slot) -> None:
-        """Make ``action`` the preview (replacing the previous one) and show it on the armature."""
-        self._remove_action()
-        if self.orig_action:
-            bpy.data.actions[self.orig_action].use_fake_user = True  # keep the artist's action alive meanwhile
-        action.name = PREVIEW_NAME
-        self.action_name = action.name
-        compat.assign(obj, action, slot)
-
-    def show_motion(self, motion):
-        """Generator (one slice per tick): update the preview with a rig-space partial motion."""
-        if motion.space != "rig":
-            return  # a canonical-space partial cannot be shown on this rig without model math; progress only
-        obj = _object(self.obj_name)
-        prev = bpy.data.actions.get(self.action_name) if self.action_name else None
-        if prev is not None and obj.animation_data and obj.animation_data.action == prev:
-            yield from action_write.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
-            self._set_properties(motion)
-            return
-        action, slot = yield from action_write.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
-                                                                     "LINEAR")
-        self._show(_object(self.obj_name), action, slot)
-        self._set_properties(motion)
-
-    def show_filled(self, motion, bones, frame_range):
-        """Generator: a copy of the artist's action with the partial in-between frames filled in."""
-        if motion.space != "rig":
-            return
-        obj = _object(self.obj_name)
-        src = bpy.data.actions.get(self.orig_action) if self.orig_action else None
-        if src is None:
-            return
-        copy = src.copy()
-        self._show(obj, copy, _slot_by_identifier(copy, self.orig_slot))
-        yield
-        plan = inbetween_write.plan_inbetween(_object(self.obj_name), motion, bones, frame_range)
-        yield from inbetween_write.apply_inbetween_steps(self.obj_name, plan)
-
-    def _remove_action(self) -> None:
-        if self.action_name:
-            act = bpy.data.actions.get(self.action_name)
-            if act is not None:
-                bpy.data.actions.remove(act)
-            self.action_name = None
-
-    def discard(self) -> None:
-        obj = bpy.data.objects.get(self.obj_name)
-        if obj is not None and self.props_before:
-            action_write.restore_properties(obj, self.props_before)
-        self.props_before = {}
-        if self.action_name is None:
-            return
-        orig = bpy.data.actions.get(self.orig_action) if self.orig_action else None
-        if obj is not None:
-            if orig is not None:
-                compat.assign(obj, orig, _slot_by_identifier(orig, self.orig_slot))
-            elif obj.animation_data is not None:
-                obj.animation_data.action = None
-                if not self.had_animdata and len(obj.animation_data.nla_tracks) == 0:
-                    obj.animation_data_clear()
-        if orig is not None:
-            orig.use_fake_user = self.orig_fake_user
-        self._remove_action()
-
-
 def _place_new_action(obj, action, slot, mode: str, index: int) -> str:
     """Assign (stashing the artist's action on a muted NLA track) or push to a new NLA track."""
     if mode == "NLA" or index > 0:
@@ -185,7 +84,7 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
     Pose-bone properties (e.g. Rigify's IK/FK switches) are keyed in each action; when the actions are placed, the
     first one's values are also set on the rig (it shows the result at once, without waiting for a frame change),
     and properties the rig lacks are created so every action's curves resolve."""
-    obj = _object(obj_name)
+    obj = live_object(obj_name)
     for m in motions:
         if m.space != "rig":
             raise wire.WireError(f"the backend returned a motion in '{m.space}' space; this add-on needs it on the rig")
@@ -194,7 +93,7 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
     try:
         for i, m in enumerate(motions):
             name = base_name if len(motions) == 1 else f"{base_name} v{i + 1}"
-            steps = action_write.write_motion_action_steps(_object(obj_name), m, name)
+            steps = action_write.write_motion_action_steps(live_object(obj_name), m, name)
             while True:
                 try:
                     next(steps)
@@ -202,7 +101,7 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
                     made.append(done.value[0].name)
                     break
                 yield
-        obj = _object(obj_name)
+        obj = live_object(obj_name)
         props_before: dict = {}
         try:
             for i, m in enumerate(motions):  # muted variations only need their properties to exist
@@ -266,7 +165,7 @@ def start_generate(context, obj) -> jobs.Job:
         return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
 
     job = jobs.Job("generate", "Generate", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   on_cleanup=lambda job, ok: preview.discard(), object_name=obj_name)
+                   preview=preview, object_name=obj_name)
     return jobs.start(job)
 
 
@@ -298,7 +197,7 @@ def start_inbetween(context, obj) -> jobs.Job:
         return preview.show_filled(motion, keys.bones, keys.frame_range)
 
     def unchanged():
-        o = _object(obj_name)
+        o = live_object(obj_name)
         act, _ = compat.assigned(o)
         if act is None or act.name != act_name:
             raise channels.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
@@ -322,7 +221,7 @@ def start_inbetween(context, obj) -> jobs.Job:
         return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({result.model})"
 
     job = jobs.Job("inbetween", "In-between", stream=_stream(context, req), on_partial=on_partial,
-                   on_result=on_result, on_cleanup=lambda job, ok: preview.discard(),
+                   on_result=on_result, preview=preview,
                    object_name=obj_name)
     return jobs.start(job)
 
@@ -380,7 +279,7 @@ def start_retarget(context, target) -> jobs.Job:
         return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"
 
     job = jobs.Job("retarget", "Retarget", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   on_cleanup=lambda job, ok: preview.discard(), object_name=obj_name)
+                   preview=preview, object_name=obj_name)
     return jobs.start(job)
 
 
@@ -403,7 +302,7 @@ def start_bone_map(context, obj) -> jobs.Job:
     obj_name = obj.name
 
     def on_result(job, entries):
-        o = _object(obj_name)
+        o = live_object(obj_name)
         n = fill_bone_map(o, entries)
         mapped = sum(1 for e in entries if e.bone)
         undo_push("MotionLoom Bone Map")

@@ -420,19 +420,19 @@ def test_plan_inbetween_fills_location_bones_only_where_keyed(addon):
 
 
 def test_preview_restores_properties_a_partial_switched(addon):
-    from blender_addon import action_write, rig_read, tasks
+    from blender_addon import action_write, preview as preview_mod, rig_read
     arm = load_character()
     artist = key_poses(arm)
     arm.pose.bones["mixamorig:Hips"]["IK_FK"] = 0.0
     rig = rig_read.read_rig(arm)
     m = _with_channels(_motion(rig.bones, rig.parents, 6), [], [("mixamorig:Hips", "IK_FK", 1.0),
                                                                 ("mixamorig:Head", "head_follow", 1.0)])
-    preview = tasks.Preview(arm)
+    preview = preview_mod.Preview(arm)
     action_write.run_steps(preview.show_motion(m))
-    assert arm.animation_data.action.name == tasks.PREVIEW_NAME
+    assert arm.animation_data.action.name == preview_mod.PREVIEW_NAME
     assert arm.pose.bones["mixamorig:Hips"]["IK_FK"] == 1.0 and arm.pose.bones["mixamorig:Head"]["head_follow"] == 1.0
     action_write.run_steps(preview.show_motion(m))  # a second partial: still restores the artist's values
     bpy.context.scene.frame_set(3)
     preview.discard()
-    assert arm.animation_data.action == artist and tasks.PREVIEW_NAME not in bpy.data.actions
+    assert arm.animation_data.action == artist and preview_mod.PREVIEW_NAME not in bpy.data.actions
     assert arm.pose.bones["mixamorig:Hips"]["IK_FK"] == 0.0 and "head_follow" not in arm.pose.bones["mixamorig:Head"]
