@@ -108,3 +108,56 @@ def scene_fps(scene) -> float:
 def motion_frames(motion, fps: float) -> np.ndarray:
     """Scene frame numbers of a motion's samples (fractional when the motion's fps differs from the scene's)."""
     return motion.start_frame + np.arange(motion.num_frames) * (fps / motion.fps)
+
+
+# ------------------------------------------------------------------------------------------ forward kinematics
+def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(...,4) unit WXYZ quaternions -> (...,3,3) rotation matrices."""
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                     2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(q.shape[:-1] + (3, 3))
+
+
+def pose_heads(rest: np.ndarray, parents, rot_wxyz: np.ndarray, locations: dict) -> np.ndarray:
+    """(T,B,3) armature-space bone heads of a pose: ``rest`` (B,4,4) ``bone.matrix_local``, ``rot_wxyz`` (T,B,4)
+    pose-bone rotations, ``locations`` {bone index: (T,3) pose-bone location} (others: zero). Pose-bone scale is
+    taken as 1 (what retargeting sources carry). Bones are visited parents first, whatever their order."""
+    rest = np.asarray(rest, np.float64)
+    T, B = rot_wxyz.shape[:2]
+    Rq = quat_wxyz_to_matrix(rot_wxyz)  # (T,B,3,3)
+    PR = np.empty((T, B, 3, 3))
+    Pt = np.empty((T, B, 3))
+    done = np.zeros(B, bool)
+    inv_rest = np.linalg.inv(rest)
+    while not done.all():
+        progressed = False
+        for j in np.nonzero(~done)[0]:
+            p = parents[j]
+            if p >= 0 and not done[p]:
+                continue
+            rel = rest[j] if p < 0 else inv_rest[p] @ rest[j]
+            loc = locations.get(int(j))
+            t_local = rel[:3, 3] + (0.0 if loc is None else np.asarray(loc, np.float64) @ rel[:3, :3].T)
+            R_local = rel[:3, :3] @ Rq[:, j]
+            if p < 0:
+                PR[:, j], Pt[:, j] = R_local, np.broadcast_to(t_local, (T, 3))
+            else:
+                PR[:, j] = PR[:, p] @ R_local
+                Pt[:, j] = np.einsum("tij,tj->ti", PR[:, p], np.broadcast_to(t_local, (T, 3))) + Pt[:, p]
+            done[j] = progressed = True
+        if not progressed:
+            raise SceneError("the armature's bone parents form a loop")
+    return Pt
+
+
+def lowest_height(rest, parents, rot_wxyz, locations: dict, matrix_world, max_frames: int = 240) -> float:
+    """The lowest world height any bone head reaches over a motion (at most ``max_frames`` evenly spread frames):
+    where the feet meet the ground the motion was made on."""
+    T = len(rot_wxyz)
+    idx = np.unique(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int))
+    heads = pose_heads(rest, parents, np.asarray(rot_wxyz)[idx], {j: np.asarray(v)[idx] for j, v in locations.items()})
+    mw = np.asarray(matrix_world, np.float64)
+    return float((heads @ mw[2, :3] + mw[2, 3]).min())

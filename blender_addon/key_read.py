@@ -7,7 +7,7 @@ import bpy
 import numpy as np
 
 from . import compat
-from .channels import SceneError, channels_to_quat_wxyz, scene_fps, wxyz_to_xyzw
+from .channels import SceneError, channels_to_quat_wxyz, lowest_height, scene_fps, wxyz_to_xyzw
 from .rig_read import (bone_path, has_location_curves, read_rig, require_armature, rotation_path,
                        translation_bone)
 
@@ -172,7 +172,8 @@ def _evaluate(curves, frames, static) -> np.ndarray:
 
 def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
     """Sample an armature's action on every frame as a rig-space motion (for retargeting sources): rotations of
-    every bone, the root bone's location and the location of every other bone the action moves."""
+    every bone, the root bone's location and the location of every other bone the action moves. The returned rig
+    carries the source's floor (the lowest height its bones reach over the clip)."""
     from . import wire
     rig = read_rig(obj)
     coll = compat.fcurves(action, slot)
@@ -204,6 +205,11 @@ def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
     if not np.all(np.isfinite(loc)):
         bad = moved[int(np.argwhere(~np.isfinite(loc))[0, 1])]
         raise SceneError(f"bone '{bad}' of '{obj.name}' has location keys that are not numbers")
+    index = {b: j for j, b in enumerate(rig.bones)}
+    # the ground the source moves on: the lowest its bones reach (a BVH hangs its rest pose around the origin, so
+    # the rest pose's lowest joint, the backend's default, would be a leg length below the feet)
+    rig.floor = lowest_height(rig.rest_matrices, rig.parents, rot[..., [3, 0, 1, 2]],
+                              {index[b]: loc[:, i] for i, b in enumerate(moved)}, rig.matrix_world)
     fps = scene_fps(bpy.context.scene)
     return rig, wire.Motion(rig.bones, rig.parents, fps, int(frame_start), rot.astype(np.float32),
                             loc[:, 0].astype(np.float32), "rig", root, moved[1:],

@@ -80,11 +80,12 @@ class RigInfo:
     matrix_world: np.ndarray
     deform: list
     root_bone: str
+    floor: float | None = None  # world height of its ground; None: the backend's default (rest pose's lowest joint)
 
     def spec(self, bone_map: dict | None = None) -> dict:
         from . import wire
         return wire.rig_spec(self.name, self.bones, self.parents, self.rest_matrices, self.tails, self.matrix_world,
-                             self.deform, bone_map)
+                             self.deform, bone_map, self.floor)
 
 
 def read_rig(obj) -> RigInfo:

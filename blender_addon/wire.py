@@ -55,8 +55,9 @@ def decode_array(d, what: str = "array") -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------- requests
 def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=None, deform=None,
-             bone_map: dict | None = None) -> dict:
-    """RigSpec: ``rest_matrices`` are ``bone.matrix_local`` (B,4,4, armature space)."""
+             bone_map: dict | None = None, floor: float | None = None) -> dict:
+    """RigSpec: ``rest_matrices`` are ``bone.matrix_local`` (B,4,4, armature space); ``floor``: world height of the
+    ground the rig stands on (None: the backend takes its rest pose's lowest joint)."""
     d = {"name": name[:256], "bones": list(bones), "parents": [int(p) for p in parents],
          "rest_matrices": encode_array(rest_matrices, f"rest matrices of rig {name!r}")}
     if tails is not None:
@@ -67,6 +68,10 @@ def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=
         d["deform"] = [bool(x) for x in deform]
     if bone_map:
         d["bone_map"] = dict(bone_map)
+    if floor is not None:
+        if not math.isfinite(floor):
+            raise WireError(f"the floor of rig {name!r} is not a number")
+        d["floor"] = float(floor)
     return d
 
 
