@@ -46,6 +46,7 @@ class Job:
     result: object = None  # the wire.Result
     actions: list = field(default_factory=list)  # names of the actions it made
     keys_added: int = 0
+    target_errors: list = field(default_factory=list)  # [(joint, bone, frame, distance on the rig)]
     bone_map: list = field(default_factory=list)
     # pump state (main thread only)
     finishing: object = None  # the result generator being run, one slice per tick

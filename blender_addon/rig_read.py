@@ -115,3 +115,30 @@ def check_bones(obj, motion) -> None:
                          f"{', '.join(map(repr, missing[:5]))}")
     if motion.root_bone is not None and motion.root_bone not in obj.pose.bones:
         raise SceneError(f"the result moves a root bone '{motion.root_bone}' that '{obj.name}' does not have")
+
+
+def world_heads_at(obj, wanted) -> dict:
+    """``{(bone, frame): world head (3,)}`` for ``wanted`` (bone, frame) pairs, as Blender evaluates the armature
+    (constraints, NLA and drivers included); the scene's current frame is restored."""
+    scene = bpy.context.scene
+    current, sub = scene.frame_current, scene.frame_subframe
+    out = {}
+    try:
+        for f in sorted({int(f) for _, f in wanted}):
+            scene.frame_set(f)
+            mw = np.array(obj.matrix_world, np.float64)
+            for b, ff in wanted:
+                if int(ff) == f:
+                    out[(b, ff)] = mw[:3, :3] @ np.array(obj.pose.bones[b].head, np.float64) + mw[:3, 3]
+    finally:
+        scene.frame_set(current, subframe=sub)
+    return out
+
+
+def format_length(scene, value: float) -> str:
+    """A distance in the scene's units, the way Blender's UI writes it (``4.5 cm``; ``0.045`` without units)."""
+    us = scene.unit_settings
+    if us.system == "NONE":
+        return f"{value:.4g} units"
+    return bpy.utils.units.to_string(us.system, "LENGTH", value * us.scale_length, precision=3,
+                                     split_unit=False, compatible_unit=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import bpy
+import numpy as np
 
 from . import (action_write, backend_process, channels, client, compat, importers, inbetween_write, jobs, key_read,
                preferences, rig_read, trajectories, wire)
@@ -124,6 +125,36 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
 
 
 # ------------------------------------------------------------------------------------------------ generate
+def target_bone(obj, joint: str, result=None) -> str | None:
+    """The bone of ``obj`` that plays a joint target's joint: the bone itself, else the bone the result's (or the
+    rig's own) bone map gives the canonical joint."""
+    if joint in obj.pose.bones:
+        return joint
+    for e in (result.bone_map if result is not None and result.bone_map else ()):
+        if e.canonical == joint and e.bone in obj.pose.bones:
+            return e.bone
+    bone = (bone_map_overrides(obj) or {}).get(joint)
+    return bone if bone in obj.pose.bones else None
+
+
+def measure_targets(obj, targets, result) -> list:
+    """``[(joint, bone or None, frame, distance)]``: how far each target's joint is from its empty on the rig as
+    Blender shows it (world units of the scene; None where no bone plays the joint)."""
+    bones = [(j, target_bone(obj, j, result), f, p) for j, f, p in targets]
+    heads = rig_read.world_heads_at(obj, [(b, f) for _, b, f, _ in bones if b is not None])
+    return [(j, b, f, None if b is None else float(np.linalg.norm(heads[(b, f)] - np.asarray(p))))
+            for j, b, f, p in bones]
+
+
+def describe_target_errors(errors, scene) -> str:
+    measured = [e for e in errors if e[3] is not None]
+    if not measured:
+        return "joint targets not measured (no bone plays their joints)"
+    j, b, f, d = max(measured, key=lambda e: e[3])
+    return (f"joint targets within {rig_read.format_length(scene, d)} on the rig (worst: {j} on frame {f})"
+            + (f"; {len(errors) - len(measured)} not measured" if len(measured) < len(errors) else ""))
+
+
 def start_generate(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
@@ -162,7 +193,11 @@ def start_generate(context, obj) -> jobs.Job:
         undo_push("MotionLoom Generate")
         job.actions = names
         job.result = result
-        return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
+        text = f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
+        if targets:
+            job.target_errors = measure_targets(live_object(obj_name), targets, result)
+            text += "; " + describe_target_errors(job.target_errors, bpy.context.scene)
+        return text
 
     job = jobs.Job("generate", "Generate", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
                    preview=preview, object_name=obj_name)
