@@ -2,9 +2,10 @@
 
 Modules, one responsibility each: ``wire`` (the request/response schema, stdlib + numpy), ``client`` (HTTP + Server-
 Sent Events in worker threads), ``backend_process`` (start/stop a local backend), ``jobs`` (the main-thread pump),
-``channels`` (bpy-free rotation-mode and quaternion maths), ``rig_read`` and ``key_read`` (rigs, keys, source actions
-in), ``action_write`` and ``inbetween_write`` (actions out), ``trajectories``, ``importers`` (BVH/FBX/glTF), ``compat`` (Blender 4.2 to 5.x action API), ``tasks`` (what each
-button does), ``operators``, ``ui``, ``properties``, ``preferences``.
+``channels`` (bpy-free rotation-mode and quaternion maths, FK), ``rig_read`` and ``key_read`` (rigs, keys, source
+actions in), ``action_write`` and ``inbetween_write`` (actions out), ``preview`` (partial results and the exact way
+back), ``trajectories``, ``importers`` (BVH/FBX/glTF), ``presets`` (bone-map files), ``compat`` (Blender 4.2 to 5.x
+action API), ``tasks`` (what each button does), ``operators``, ``ui``, ``properties``, ``preferences``.
 """
 from __future__ import annotations
 

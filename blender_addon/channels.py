@@ -118,7 +118,8 @@ def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
                      2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(q.shape[:-1] + (3, 3))
+                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1
+                    ).reshape(q.shape[:-1] + (3, 3))
 
 
 def pose_heads(rest: np.ndarray, parents, rot_wxyz: np.ndarray, locations: dict) -> np.ndarray:

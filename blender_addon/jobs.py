@@ -46,6 +46,7 @@ class Job:
     result: object = None  # the wire.Result
     actions: list = field(default_factory=list)  # names of the actions it made
     keys_added: int = 0
+    connection_lost: bool = False  # it failed because the backend is gone
     target_errors: list = field(default_factory=list)  # [(joint, bone, frame, distance on the rig)]
     bone_map: list = field(default_factory=list)
     # pump state (main thread only)
@@ -63,6 +64,7 @@ class Job:
 
 _active: Job | None = None
 _last: Job | None = None
+finish_listeners: list = []  # fn(job) after every job's end (the connection state listens)
 
 
 def active() -> Job | None:
@@ -189,6 +191,11 @@ def _finish(job: Job, state: str, message: str) -> None:
     if _active is job:
         _active = None
     _last = job
+    for listener in list(finish_listeners):
+        try:
+            listener(job)
+        except Exception as e:
+            print(f"MotionLoom: a job listener failed: {e!r}")
     _report(job)
 
 
@@ -212,6 +219,7 @@ def _fail(job: Job, message: str) -> None:
 def _handle(job: Job, ev) -> bool:
     """Apply one event; returns True when the job is over."""
     if isinstance(ev, client.Failure):
+        job.connection_lost = ev.lost
         _fail(job, ev.message)
         return True
     if ev.type in ("queued", "started"):
@@ -222,7 +230,8 @@ def _handle(job: Job, ev) -> bool:
         job.message = ev.message or f"step {ev.step} of {ev.total}"
     elif ev.type == "result":
         if _in_edit_mode():
-            job.pending_result, job.has_pending_result = ev.result, True  # applied as soon as the artist leaves Edit Mode
+            # applied as soon as the artist leaves Edit Mode
+            job.pending_result, job.has_pending_result = ev.result, True
             job.message = "result ready: leave Edit Mode to apply it"
             return False
         return _complete(job, ev.result)

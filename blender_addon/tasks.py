@@ -376,10 +376,26 @@ def start_connect(context) -> jobs.Job:
     return jobs.start(job)
 
 
+def refresh_connection(job=None) -> dict:
+    """Keep the Backend panel truthful: a local backend that exited, or a job that lost the backend, ends
+    "Connected" (with the exit code and the log's last lines). Called after every job and by the panel."""
+    if CONNECTION["state"] in ("connected", "starting"):
+        proc = backend_process.current()
+        why = proc.died() if proc is not None else None
+        if why is not None and (CONNECTION["state"] == "starting" or CONNECTION["url"] == proc.url):
+            CONNECTION.update(state="error", error=why, models=[])
+        elif job is not None and getattr(job, "connection_lost", False):
+            CONNECTION.update(state="error", error=f"lost the backend: {job.message}", models=[])
+    return CONNECTION
+
+
+jobs.finish_listeners.append(refresh_connection)
+
+
 def start_local_backend(context) -> jobs.Job:
     prefs = preferences.get(context)
     proc = backend_process.start(bpy.path.abspath(prefs.python), bpy.path.abspath(prefs.workdir) or ".",
-                                 prefs.host, prefs.port, prefs.token)
+                                 prefs.host, prefs.port, prefs.token, log_path=preferences.log_path())
     CONNECTION.update(state="starting", url="", error="")
 
     def wait_and_check():

@@ -26,7 +26,7 @@ def draw_job_status(layout) -> None:
     if job.running:
         row = box.row(align=True)
         row.progress(factor=job.progress, type="BAR", text=f"{job.label}: {job.message}")
-        row.operator("motionloom.cancel", text="", icon="CANCEL")
+        row.operator("motionloom.cancel", text="Cancel", icon="CANCEL")
         return
     icon = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}.get(job.state, "INFO")
     col = box.column(align=True)
@@ -47,6 +47,19 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + [cur] if cur else lines or [""]
 
 
+def draw_backend_log(layout, expanded: bool) -> None:
+    """The local backend's log file and, when something is wrong, its last lines."""
+    proc = backend_process.current()
+    if proc is None:
+        return
+    box = layout.box()
+    if proc.log_path:
+        box.label(text=f"Log: {proc.log_path}", icon="TEXT")
+    if expanded or not proc.running:
+        for line in proc.tail(8).splitlines()[-8:]:
+            box.label(text=line[:90] or " ")
+
+
 class MOTIONLOOM_PT_main(_Panel, bpy.types.Panel):
     bl_label = "MotionLoom"
 
@@ -61,7 +74,7 @@ class MOTIONLOOM_PT_backend(_Panel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         prefs = preferences.get(context)
-        c = tasks.CONNECTION
+        c = tasks.refresh_connection()
         col = layout.column(align=True)
         if c["state"] == "connected":
             col.label(text=f"Connected: {c['url']}", icon="LINKED")
@@ -77,6 +90,7 @@ class MOTIONLOOM_PT_backend(_Panel, bpy.types.Panel):
             col.label(text="Not connected", icon="UNLINKED")
             for line in _wrap(c["error"], 48)[:4] if c["error"] else []:
                 col.label(text=line)
+        draw_backend_log(layout, c["state"] != "connected")
         layout.operator("motionloom.connect", icon="FILE_REFRESH")
         if prefs is not None and prefs.mode == "LOCAL":
             row = layout.row(align=True)
