@@ -162,3 +162,28 @@ def lowest_height(rest, parents, rot_wxyz, locations: dict, matrix_world, max_fr
     heads = pose_heads(rest, parents, np.asarray(rot_wxyz)[idx], {j: np.asarray(v)[idx] for j, v in locations.items()})
     mw = np.asarray(matrix_world, np.float64)
     return float((heads @ mw[2, :3] + mw[2, 3]).min())
+
+
+# ------------------------------------------------------------------------------------------------ root motion
+def in_place(root_location: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """(T,3) root-bone locations with the horizontal travel removed: ``turn`` (3,3) takes a location into world
+    axes (the armature's world rotation times the root bone's rest rotation); the world x/y displacement is held
+    at the first frame's, the height and every rotation stay."""
+    turn = np.asarray(turn, np.float64)
+    world = np.asarray(root_location, np.float64) @ turn.T
+    world[:, :2] = world[:1, :2]
+    return (world @ np.linalg.inv(turn).T).astype(np.float32)
+
+
+def crop_motion(motion, first: int, last: int):
+    """A wire motion cut to the scene frames ``first..last`` (inclusive; the motion's own fps)."""
+    import dataclasses
+    lo = max(0, int(round(first - motion.start_frame)))
+    hi = min(motion.num_frames, int(round(last - motion.start_frame)) + 1)
+    if lo == 0 and hi == motion.num_frames:
+        return motion
+    cut = {"rotations_xyzw": motion.rotations_xyzw[lo:hi], "root_translation": motion.root_translation[lo:hi],
+           "start_frame": motion.start_frame + lo}
+    if getattr(motion, "locations", None) is not None:
+        cut["locations"] = motion.locations[lo:hi]
+    return dataclasses.replace(motion, **cut)

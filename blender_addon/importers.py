@@ -36,7 +36,8 @@ def import_motion_file(path: str):
             _ensure_importer("IMPORT_SCENE_OT_gltf", "io_scene_gltf2")
             bpy.ops.import_scene.gltf(filepath=path)
         else:
-            raise SceneError(f"cannot read motion from '{os.path.basename(path)}': use a .bvh, .fbx, .glb or .gltf file")
+            raise SceneError(f"cannot read motion from '{os.path.basename(path)}': use a .bvh, .fbx, .glb or .gltf "
+                             "file")
         new_objs = [o for o in bpy.data.objects if o.session_uid not in before["objects"]]
         arms = [o for o in new_objs if o.type == "ARMATURE" and o.animation_data and o.animation_data.action]
         if not arms:

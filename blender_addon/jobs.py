@@ -30,6 +30,7 @@ class Job:
     kind: str
     label: str
     stream: client.JobStream | None = None
+    prepare: object = None  # a generator that reads the scene in slices (one per tick) and returns the JobStream
     call: client.Call | None = None
     on_partial: object = None  # fn(job, wire.Motion) -> None or a generator (one slice per tick)
     on_result: object = None  # fn(job, wire.Result | value) -> message, or a generator (one slice per tick)
@@ -39,6 +40,7 @@ class Job:
     progress: float = 0.0
     message: str = "waiting for the backend"
     object_name: str = ""  # the armature the job writes to ("" for jobs that write none)
+    take_name: str = ""  # the name its new action gets
     url: str = ""  # connection jobs: the backend's address
     started: float = field(default_factory=time.perf_counter)
     tick_times: list = field(default_factory=list)
@@ -81,7 +83,7 @@ def start(job: Job) -> Job:
     if _active is not None and _active.running:
         raise RuntimeError(f"'{_active.label}' is still running: wait for it or cancel it first")
     _active = job
-    if job.stream is not None:
+    if job.stream is not None and job.prepare is None:
         job.stream.start()
     if not bpy.app.timers.is_registered(pump):
         bpy.app.timers.register(pump, first_interval=0.0, persistent=True)
@@ -174,6 +176,9 @@ def show_preview_again() -> None:
 def _finish(job: Job, state: str, message: str) -> None:
     global _active, _last
     _stop_preview(job)
+    if job.prepare is not None:
+        job.prepare.close()
+        job.prepare = None
     gen, job.finishing = job.finishing, None
     if gen is not None:
         gen.close()  # an unfinished write removes what it made (its finally clause)
@@ -251,7 +256,15 @@ def pump() -> float | None:
         return None
     t0 = time.perf_counter()
     try:
-        if job.finishing is not None:
+        if job.prepare is not None:
+            try:
+                next(job.prepare)
+            except StopIteration as done:
+                job.prepare = None
+                job.stream = done.value
+                job.message = "waiting for the backend"
+                job.stream.start()
+        elif job.finishing is not None:
             if not _in_edit_mode():
                 _advance(job)
         elif job.call is not None:
@@ -296,7 +309,7 @@ def pump() -> float | None:
     _redraw()
     if not job.running:
         return None
-    busy = job.finishing is not None or job.previewing is not None
+    busy = job.finishing is not None or job.previewing is not None or job.prepare is not None
     return SLICE_S if busy else TICK_S
 
 

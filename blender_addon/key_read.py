@@ -1,6 +1,7 @@
 """Reading the artist's keys (for in-betweening) and sampling an armature's action (a retargeting source)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import bpy
@@ -170,12 +171,39 @@ def _evaluate(curves, frames, static) -> np.ndarray:
                      for f in frames], np.float64).reshape(len(frames), len(curves))
 
 
-def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
+def sample_curve(fc, frames: np.ndarray) -> np.ndarray:
+    """An F-curve's values on ``frames``. Where the curve has a key on every one of them and no modifiers (baked
+    mocap, imported files), the key values are read in bulk (a curve passes through its keys); otherwise each
+    frame is evaluated."""
+    n = len(fc.keyframe_points)
+    if n >= len(frames) and len(fc.modifiers) == 0:
+        co = np.empty(2 * n, np.float64)
+        fc.keyframe_points.foreach_get("co", co)
+        kf = co[0::2]
+        pos = np.clip(np.searchsorted(kf, frames - 1e-4), 0, n - 1)
+        if np.all(np.abs(kf[pos] - frames) < 1e-4):
+            return co[1::2][pos]
+    return np.array([fc.evaluate(f) for f in frames], np.float64)
+
+
+def rig_motion(obj, action, slot, frame_start: int, frame_end: int):
+    """:func:`rig_motion_steps` at once: ``(RigInfo, wire.Motion)``."""
+    from .action_write import run_steps
+    return run_steps(rig_motion_steps(obj, action, slot, frame_start, frame_end))
+
+
+def rig_motion_steps(obj, action, slot, frame_start: int, frame_end: int, budget_s: float | None = None):
     """Sample an armature's action on every frame as a rig-space motion (for retargeting sources): rotations of
     every bone, the root bone's location and the location of every other bone the action moves. The returned rig
-    carries the source's floor (the lowest height its bones reach over the clip)."""
+    carries the source's floor (the lowest height its bones reach over the clip).
+
+    A generator: with ``budget_s`` it yields whenever a slice has taken that long (a long source is read over
+    several timer ticks, so Blender never freezes for long) and looks the armature and the action up by name again
+    after each pause. Returns ``(RigInfo, wire.Motion)``."""
     from . import wire
     rig = read_rig(obj)
+    obj_name, action_name = obj.name, action.name
+    slot_id = slot.identifier if slot is not None else None
     coll = compat.fcurves(action, slot)
     if coll is None:
         raise SceneError(f"the action '{action.name}' has no curves for '{obj.name}'")
@@ -187,21 +215,48 @@ def rig_motion(obj, action, slot, frame_start: int, frame_end: int) -> "object":
                          f"{wire.MAX_FRAMES}")
     T, B = len(frames), len(rig.bones)
     rot = np.empty((T, B, 4))
+    t_slice = time.perf_counter()
+
+    def pause() -> bool:
+        return budget_s is not None and time.perf_counter() - t_slice >= budget_s
+
+    def resolve():
+        nonlocal obj, coll, t_slice
+        obj = bpy.data.objects.get(obj_name)
+        act = bpy.data.actions.get(action_name)
+        if obj is None or act is None:
+            raise SceneError(f"the source '{obj_name}' or its action '{action_name}' was removed while it was read")
+        sl = next((x for x in act.slots if x.identifier == slot_id), None) if compat.HAS_SLOTS else None
+        coll = compat.fcurves(act, sl)
+        if coll is None:
+            raise SceneError(f"the action '{action_name}' lost its curves while it was read")
+        t_slice = time.perf_counter()
+
     for j, b in enumerate(rig.bones):
+        if pause():
+            yield
+            resolve()
         pb = obj.pose.bones[b]
         prop, nch = rotation_path(pb)
-        curves = [coll.find(bone_path(b, prop), index=c) for c in range(nch)]
         static = list(getattr(pb, prop))
         vals = np.empty((T, nch))
-        for c, fc in enumerate(curves):
-            vals[:, c] = [fc.evaluate(f) for f in frames] if fc is not None else static[c]
+        for c in range(nch):
+            fc = coll.find(bone_path(b, prop), index=c)
+            vals[:, c] = sample_curve(fc, frames) if fc is not None else static[c]
         if not np.all(np.isfinite(vals)):
             raise SceneError(f"bone '{b}' of '{obj.name}' has rotation keys that are not numbers")
         rot[:, j] = wxyz_to_xyzw(channels_to_quat_wxyz(vals, pb.rotation_mode))
+    if pause():
+        yield
+        resolve()
     root = rig.root_bone = translation_bone(obj, coll)
     moved = [root] + [b for b in rig.bones if b != root and has_location_curves(coll, b)]
-    loc = np.stack([_evaluate([coll.find(bone_path(b, "location"), index=c) for c in range(3)], frames,
-                              obj.pose.bones[b].location) for b in moved], 1)  # (T, L, 3)
+    loc = np.empty((T, len(moved), 3))
+    for i, b in enumerate(moved):
+        static = list(obj.pose.bones[b].location)
+        for c in range(3):
+            fc = coll.find(bone_path(b, "location"), index=c)
+            loc[:, i, c] = sample_curve(fc, frames) if fc is not None else static[c]
     if not np.all(np.isfinite(loc)):
         bad = moved[int(np.argwhere(~np.isfinite(loc))[0, 1])]
         raise SceneError(f"bone '{bad}' of '{obj.name}' has location keys that are not numbers")

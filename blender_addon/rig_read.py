@@ -82,6 +82,11 @@ class RigInfo:
     root_bone: str
     floor: float | None = None  # world height of its ground; None: the backend's default (rest pose's lowest joint)
 
+    def root_turn(self) -> np.ndarray:
+        """(3,3): from the root bone's pose-location space into world axes."""
+        i = self.bones.index(self.root_bone)
+        return np.asarray(self.matrix_world, np.float64)[:3, :3] @ np.asarray(self.rest_matrices[i], np.float64)[:3, :3]
+
     def spec(self, bone_map: dict | None = None) -> dict:
         from . import wire
         return wire.rig_spec(self.name, self.bones, self.parents, self.rest_matrices, self.tails, self.matrix_world,

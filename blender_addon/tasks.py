@@ -13,7 +13,7 @@ import bpy
 import numpy as np
 
 from . import (action_write, backend_process, channels, client, compat, importers, inbetween_write, jobs, key_read,
-               preferences, rig_read, trajectories, wire)
+               preferences, presets, rig_read, trajectories, wire)
 from .preview import Preview, live_object
 
 STASH_TRACK = "[Action Stash]"
@@ -178,7 +178,7 @@ def start_generate(context, obj) -> jobs.Job:
                                    num_variations=s.variations, rig=rig.spec(bone_map_overrides(obj)),
                                    trajectory=traj, joint_targets=targets)
     preview = Preview(obj)
-    name = action_name(s.prompt)
+    name, prompt = action_name(s.prompt), s.prompt
     mode = s.apply_mode
     obj_name = obj.name
 
@@ -190,6 +190,8 @@ def start_generate(context, obj) -> jobs.Job:
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
         names = yield from _write_results(obj_name, result.motions, name, mode)
+        for n in names:
+            presets.mark_take(bpy.data.actions[n], obj_name, "generate", prompt, result.model)
         undo_push("MotionLoom Generate")
         job.actions = names
         job.result = result
@@ -262,13 +264,29 @@ def start_inbetween(context, obj) -> jobs.Job:
 
 
 # ------------------------------------------------------------------------------------------------- retarget
-def read_source(context, target):
-    """(source RigInfo, rig-space wire.Motion, name, bone map overrides) from an armature or a motion file."""
+PREPARE_SLICE_S = 0.02  # longest main-thread slice while a job reads the scene before it starts
+
+
+def _source_range(settings, first: int, last: int) -> tuple[int, int]:
+    """The frames of the source to retarget: the whole action, or the panel's range clipped to it."""
+    if not settings.retarget_use_range:
+        return first, last
+    lo, hi = max(first, settings.retarget_frame_start), min(last, settings.retarget_frame_end)
+    if hi - lo < 1:
+        raise channels.SceneError(f"the retarget range {settings.retarget_frame_start}..{settings.retarget_frame_end}"
+                                  f" holds fewer than two frames of the source (it has {first}..{last})")
+    return lo, hi
+
+
+def read_source_steps(context, target, budget_s: float | None = PREPARE_SLICE_S):
+    """Generator (one slice per tick): ``(source RigInfo, rig-space wire.Motion, name, bone map overrides)`` from
+    an armature or a motion file, cropped to the panel's frame range."""
     s = context.scene.motionloom
     if s.source_type == "FILE":
         path = bpy.path.abspath(s.source_file)
         rig, motion, name = importers.import_motion_file(path)
-        return rig, motion, name, None
+        lo, hi = _source_range(s, motion.start_frame, motion.start_frame + motion.num_frames - 1)
+        return rig, channels.crop_motion(motion, lo, hi), name, None
     src = s.source_armature
     if src is None:
         raise channels.SceneError("choose a source armature (or switch the source to a file)")
@@ -278,25 +296,42 @@ def read_source(context, target):
     action, slot = compat.assigned(src)
     if action is None:
         raise channels.SceneError(f"the source armature '{src.name}' has no action")
-    f0, f1 = (int(round(x)) for x in action.frame_range)
-    rig, motion = key_read.rig_motion(src, action, slot, f0, f1)
-    return rig, motion, action.name, bone_map_overrides(src)
+    f0, f1 = _source_range(s, *(int(round(x)) for x in action.frame_range))
+    overrides = bone_map_overrides(src)
+    rig, motion = yield from key_read.rig_motion_steps(src, action, slot, f0, f1, budget_s)
+    return rig, motion, action.name, overrides
+
+
+def read_source(context, target):
+    """:func:`read_source_steps` at once."""
+    return action_write.run_steps(read_source_steps(context, target, None))
 
 
 def start_retarget(context, target) -> jobs.Job:
+    s = context.scene.motionloom
     rig_read.require_armature(target, "the target (the selected armature)")
-    src_rig, motion, src_name, src_map = read_source(context, target)
+    backend = preferences.backend(context)
     rig = rig_read.read_rig(target)
+    target_map = bone_map_overrides(target)
     fps = channels.scene_fps(context.scene)
-    source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw,
-                              motion.root_translation, motion.start_frame, "rig", motion.root_bone,
-                              motion.location_bones or None, motion.locations)
-    req = wire.retarget_request(source, rig.spec(bone_map_overrides(target)), fps,
-                                source_rig=src_rig.spec(src_map), start_frame=motion.start_frame)
-    preview = Preview(target)
     obj_name = target.name
-    name = action_name(f"{src_name} -> {obj_name}", 60)
-    mode = context.scene.motionloom.apply_mode
+    mode, in_place = s.apply_mode, s.retarget_in_place
+    preview = Preview(target)
+    job = jobs.Job("retarget", "Retarget", preview=preview, object_name=obj_name)
+
+    def prepare():
+        """Read the source in slices (a long source armature is sampled over several ticks), then start."""
+        src_rig, motion, src_name, src_map = yield from read_source_steps(bpy.context, live_object(obj_name))
+        job.take_name = action_name(f"{src_name} -> {obj_name}", 60)
+        root_loc = motion.root_translation
+        if in_place:
+            root_loc = channels.in_place(root_loc, src_rig.root_turn())
+        source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw, root_loc,
+                                  motion.start_frame, "rig", motion.root_bone, motion.location_bones or None,
+                                  motion.locations)
+        req = wire.retarget_request(source, rig.spec(target_map), fps, source_rig=src_rig.spec(src_map),
+                                    start_frame=motion.start_frame)
+        return client.JobStream(backend, req)
 
     def on_partial(job, m):
         return preview.show_motion(m)
@@ -305,7 +340,8 @@ def start_retarget(context, target) -> jobs.Job:
         preview.discard()
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
-        names = yield from _write_results(obj_name, result.motions[:1], name, mode)
+        names = yield from _write_results(obj_name, result.motions[:1], job.take_name, mode)
+        presets.mark_take(bpy.data.actions[names[0]], obj_name, "retarget", job.take_name, result.model)
         undo_push("MotionLoom Retarget")
         job.actions = names
         job.result = result
@@ -313,8 +349,8 @@ def start_retarget(context, target) -> jobs.Job:
             job.bone_map = list(result.bone_map)
         return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"
 
-    job = jobs.Job("retarget", "Retarget", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   preview=preview, object_name=obj_name)
+    job.prepare, job.on_partial, job.on_result = prepare(), on_partial, on_result
+    job.message = "reading the source"
     return jobs.start(job)
 
 

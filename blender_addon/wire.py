@@ -19,6 +19,10 @@ MAX_FRAMES = 10_000
 MAX_PROMPT_CHARS = 500
 EVENT_TYPES = ("queued", "started", "progress", "partial", "result", "error", "cancelled")
 TERMINAL_EVENTS = ("result", "error", "cancelled")
+# the canonical (SMPL) joints bone maps and joint targets name; equal to backend.motion.skeleton.CANONICAL_JOINTS
+CANONICAL_JOINTS = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+                    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+                    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
 
 
 class WireError(ValueError):
