@@ -175,15 +175,17 @@ def in_place(root_location: np.ndarray, turn: np.ndarray) -> np.ndarray:
     return (world @ np.linalg.inv(turn).T).astype(np.float32)
 
 
-def crop_motion(motion, first: int, last: int):
-    """A wire motion cut to the scene frames ``first..last`` (inclusive; the motion's own fps)."""
+def crop_motion(motion, first: int, last: int, scene_fps: float | None = None):
+    """A wire motion cut to the scene frames ``first..last`` (inclusive). Its samples sit at
+    ``start_frame + i * scene_fps / motion.fps`` (``scene_fps`` None: the motion's own rate)."""
     import dataclasses
-    lo = max(0, int(round(first - motion.start_frame)))
-    hi = min(motion.num_frames, int(round(last - motion.start_frame)) + 1)
+    step = (scene_fps or motion.fps) / motion.fps  # scene frames per sample
+    lo = max(0, int(np.ceil((first - motion.start_frame) / step - 1e-6)))
+    hi = min(motion.num_frames, int(np.floor((last - motion.start_frame) / step + 1e-6)) + 1)
     if lo == 0 and hi == motion.num_frames:
         return motion
     cut = {"rotations_xyzw": motion.rotations_xyzw[lo:hi], "root_translation": motion.root_translation[lo:hi],
-           "start_frame": motion.start_frame + lo}
+           "start_frame": int(round(motion.start_frame + lo * step))}
     if getattr(motion, "locations", None) is not None:
         cut["locations"] = motion.locations[lo:hi]
     return dataclasses.replace(motion, **cut)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bpy
+import numpy as np
 
 from . import compat
 from .channels import SceneError
@@ -69,3 +70,110 @@ def _ensure_importer(op_type: str, module: str) -> None:
         addon_utils.enable(module, default_set=False)
     if not hasattr(bpy.types, op_type):
         raise SceneError(f"Blender's importer '{module}' is not available; enable it in Preferences > Add-ons")
+
+
+# ---------------------------------------------------------------------------------------------------- BVH
+# BVH axes (Y up, facing +Z) into Blender's (Z up, facing -Y): what Blender's importer applies by default
+_BVH_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def bvh_motion(path: str, start_frame: int = 1):
+    """A BVH file as ``(RigInfo, wire.Motion, name)`` without creating any Blender data: parsed with Blender's own
+    BVH parser (``io_anim_bvh.import_bvh.read_bvh``: plain Python and ``mathutils``, so this runs in a worker
+    thread), on a world-aligned rig (identity rest rotations, heads at the rest joints, the way the backend reads
+    BVH files), at the file's own frame rate. Same joints, axes and units as Blender's importer gives."""
+    import os
+
+    from io_anim_bvh import import_bvh
+    from mathutils import Euler, Matrix
+
+    from . import wire
+    from .channels import lowest_height
+    from .rig_read import RigInfo
+    try:
+        nodes, frame_time, _count = import_bvh.read_bvh(None, path, rotate_mode="QUATERNION", global_scale=1.0)
+    except (OSError, ValueError, IndexError, KeyError) as e:
+        raise SceneError(f"cannot read the BVH file '{os.path.basename(path)}': {e}") from None
+    order = sorted(nodes.values(), key=lambda n: n.index)
+    if not order:
+        raise SceneError(f"the BVH file '{os.path.basename(path)}' has no joints")
+    names = [n.name for n in order]
+    index = {n: i for i, n in enumerate(names)}
+    parents = [index[n.parent.name] if n.parent is not None else -1 for n in order]
+    T = len(order[0].anim_data) - 1  # the parser's first row is a placeholder
+    if T < 2:
+        raise SceneError(f"the BVH file '{os.path.basename(path)}' holds fewer than two frames")
+    if T > wire.MAX_FRAMES:
+        raise SceneError(f"the BVH file '{os.path.basename(path)}' is {T} frames long; the limit is {wire.MAX_FRAMES}")
+    C = _BVH_TO_BLENDER
+    Cm = Matrix(C.tolist())
+    rest = np.tile(np.eye(4), (len(order), 1, 1))
+    rest[:, :3, 3] = [C @ np.array(n.rest_head_world) for n in order]
+    tails = np.array([C @ np.array(n.rest_tail_world) for n in order])
+    rot = np.empty((T, len(order), 4))
+    located = []
+    for j, n in enumerate(order):
+        data = np.array(n.anim_data[1:], np.float64)  # (T,6): location, Euler angles (radians)
+        euler_order = n.rot_order_str[::-1]
+        for t in range(T):
+            m = Cm @ Euler(data[t, 3:], euler_order).to_matrix() @ Cm.transposed()
+            rot[t, j] = m.to_quaternion()
+        if n.has_loc:
+            located.append((j, (data[:, :3] - np.array(n.rest_head_local)) @ C.T))
+    if not located or located[0][0] != 0:
+        located.insert(0, (0, np.zeros((T, 3))))  # a root without position channels stays where it rests
+    rot = rot[..., [1, 2, 3, 0]]  # WXYZ -> XYZW
+    name = os.path.splitext(os.path.basename(path))[0]
+    root = names[0]
+    rig = RigInfo(name, names, parents, rest.astype(np.float32), tails.astype(np.float32), np.eye(4, dtype=np.float32),
+                  [True] * len(names), root)
+    loc = {j: v for j, v in located}
+    rig.floor = lowest_height(rest, parents, rot[..., [3, 0, 1, 2]], loc, np.eye(4))
+    fps = 1.0 / frame_time if frame_time else 30.0
+    others = [(names[j], v) for j, v in located[1:]]
+    motion = wire.Motion(names, parents, fps, int(start_frame), rot.astype(np.float32),
+                         loc[0].astype(np.float32), "rig", root, [b for b, _ in others],
+                         np.stack([v for _, v in others], 1).astype(np.float32) if others else None)
+    if not np.all(np.isfinite(motion.rotations_xyzw)) or not np.all(np.isfinite(motion.root_translation)):
+        raise SceneError(f"the BVH file '{os.path.basename(path)}' holds values that are not numbers")
+    return rig, motion, name
+
+
+class Background:
+    """Run a bpy-free function in a daemon thread; the main thread polls ``done`` and takes ``result()``."""
+
+    def __init__(self, fn, *args):
+        import threading
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="motionloom-read", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args):
+        try:
+            self._value = fn(*args)
+        except BaseException as e:  # handed to the main thread, raised there
+            self._error = e
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self):
+        if self._error is not None:
+            if isinstance(self._error, SceneError):
+                raise self._error
+            raise SceneError(f"reading the file failed: {self._error!r}")
+        return self._value
+
+
+def read_bvh_steps(path: str, start_frame: int = 1):
+    """Generator: :func:`bvh_motion` in a worker thread, the main thread only polling (one yield per tick)."""
+    import os
+    if not os.path.isfile(path):
+        raise SceneError(f"the source file '{path}' does not exist")
+    _ensure_importer("IMPORT_ANIM_OT_bvh", "io_anim_bvh")
+    import io_anim_bvh.import_bvh  # noqa: F401  (imported here, on the main thread, before the worker uses it)
+    job = Background(bvh_motion, path, start_frame)
+    while not job.done:
+        yield
+    return job.result()

@@ -284,9 +284,14 @@ def read_source_steps(context, target, budget_s: float | None = PREPARE_SLICE_S)
     s = context.scene.motionloom
     if s.source_type == "FILE":
         path = bpy.path.abspath(s.source_file)
-        rig, motion, name = importers.import_motion_file(path)
-        lo, hi = _source_range(s, motion.start_frame, motion.start_frame + motion.num_frames - 1)
-        return rig, channels.crop_motion(motion, lo, hi), name, None
+        if path.lower().endswith(".bvh"):  # parsed in a worker thread: no Blender data, no long main-thread step
+            rig, motion, name = yield from importers.read_bvh_steps(path)
+        else:
+            rig, motion, name = importers.import_motion_file(path)
+        fps = channels.scene_fps(context.scene)
+        end = motion.start_frame + (motion.num_frames - 1) * fps / motion.fps
+        lo, hi = _source_range(s, motion.start_frame, int(np.floor(end + 1e-6)))
+        return rig, channels.crop_motion(motion, lo, hi, fps), name, None
     src = s.source_armature
     if src is None:
         raise channels.SceneError("choose a source armature (or switch the source to a file)")

@@ -168,3 +168,39 @@ def test_wire_canonical_joints_equal_the_backends():
     from backend.motion.skeleton import CANONICAL_JOINTS
     from blender_addon import wire
     assert wire.CANONICAL_JOINTS == CANONICAL_JOINTS
+
+
+def test_bvh_read_without_the_importer_matches_blenders_import(addon):
+    """A BVH source is parsed in a worker thread onto a world-aligned rig (no Blender data made, nothing heavy on
+    the main thread); its joints move exactly as on the armature Blender's own importer builds."""
+    from blender_addon import channels, compat, importers, key_read
+    from test_blender_rig_channels import CMU_WALK, need
+    path = str(need(CMU_WALK))
+    rig, motion, _ = action_steps(importers.read_bvh_steps(path))
+    assert motion.fps == pytest.approx(120.0, rel=1e-4) and motion.num_frames == 343
+    bpy.context.scene.render.fps = 120  # one scene frame per BVH frame for Blender's import
+    bpy.ops.import_anim.bvh(filepath=path, rotate_mode="QUATERNION", update_scene_fps=False,
+                            update_scene_duration=False, use_fps_scale=False)
+    arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    action, slot = compat.assigned(arm)
+    own_rig, own = key_read.rig_motion(arm, action, slot or action.slots[0], 1, 343)
+
+    def world_heads(r, m):
+        index = {b: j for j, b in enumerate(r.bones)}
+        locs = {index[m.root_bone]: m.root_translation}
+        for i, b in enumerate(m.location_bones):
+            locs[index[b]] = m.locations[:, i]
+        h = channels.pose_heads(r.rest_matrices, r.parents, m.rotations_xyzw[..., [3, 0, 1, 2]], locs)
+        mw = np.asarray(r.matrix_world, np.float64)
+        return {b: h[:, j] @ mw[:3, :3].T + mw[:3, 3] for b, j in index.items()}
+
+    ours, blenders = world_heads(rig, motion), world_heads(own_rig, own)
+    assert set(ours) == set(blenders)
+    err = max(np.abs(ours[b] - blenders[b]).max() for b in ours)
+    assert err < 1e-4  # 7.4e-6 BVH units here (the walk spans about 50)
+    assert rig.floor == pytest.approx(own_rig.floor, abs=1e-3)
+
+
+def action_steps(gen):
+    from blender_addon import action_write
+    return action_write.run_steps(gen)
