@@ -260,6 +260,8 @@ def rig_motion_steps(obj, action, slot, frame_start: int, frame_end: int, budget
     if not np.all(np.isfinite(loc)):
         bad = moved[int(np.argwhere(~np.isfinite(loc))[0, 1])]
         raise SceneError(f"bone '{bad}' of '{obj.name}' has location keys that are not numbers")
+    if budget_s is not None:
+        yield  # the floor's forward kinematics in a slice of its own
     index = {b: j for j, b in enumerate(rig.bones)}
     # the ground the source moves on: the lowest its bones reach (a BVH hangs its rest pose around the origin, so
     # the rest pose's lowest joint, the backend's default, would be a leg length below the feet)

@@ -327,6 +327,7 @@ def start_retarget(context, target) -> jobs.Job:
     def prepare():
         """Read the source in slices (a long source armature is sampled over several ticks), then start."""
         src_rig, motion, src_name, src_map = yield from read_source_steps(bpy.context, live_object(obj_name))
+        yield  # the request is encoded in a tick of its own
         job.take_name = action_name(f"{src_name} -> {obj_name}", 60)
         root_loc = motion.root_translation
         if in_place:

@@ -11,6 +11,11 @@
    all on the main thread), whose single stall is the whole job. With ``--real`` (default when the service is in the
    checkout) the same for an in-between of 300 frames x 65 bones on the real backend.
 
+3. **Longest main-thread step before a job starts** (retargeting): the operator's own call plus every pump tick
+   until the request is on its way, for a 1,500-frame source armature (65 bones, keys every 10 frames, so every
+   frame is evaluated) and for a CMU BVH file; baseline, same run: reading the same source in one go (the armature
+   sampled at once; the BVH through Blender's importer, as before).
+
 The rig is the bundled Mixamo character (52 bones) plus 13 twist/helper bones (65 bones). Prints a table, or JSON
 with ``--json``.
 """
@@ -253,6 +258,68 @@ def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------------------- before a job starts
+CMU_WALK = ROOT.parent / "shared" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+
+
+def _start_steps(start, fake_url) -> tuple[list, object]:
+    """Main-thread steps (s) of starting a job: the operator's call, then each pump tick until it is sent."""
+    from blender_addon import jobs
+    t0 = time.perf_counter()
+    job = start()
+    steps = [time.perf_counter() - t0]
+    while job.prepare is not None:
+        t0 = time.perf_counter()
+        jobs.pump()
+        steps.append(time.perf_counter() - t0)
+        time.sleep(0.002)
+    jobs.cancel()
+    return steps, job
+
+
+def bench_job_start(frames: int = 1500) -> list:
+    from blender_addon import importers, tasks
+    out = []
+    fake = Backend([sys.executable, str(ROOT / "tests" / "blender" / "fake_backend.py"), "--port", "0",
+                    "--partials", "0", "--step-delay", "1"])
+    try:
+        src = rig65()
+        src.name = "source"
+        rng = np.random.default_rng(2)
+        for f in range(1, frames + 1, 10):
+            for pb in src.pose.bones:
+                q = rng.normal(size=4) * 0.2 + [1, 0, 0, 0]
+                pb.rotation_quaternion = q / np.linalg.norm(q)
+                pb.keyframe_insert("rotation_quaternion", frame=f)
+            src.pose.bones["mixamorig:Hips"].location = (0.0, 0.01 * f, 0.0)
+            src.pose.bones["mixamorig:Hips"].keyframe_insert("location", frame=f)
+        bpy.ops.import_scene.gltf(filepath=str(ROOT / "demo" / "assets" / "mixamo_adult.glb"))
+        tgt = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o != src)
+        _use(fake.url)
+        s = bpy.context.scene.motionloom
+        s.source_type, s.source_armature = "ARMATURE", src
+        bpy.context.view_layer.objects.active = tgt
+        steps, job = _start_steps(lambda: tasks.start_retarget(bpy.context, tgt), fake.url)
+        t0 = time.perf_counter()
+        tasks.read_source(bpy.context, tgt)
+        base = time.perf_counter() - t0
+        out.append({"task": f"retarget from a {frames}-frame source armature (65 bones, keys every 10 frames)",
+                    "longest_step_ms": round(1000 * max(steps), 1), "steps": len(steps),
+                    "baseline": "the source read in one step", "baseline_ms": round(1000 * base, 1)})
+        if CMU_WALK.is_file():
+            s.source_type, s.source_file = "FILE", str(CMU_WALK)
+            steps, job = _start_steps(lambda: tasks.start_retarget(bpy.context, tgt), fake.url)
+            t0 = time.perf_counter()
+            importers.import_motion_file(str(CMU_WALK))
+            base = time.perf_counter() - t0
+            out.append({"task": "retarget from a BVH file (CMU 02_01, 343 frames, 31 joints)",
+                        "longest_step_ms": round(1000 * max(steps), 1), "steps": len(steps),
+                        "baseline": "Blender's BVH importer (one step)", "baseline_ms": round(1000 * base, 1)})
+    finally:
+        fake.stop()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
@@ -265,6 +332,7 @@ def main(argv=None) -> int:
     res = {"blender": bpy.app.version_string, "machine": f"{os.cpu_count()} CPUs",
            "write": bench_write(rig65(), args.frames, args.repeats),
            "stream": [bench_stream_generate(args.frames, args.partials)]}
+    res["job_start"] = bench_job_start()
     backend_dir = Path(args.backend_dir)
     has_server = (backend_dir / "backend" / "cli" / "serve.py").is_file()
     if args.real == "yes" or (args.real == "auto" and has_server):
@@ -281,6 +349,9 @@ def main(argv=None) -> int:
             print(f"{st['task']}: longest pump tick {st['max_tick_ms']} ms (median {st['median_tick_ms']} ms, "
                   f"{st['ticks']} ticks, job {st['job_s']} s) vs blocking main thread {st['blocking_baseline_stall_ms']}"
                   f" ms -> {st['stall_reduction']}x shorter longest freeze; {st['state']}: {st['message']}")
+        for st in res["job_start"]:
+            print(f"{st['task']}: longest main-thread step before the job starts {st['longest_step_ms']} ms "
+                  f"({st['steps']} steps) vs {st['baseline']} {st['baseline_ms']} ms")
     return 0
 
 
