@@ -189,3 +189,34 @@ def crop_motion(motion, first: int, last: int, scene_fps: float | None = None):
     if getattr(motion, "locations", None) is not None:
         cut["locations"] = motion.locations[lo:hi]
     return dataclasses.replace(motion, **cut)
+
+
+def compose_with_pose(motion, current: dict):
+    """A result solved against "the current pose as the rest" back on the real rest: each channel becomes the
+    current pose-bone channel followed by the result's (``basis = current @ result``; rotation ``q_cur * q``,
+    location ``t_cur + R_cur t``). ``current``: ``{bone: (rotation WXYZ, location)}``; scale 1."""
+    import dataclasses
+    q = np.array(motion.rotations_xyzw, np.float64)[..., [3, 0, 1, 2]]
+    out_q = np.empty_like(q)
+    for j, b in enumerate(motion.bones):
+        qc = current[b][0]
+        out_q[:, j] = _quat_mul(np.broadcast_to(qc, q[:, j].shape), q[:, j])
+
+    def moved(bone, loc):
+        qc, tc = current[bone]
+        return (tc + np.asarray(loc, np.float64) @ quat_wxyz_to_matrix(qc).T).astype(np.float32)
+
+    root = motion.root_bone or motion.bones[0]
+    cut = {"rotations_xyzw": out_q[..., [1, 2, 3, 0]].astype(np.float32),
+           "root_translation": moved(root, motion.root_translation)}
+    if getattr(motion, "locations", None) is not None:
+        cut["locations"] = np.stack([moved(b, motion.locations[:, i]) for i, b in enumerate(motion.location_bones)], 1)
+    return dataclasses.replace(motion, **cut)
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (...,4) WXYZ quaternions."""
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)

@@ -109,6 +109,10 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
     retarget_in_place: BoolProperty(name="In Place", default=False,
                                     description="Remove the source's travel over the ground (the root keeps its "
                                                 "height and turns; the character walks on the spot)")
+    retarget_pose_as_rest: BoolProperty(name="Current Pose as Rest", default=False,
+                                        description="Treat the target's current pose as its rest pose (pose it "
+                                                    "like the source's rest first, e.g. a T-pose); the result is "
+                                                    "written relative to the real rest as usual")
     retarget_use_range: BoolProperty(name="Frame Range", default=False,
                                      description="Retarget only these frames of the source (else the whole action)")
     retarget_frame_start: IntProperty(name="Start", default=1, description="First source frame to retarget")

@@ -111,6 +111,25 @@ def read_rig(obj) -> RigInfo:
                    translation_bone(obj))
 
 
+def read_pose_as_rest(obj) -> tuple[RigInfo, dict]:
+    """The rig with its current pose standing in for its rest pose (pose matrices and tails, armature space), and
+    each bone's current pose channels ``{bone: (rotation WXYZ (4,), location (3,))}`` to compose results with
+    (:func:`channels.compose_with_pose`). Pose-bone scale is taken as 1."""
+    rig = read_rig(obj)
+    pbs = obj.pose.bones
+    posed = _matrices(pbs, "matrix")
+    tails = np.empty(len(pbs) * 3, np.float32)
+    pbs.foreach_get("tail", tails)
+    order = {pb.name: i for i, pb in enumerate(pbs)}  # pose.bones is in hierarchy order, not the bones' order
+    idx = [order[b] for b in rig.bones]
+    rig.rest_matrices, rig.tails = posed[idx], tails.reshape(-1, 3)[idx]
+    current = {}
+    for pb in pbs:
+        loc, rot, _scale = pb.matrix_basis.decompose()
+        current[pb.name] = (np.array(rot, np.float64), np.array(loc, np.float64))
+    return rig, current
+
+
 def check_bones(obj, motion) -> None:
     """Every bone a result writes to must exist on the armature (checked before anything is written)."""
     named = list(motion.bones) + list(motion.location_bones) + [p.bone for p in motion.properties]

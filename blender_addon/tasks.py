@@ -316,11 +316,18 @@ def start_retarget(context, target) -> jobs.Job:
     s = context.scene.motionloom
     rig_read.require_armature(target, "the target (the selected armature)")
     backend = preferences.backend(context)
-    rig = rig_read.read_rig(target)
+    current = None
+    if s.retarget_pose_as_rest:
+        rig, current = rig_read.read_pose_as_rest(target)
+    else:
+        rig = rig_read.read_rig(target)
     target_map = bone_map_overrides(target)
     fps = channels.scene_fps(context.scene)
     obj_name = target.name
     mode, in_place = s.apply_mode, s.retarget_in_place
+
+    def on_rest(m):  # a result solved against the current pose, back onto the real rest
+        return m if current is None or m.space != "rig" else channels.compose_with_pose(m, current)
     preview = Preview(target)
     job = jobs.Job("retarget", "Retarget", preview=preview, object_name=obj_name)
 
@@ -340,13 +347,13 @@ def start_retarget(context, target) -> jobs.Job:
         return client.JobStream(backend, req)
 
     def on_partial(job, m):
-        return preview.show_motion(m)
+        return preview.show_motion(on_rest(m))
 
     def on_result(job, result):
         preview.discard()
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
-        names = yield from _write_results(obj_name, result.motions[:1], job.take_name, mode)
+        names = yield from _write_results(obj_name, [on_rest(result.motions[0])], job.take_name, mode)
         presets.mark_take(bpy.data.actions[names[0]], obj_name, "retarget", job.take_name, result.model)
         undo_push("MotionLoom Retarget")
         job.actions = names

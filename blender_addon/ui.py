@@ -193,6 +193,7 @@ class MOTIONLOOM_PT_retarget(_Panel, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(s, "retarget_in_place")
         row.prop(s, "retarget_use_range")
+        layout.prop(s, "retarget_pose_as_rest")
         if s.retarget_use_range:
             row = layout.row(align=True)
             row.prop(s, "retarget_frame_start")

@@ -204,3 +204,39 @@ def test_bvh_read_without_the_importer_matches_blenders_import(addon):
 def action_steps(gen):
     from blender_addon import action_write
     return action_write.run_steps(gen)
+
+
+def test_current_pose_as_rest(addon):
+    """With "Current Pose as Rest" the target's pose is sent as its rest, and a result solved against it lands back
+    on the real rest: the fake backend answers with that "rest" (identity channels), so the written action must
+    hold exactly the pose the artist set up."""
+    from blender_addon import compat, jobs, wire
+    src = _source(frames=40, every=5)
+    tgt = load_character(rename="tgt")
+    rng = np.random.default_rng(11)
+    posed = {}
+    for name in ("mixamorig:LeftArm", "mixamorig:RightArm", "mixamorig:Spine", "mixamorig:LeftUpLeg"):
+        axis = rng.normal(size=3)
+        q = Quaternion(axis / np.linalg.norm(axis), 0.7)
+        tgt.pose.bones[name].rotation_quaternion = q
+        posed[name] = np.array(q)
+    tgt.pose.bones["mixamorig:Hips"].location = (0.05, -0.1, 0.02)
+    bpy.context.view_layer.update()
+    pose_matrix = np.array(tgt.pose.bones["mixamorig:LeftArm"].matrix)
+    bpy.context.scene.motionloom.retarget_pose_as_rest = True
+    with fake_backend("--partials", "0"):
+        job = _start_retarget(src, tgt)
+        _prepare(job)
+        sent = job.stream.request["target_rig"]
+        job = jobs.run_until_idle(60)
+    assert job.state == "done", job.message
+    bones = sent["bones"]
+    rest = wire.decode_array(sent["rest_matrices"])
+    np.testing.assert_allclose(rest[bones.index("mixamorig:LeftArm")], pose_matrix, atol=1e-6)
+    act, slot = compat.assigned(bpy.data.objects["tgt"])
+    coll = compat.fcurves(act, slot)
+    for name, q in posed.items():
+        got = np.array([coll.find(f'pose.bones["{name}"].rotation_quaternion', index=c).evaluate(10) for c in range(4)])
+        assert abs(abs(float(np.dot(got, q))) - 1.0) < 1e-5, name
+    loc = [coll.find('pose.bones["mixamorig:Hips"].location', index=c).evaluate(10) for c in range(3)]
+    np.testing.assert_allclose(loc, (0.05, -0.1, 0.02), atol=1e-5)
