@@ -83,7 +83,14 @@ def start(job: Job) -> Job:
     if _active is not None and _active.running:
         raise RuntimeError(f"'{_active.label}' is still running: wait for it or cancel it first")
     _active = job
-    if job.stream is not None and job.prepare is None:
+    if job.prepare is not None:
+        try:  # the first slice runs in the operator, so bad input is reported there, before anything starts
+            _prepare_slice(job)
+        except BaseException:
+            _active = None
+            job.prepare = None
+            raise
+    elif job.stream is not None:
         job.stream.start()
     if not bpy.app.timers.is_registered(pump):
         bpy.app.timers.register(pump, first_interval=0.0, persistent=True)
@@ -99,6 +106,17 @@ def cancel() -> bool:
         job.stream.cancel()
     _finish(job, "cancelled", "cancelled: nothing was written")
     return True
+
+
+def _prepare_slice(job: Job) -> None:
+    """One slice of the job's scene reading; when it is done, its request goes out."""
+    try:
+        next(job.prepare)
+    except StopIteration as done:
+        job.prepare = None
+        job.stream = done.value
+        job.message = "waiting for the backend"
+        job.stream.start()
 
 
 def _complete(job: Job, value) -> bool:
@@ -257,13 +275,7 @@ def pump() -> float | None:
     t0 = time.perf_counter()
     try:
         if job.prepare is not None:
-            try:
-                next(job.prepare)
-            except StopIteration as done:
-                job.prepare = None
-                job.stream = done.value
-                job.message = "waiting for the backend"
-                job.stream.start()
+            _prepare_slice(job)
         elif job.finishing is not None:
             if not _in_edit_mode():
                 _advance(job)

@@ -240,3 +240,19 @@ def test_current_pose_as_rest(addon):
         assert abs(abs(float(np.dot(got, q))) - 1.0) < 1e-5, name
     loc = [coll.find('pose.bones["mixamorig:Hips"].location', index=c).evaluate(10) for c in range(3)]
     np.testing.assert_allclose(loc, (0.05, -0.1, 0.02), atol=1e-5)
+
+
+def test_bad_source_is_refused_by_the_operator(addon):
+    from blender_addon import jobs
+    from bl_helpers import use_backend
+    use_backend("http://127.0.0.1:9")  # never reached: the source is checked first
+    tgt = load_character(rename="tgt")
+    s = bpy.context.scene.motionloom
+    s.source_type, s.source_armature = "ARMATURE", None
+    bpy.context.view_layer.objects.active = tgt
+    with pytest.raises(RuntimeError, match="choose a source armature"):
+        bpy.ops.motionloom.retarget()
+    s.source_type, s.source_file = "FILE", "/nonexistent/walk.bvh"
+    with pytest.raises(RuntimeError, match="does not exist"):
+        bpy.ops.motionloom.retarget()
+    assert jobs.active() is None and "MotionLoom Preview" not in bpy.data.actions
