@@ -425,9 +425,23 @@ def start_connect(context) -> jobs.Job:
     return jobs.start(job)
 
 
+HEALTH_EVERY_S = 5.0  # how often the panel re-checks a connected backend while no job runs
+
+
+class _HealthCheck:
+    """A ``GET /health`` in a daemon thread (no bpy), read back by :func:`refresh_connection`."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.call = url, client.Call(lambda: client.Backend(url, token, timeout=3.0).health())
+
+
+_health: dict = {"check": None, "at": 0.0}
+
+
 def refresh_connection(job=None) -> dict:
-    """Keep the Backend panel truthful: a local backend that exited, or a job that lost the backend, ends
-    "Connected" (with the exit code and the log's last lines). Called after every job and by the panel."""
+    """Keep the Backend panel truthful: a local backend that exited, a job that lost the backend, or a connected
+    backend that stopped answering its health check ends "Connected" (with the reason; for a local backend the
+    exit code and its log's last lines). Called after every job and whenever the panel draws."""
     if CONNECTION["state"] in ("connected", "starting"):
         proc = backend_process.current()
         why = proc.died() if proc is not None else None
@@ -435,7 +449,26 @@ def refresh_connection(job=None) -> dict:
             CONNECTION.update(state="error", error=why, models=[])
         elif job is not None and getattr(job, "connection_lost", False):
             CONNECTION.update(state="error", error=f"lost the backend: {job.message}", models=[])
+    if CONNECTION["state"] == "connected" and job is None:
+        _poll_health()
     return CONNECTION
+
+
+def _poll_health() -> None:
+    import time
+    check = _health["check"]
+    if check is not None:
+        if not check.call.done:
+            return
+        _health["check"] = None
+        if check.call.error and check.url == CONNECTION["url"] and CONNECTION["state"] == "connected":
+            CONNECTION.update(state="error", error=f"the backend stopped answering: {check.call.error}", models=[])
+            return
+    if jobs.active() is None and time.monotonic() - _health["at"] >= HEALTH_EVERY_S:
+        _health["at"] = time.monotonic()
+        prefs = preferences.get()
+        token = "" if prefs is None else prefs.remote_token if prefs.mode == "REMOTE" else prefs.token
+        _health["check"] = _HealthCheck(CONNECTION["url"], token)
 
 
 jobs.finish_listeners.append(refresh_connection)

@@ -112,3 +112,31 @@ def test_a_job_that_loses_the_backend_ends_connected(addon):
     assert job.state == "error" and job.connection_lost
     assert tasks.CONNECTION["state"] == "error" and "stopped in the middle of the job" in tasks.CONNECTION["error"]
     tasks.CONNECTION.update(state="unknown", url="", error="")
+
+
+def test_panel_notices_a_backend_that_stops_answering(addon):
+    """A backend the add-on did not start (remote, or started by hand) that goes away while idle: the panel's
+    periodic health check (in a thread) turns "Connected" into the reason."""
+    from blender_addon import jobs, tasks
+    with fake_backend() as srv:
+        assert bpy.ops.motionloom.connect() == {"FINISHED"}
+        assert jobs.run_until_idle(30).state == "done"
+        assert tasks.CONNECTION["state"] == "connected"
+        tasks._health["at"] = 0.0
+        tasks.refresh_connection()  # a check against the live backend: still connected
+        check = tasks._health["check"]
+        while not check.call.done:
+            time.sleep(0.01)
+        assert tasks.refresh_connection()["state"] == "connected"
+    assert srv.proc.poll() is not None
+    try:
+        tasks._health["at"] = 0.0  # do not wait the 5 s between checks
+        t_end = time.monotonic() + 30
+        while tasks.refresh_connection()["state"] == "connected" and time.monotonic() < t_end:
+            time.sleep(0.05)
+        assert tasks.CONNECTION["state"] == "error"
+        assert "the backend stopped answering" in tasks.CONNECTION["error"]
+        labels = " ".join(x[1] for x in _draw_all(bpy.context) if x[0] == "label")
+        assert "Not connected" in labels and "stopped answering" in labels
+    finally:
+        tasks.CONNECTION.update(state="unknown", url="", error="")
