@@ -5,7 +5,7 @@ Conventions, stated once and used by every field below:
 * **Arrays** travel as :class:`Array`: ``{"dtype": "float32", "shape": [..], "data": <base64 of little-endian
   float32, C order>}``. Arrays are checked on arrival: shape matches the byte count, every value finite.
 * **Quaternions are XYZW** (scalar last) everywhere on the wire. Blender's mathutils is WXYZ: the add-on converts at
-  the point where it reads/writes ``rotation_quaternion`` (``blender_addon/scene_io.py``), nowhere else.
+  the point where it reads/writes ``rotation_quaternion`` (``blender_addon/channels.py``), nowhere else.
 * **Spaces.** A motion in ``space="canonical"`` lives on the canonical 22-joint SMPL skeleton (Z up, metres,
   world-aligned joint frames). A motion in ``space="rig"`` is in the rig's own pose-bone channels: per bone the value
   Blender stores in ``pose_bone.rotation_quaternion`` (relative to the bone's rest, in bone space) and, for the root

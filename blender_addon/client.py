@@ -23,13 +23,19 @@ STREAM_TIMEOUT_S = 600.0  # longest silence tolerated between two events of a ru
 
 
 class BackendError(Exception):
-    """Anything that went wrong talking to the backend, in words a person understands."""
+    """Anything that went wrong talking to the backend, in words a person understands. ``lost``: the backend is
+    gone (not listening, or the connection dropped mid-job), so the panel stops saying "Connected"."""
+
+    def __init__(self, message: str, lost: bool = False):
+        super().__init__(message)
+        self.lost = lost
 
 
 @dataclass
 class Failure:
     """Put on a job's queue instead of an event when the stream breaks."""
     message: str
+    lost: bool = False  # the connection to the backend is gone
 
 
 def is_loopback(url: str) -> bool:
@@ -113,12 +119,13 @@ class Backend:
     def unreachable(self, e: BaseException) -> BackendError:
         if isinstance(e, ConnectionRefusedError):
             return BackendError(f"cannot reach the MotionLoom backend at {self.url}: nothing is listening there. "
-                                "Start it in the Backend panel (or check the address).")
+                                "Start it in the Backend panel (or check the address).", lost=True)
         if isinstance(e, (socket.timeout, TimeoutError)):
             return BackendError(f"the MotionLoom backend at {self.url} did not answer in time")
         if isinstance(e, socket.gaierror):
             return BackendError(f"cannot resolve the backend host '{self.host}'")
-        return BackendError(f"lost the connection to the MotionLoom backend at {self.url} ({e.__class__.__name__})")
+        return BackendError(f"lost the connection to the MotionLoom backend at {self.url} ({e.__class__.__name__})",
+                            lost=True)
 
     def request(self, method: str, path: str, body=None, timeout: float | None = None):
         """One request; returns the decoded JSON (or None for an empty body)."""
@@ -248,7 +255,7 @@ class JobStream:
                 return
             self._stream()
         except BackendError as e:
-            self.queue.put(Failure(str(e)))
+            self.queue.put(Failure(str(e), e.lost))
         except wire.WireError as e:
             self.queue.put(Failure(f"the backend sent something this add-on cannot read: {e}"))
         except Exception as e:  # noqa: BLE001 - never let a worker die silently
@@ -275,13 +282,13 @@ class JobStream:
                 if isinstance(e, (socket.timeout, TimeoutError)):
                     raise BackendError(f"the backend sent nothing for {self.stream_timeout:.0f} s; gave up on the "
                                        "job. Nothing was written.") from None
-                raise BackendError(self.DIED + f" ({e.__class__.__name__})") from None
+                raise BackendError(self.DIED + f" ({e.__class__.__name__})", lost=True) from None
         finally:
             conn.close()
         if self._cancel.is_set():
             self.queue.put(wire.Event(type="cancelled", job_id=self.job_id or "", message="cancelled"))
             return
-        raise BackendError(self.DIED)
+        raise BackendError(self.DIED, lost=True)
 
     DIED = ("the backend stopped in the middle of the job (the connection closed before a result). "
             "Nothing was written; check the backend's log and try again")

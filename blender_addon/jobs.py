@@ -30,16 +30,34 @@ class Job:
     kind: str
     label: str
     stream: client.JobStream | None = None
+    prepare: object = None  # a generator that reads the scene in slices (one per tick) and returns the JobStream
     call: client.Call | None = None
     on_partial: object = None  # fn(job, wire.Motion) -> None or a generator (one slice per tick)
     on_result: object = None  # fn(job, wire.Result | value) -> message, or a generator (one slice per tick)
     on_cleanup: object = None  # fn(job, ok: bool): always called once at the end
+    preview: object = None  # a preview.Preview: discarded (the armature restored exactly) whatever the outcome
     state: str = "running"  # running | done | error | cancelled
     progress: float = 0.0
     message: str = "waiting for the backend"
-    data: dict = field(default_factory=dict)
+    object_name: str = ""  # the armature the job writes to ("" for jobs that write none)
+    take_name: str = ""  # the name its new action gets
+    url: str = ""  # connection jobs: the backend's address
     started: float = field(default_factory=time.perf_counter)
     tick_times: list = field(default_factory=list)
+    # outcome, set by the result handler
+    result: object = None  # the wire.Result
+    actions: list = field(default_factory=list)  # names of the actions it made
+    keys_added: int = 0
+    connection_lost: bool = False  # it failed because the backend is gone
+    target_errors: list = field(default_factory=list)  # [(joint, bone, frame, distance on the rig)]
+    bone_map: list = field(default_factory=list)
+    # pump state (main thread only)
+    finishing: object = None  # the result generator being run, one slice per tick
+    previewing: object = None  # the preview generator being run
+    next_partial: object = None  # the newest partial result, drawn once the preview in progress is complete
+    shown_partial: object = None  # the partial last handed to on_partial (shown again after a save or an undo)
+    pending_result: object = None  # a result that waits for the artist to leave Edit Mode
+    has_pending_result: bool = False
 
     @property
     def running(self) -> bool:
@@ -48,6 +66,7 @@ class Job:
 
 _active: Job | None = None
 _last: Job | None = None
+finish_listeners: list = []  # fn(job) after every job's end (the connection state listens)
 
 
 def active() -> Job | None:
@@ -64,7 +83,14 @@ def start(job: Job) -> Job:
     if _active is not None and _active.running:
         raise RuntimeError(f"'{_active.label}' is still running: wait for it or cancel it first")
     _active = job
-    if job.stream is not None:
+    if job.prepare is not None:
+        try:  # the first slice runs in the operator, so bad input is reported there, before anything starts
+            _prepare_slice(job)
+        except BaseException:
+            _active = None
+            job.prepare = None
+            raise
+    elif job.stream is not None:
         job.stream.start()
     if not bpy.app.timers.is_registered(pump):
         bpy.app.timers.register(pump, first_interval=0.0, persistent=True)
@@ -82,12 +108,23 @@ def cancel() -> bool:
     return True
 
 
+def _prepare_slice(job: Job) -> None:
+    """One slice of the job's scene reading; when it is done, its request goes out."""
+    try:
+        next(job.prepare)
+    except StopIteration as done:
+        job.prepare = None
+        job.stream = done.value
+        job.message = "waiting for the backend"
+        job.stream.start()
+
+
 def _complete(job: Job, value) -> bool:
     """Apply a result: at once, or start its generator (then the job ends when the generator does)."""
     _stop_preview(job)  # the outcome supersedes any preview still being drawn
     out = job.on_result(job, value) if job.on_result else None
     if inspect.isgenerator(out):
-        job.data["finishing"] = out
+        job.finishing = out
         job.message = "writing the result"
         return _advance(job)
     _finish(job, "done", out or "done")
@@ -97,17 +134,17 @@ def _complete(job: Job, value) -> bool:
 def _advance(job: Job) -> bool:
     """Run one slice of the result generator; True when the job is over."""
     try:
-        next(job.data["finishing"])
+        next(job.finishing)
     except StopIteration as stop:
-        job.data.pop("finishing", None)
+        job.finishing = None
         _finish(job, "done", stop.value or "done")
         return True
     return False
 
 
 def _stop_preview(job: Job) -> None:
-    job.data.pop("next_partial", None)
-    gen = job.data.pop("previewing", None)
+    job.next_partial = None
+    gen, job.previewing = job.previewing, None
     if gen is not None:
         gen.close()
 
@@ -115,24 +152,52 @@ def _stop_preview(job: Job) -> None:
 def _preview_slice(job: Job) -> None:
     """Advance the preview by one slice. A preview being drawn is finished before the newest partial starts
     (restarting on every partial could starve it when partials come faster than a preview takes)."""
-    if "previewing" not in job.data and "next_partial" in job.data:
-        out = job.on_partial(job, job.data.pop("next_partial"))
+    if job.previewing is None and job.next_partial is not None:
+        partial, job.next_partial = job.next_partial, None
+        job.shown_partial = partial
+        out = job.on_partial(job, partial)
         if not inspect.isgenerator(out):
             return
-        job.data["previewing"] = out
-    gen = job.data.get("previewing")
+        job.previewing = out
+    gen = job.previewing
     if gen is None:
         return
     try:
         next(gen)
     except StopIteration:
-        job.data.pop("previewing", None)
+        job.previewing = None
+
+
+def take_preview_off() -> None:
+    """Before a save: put the armature back as it was (the file gets no preview); :func:`show_preview_again`
+    afterwards."""
+    job = _active
+    if job is not None and job.running and job.preview is not None:
+        _stop_preview(job)
+        job.preview.discard()
+
+
+def show_preview_again() -> None:
+    """After a save or an undo/redo: draw the last partial again on the next tick (the preview was taken off, or the
+    undo brought back an older state that :func:`preview.repair_orphans` cleaned)."""
+    job = _active
+    if job is None or not job.running or job.preview is None:
+        return
+    if job.previewing is not None:
+        job.previewing.close()  # its half-made action (if any) removes itself
+        job.previewing = None
+    job.preview.forget()
+    if job.next_partial is None:
+        job.next_partial = job.shown_partial
 
 
 def _finish(job: Job, state: str, message: str) -> None:
     global _active, _last
     _stop_preview(job)
-    gen = job.data.pop("finishing", None)
+    if job.prepare is not None:
+        job.prepare.close()
+        job.prepare = None
+    gen, job.finishing = job.finishing, None
     if gen is not None:
         gen.close()  # an unfinished write removes what it made (its finally clause)
     job.state = state
@@ -140,6 +205,8 @@ def _finish(job: Job, state: str, message: str) -> None:
     if state == "done":
         job.progress = 1.0
     try:
+        if job.preview is not None:
+            job.preview.discard()
         if job.on_cleanup is not None:
             job.on_cleanup(job, state == "done")
     except Exception as e:  # noqa: BLE001 - cleanup must not hide the job's own outcome
@@ -147,6 +214,11 @@ def _finish(job: Job, state: str, message: str) -> None:
     if _active is job:
         _active = None
     _last = job
+    for listener in finish_listeners:
+        try:
+            listener(job)
+        except Exception as e:  # noqa: BLE001 - one broken listener must not stop the others
+            print(f"MotionLoom: a job listener failed: {e!r}")
     _report(job)
 
 
@@ -170,6 +242,7 @@ def _fail(job: Job, message: str) -> None:
 def _handle(job: Job, ev) -> bool:
     """Apply one event; returns True when the job is over."""
     if isinstance(ev, client.Failure):
+        job.connection_lost = ev.lost
         _fail(job, ev.message)
         return True
     if ev.type in ("queued", "started"):
@@ -180,7 +253,8 @@ def _handle(job: Job, ev) -> bool:
         job.message = ev.message or f"step {ev.step} of {ev.total}"
     elif ev.type == "result":
         if _in_edit_mode():
-            job.data["pending_result"] = ev.result  # applied as soon as the artist leaves Edit Mode
+            # applied as soon as the artist leaves Edit Mode
+            job.pending_result, job.has_pending_result = ev.result, True
             job.message = "result ready: leave Edit Mode to apply it"
             return False
         return _complete(job, ev.result)
@@ -200,7 +274,9 @@ def pump() -> float | None:
         return None
     t0 = time.perf_counter()
     try:
-        if "finishing" in job.data:
+        if job.prepare is not None:
+            _prepare_slice(job)
+        elif job.finishing is not None:
             if not _in_edit_mode():
                 _advance(job)
         elif job.call is not None:
@@ -209,9 +285,10 @@ def pump() -> float | None:
                     _fail(job, job.call.error)
                 else:
                     _complete(job, job.call.value)
-        elif "pending_result" in job.data:
+        elif job.has_pending_result:
             if not _in_edit_mode():
-                _complete(job, job.data.pop("pending_result"))
+                value, job.pending_result, job.has_pending_result = job.pending_result, None, False
+                _complete(job, value)
         else:
             latest_partial = None
             while time.perf_counter() - t0 < BUDGET_S:
@@ -231,8 +308,8 @@ def pump() -> float | None:
                     break
                 _handle(job, ev)
             if latest_partial is not None and job.running and job.on_partial is not None:
-                job.data["next_partial"] = latest_partial  # drawn once the preview in progress is complete
-            if job.running and "finishing" not in job.data and "pending_result" not in job.data:
+                job.next_partial = latest_partial  # drawn once the preview in progress is complete
+            if job.running and job.finishing is None and not job.has_pending_result:
                 _preview_slice(job)
     except (wire.WireError, ValueError, RuntimeError, ReferenceError, KeyError) as e:
         if job.running:
@@ -244,7 +321,7 @@ def pump() -> float | None:
     _redraw()
     if not job.running:
         return None
-    busy = "finishing" in job.data or "previewing" in job.data
+    busy = job.finishing is not None or job.previewing is not None or job.prepare is not None
     return SLICE_S if busy else TICK_S
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import client, jobs, scene_io, tasks, wire
+from . import channels, client, jobs, presets, tasks, wire
 
 # errors that mean "the artist's input or setup needs fixing", shown as they are
-EXPECTED = (scene_io.SceneError, wire.WireError, client.BackendError, RuntimeError)
+EXPECTED = (channels.SceneError, wire.WireError, client.BackendError, RuntimeError)
 
 
 def _armature(context):
@@ -205,7 +205,76 @@ class MOTIONLOOM_OT_report(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (MOTIONLOOM_OT_generate, MOTIONLOOM_OT_inbetween, MOTIONLOOM_OT_retarget, MOTIONLOOM_OT_bone_map_auto,
+class MOTIONLOOM_OT_bone_map_save(bpy.types.Operator):
+    """Save the active armature's bone map to a preset file (JSON)"""
+    bl_idname = "motionloom.bone_map_save"
+    bl_label = "Save Preset"
+    filepath: StringProperty(subtype="FILE_PATH", default="", options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        obj = _armature(context)
+        return obj is not None and len(obj.data.motionloom_bone_map) > 0
+
+    def execute(self, context):
+        path = bpy.path.abspath(self.filepath or context.scene.motionloom.preset_path)
+        try:
+            n = presets.save_bone_map(_armature(context), path)
+        except (channels.SceneError, OSError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"saved {n} bone map rows to {path}")
+        return {"FINISHED"}
+
+
+class MOTIONLOOM_OT_bone_map_load(bpy.types.Operator):
+    """Load a bone map preset file onto the active armature (rows whose bone it lacks stay empty)"""
+    bl_idname = "motionloom.bone_map_load"
+    bl_label = "Load Preset"
+    bl_options = {"REGISTER", "UNDO"}
+    filepath: StringProperty(subtype="FILE_PATH", default="", options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return _armature(context) is not None
+
+    def execute(self, context):
+        path = bpy.path.abspath(self.filepath or context.scene.motionloom.preset_path)
+        try:
+            n, missing = presets.load_bone_map(_armature(context), path)
+        except channels.SceneError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        extra = f"; this rig has no bone {', '.join(map(repr, missing[:5]))}" if missing else ""
+        self.report({"WARNING" if missing else "INFO"}, f"loaded {n} bone map rows from {path}{extra}")
+        return {"FINISHED"}
+
+
+class MOTIONLOOM_OT_take_use(bpy.types.Operator):
+    """Make this take the armature's active action (the current action goes to a muted NLA track)"""
+    bl_idname = "motionloom.take_use"
+    bl_label = "Use Take"
+    bl_options = {"REGISTER", "UNDO"}
+    action: StringProperty(name="Action")
+
+    @classmethod
+    def poll(cls, context):
+        return _armature(context) is not None and jobs.active() is None
+
+    def execute(self, context):
+        act = bpy.data.actions.get(self.action)
+        try:
+            if act is None:
+                raise channels.SceneError(f"there is no action named '{self.action}'")
+            presets.use_take(_armature(context), act)
+        except channels.SceneError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+classes = (MOTIONLOOM_OT_bone_map_save, MOTIONLOOM_OT_bone_map_load, MOTIONLOOM_OT_take_use,
+           MOTIONLOOM_OT_generate, MOTIONLOOM_OT_inbetween, MOTIONLOOM_OT_retarget, MOTIONLOOM_OT_bone_map_auto,
            MOTIONLOOM_OT_bone_map_clear, MOTIONLOOM_OT_connect, MOTIONLOOM_OT_backend_start,
            MOTIONLOOM_OT_backend_stop, MOTIONLOOM_OT_cancel, MOTIONLOOM_OT_target_add, MOTIONLOOM_OT_target_remove,
            MOTIONLOOM_OT_report)

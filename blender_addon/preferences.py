@@ -57,6 +57,18 @@ def get(context=None):
     return addon.preferences if addon else None
 
 
+def log_path() -> str:
+    """Where the local backend's output is kept: the extension's user folder (``logs/backend.log``), or the
+    temporary folder when the add-on runs as a legacy add-on (no extension folder)."""
+    import os
+    import tempfile
+    try:
+        folder = bpy.utils.extension_path_user(__package__, path="logs", create=True)
+    except (ValueError, RuntimeError, TypeError):
+        folder = os.path.join(tempfile.gettempdir(), "motionloom")
+    return os.path.join(folder, "backend.log")
+
+
 def backend_url(context=None) -> str:
     prefs = get(context)
     if prefs is None:

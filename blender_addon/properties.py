@@ -26,6 +26,37 @@ def _is_empty(self, obj):
     return obj.type == "EMPTY"
 
 
+_joint_items: list = []  # kept alive: Blender does not hold the strings of dynamic enum items
+
+
+def _joint_choices(self, context):
+    """Canonical joints, then the bones of the active armature (the joint target's dropdown)."""
+    from . import wire
+    obj = getattr(context, "active_object", None) if context is not None else None
+    bones = [b.name for b in obj.data.bones] if obj is not None and obj.type == "ARMATURE" else []
+    names = list(wire.CANONICAL_JOINTS) + [b for b in bones if b not in wire.CANONICAL_JOINTS]
+    if self.joint and self.joint not in names:
+        names.append(self.joint)  # a bone of another rig, typed before: keep it visible
+    _joint_items[:] = [(n, n.replace("_", " ") if n in wire.CANONICAL_JOINTS else n,
+                        "canonical joint" if n in wire.CANONICAL_JOINTS else "bone of the active armature", i)
+                       for i, n in enumerate(names)]
+    return _joint_items
+
+
+def _get_joint_choice(self):
+    for ident, _n, _d, value in _joint_choices(self, bpy.context):
+        if ident == self.joint:
+            return value
+    return 0
+
+
+def _set_joint_choice(self, value):
+    for ident, _n, _d, v in _joint_choices(self, bpy.context):
+        if v == value:
+            self.joint = ident
+            return
+
+
 class MOTIONLOOM_PG_joint_target(bpy.types.PropertyGroup):
     """Pin a joint to an empty's world position on one frame."""
     empty: PointerProperty(name="Empty", type=bpy.types.Object, poll=_is_empty,
@@ -33,6 +64,9 @@ class MOTIONLOOM_PG_joint_target(bpy.types.PropertyGroup):
     joint: StringProperty(name="Joint", default="right_wrist",
                           description="Canonical joint (e.g. right_wrist, left_foot) or a bone of the rig")
     frame: IntProperty(name="Frame", default=1, description="Scene frame on which the joint reaches the empty")
+    joint_choice: EnumProperty(name="Joint", items=_joint_choices, get=_get_joint_choice, set=_set_joint_choice,
+                               description="The joint that reaches the empty: a canonical joint or a bone of the "
+                                           "active armature")
 
 
 class MOTIONLOOM_PG_bone_map_item(bpy.types.PropertyGroup):
@@ -79,6 +113,19 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
                                      ("FILE", "File", "A BVH, FBX or glTF file")])
     source_armature: PointerProperty(name="Source Armature", type=bpy.types.Object, poll=_is_armature)
     source_file: StringProperty(name="Source File", subtype="FILE_PATH")
+    retarget_in_place: BoolProperty(name="In Place", default=False,
+                                    description="Remove the source's travel over the ground (the root keeps its "
+                                                "height and turns; the character walks on the spot)")
+    retarget_pose_as_rest: BoolProperty(name="Current Pose as Rest", default=False,
+                                        description="Treat the target's current pose as its rest pose (pose it "
+                                                    "like the source's rest first, e.g. a T-pose); the result is "
+                                                    "written relative to the real rest as usual")
+    retarget_use_range: BoolProperty(name="Frame Range", default=False,
+                                     description="Retarget only these frames of the source (else the whole action)")
+    retarget_frame_start: IntProperty(name="Start", default=1, description="First source frame to retarget")
+    retarget_frame_end: IntProperty(name="End", default=250, description="Last source frame to retarget")
+    preset_path: StringProperty(name="Bone Map Preset", subtype="FILE_PATH", default="//bone_map.json",
+                                description="JSON file a rig's bone map is saved to and loaded from")
 
 
 classes = (MOTIONLOOM_PG_joint_target, MOTIONLOOM_PG_bone_map_item, MOTIONLOOM_PG_settings)

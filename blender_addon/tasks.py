@@ -10,10 +10,26 @@ from __future__ import annotations
 import re
 
 import bpy
+import numpy as np
 
-from . import backend_process, client, compat, jobs, preferences, scene_io, wire
+from . import (
+    action_write,
+    backend_process,
+    channels,
+    client,
+    compat,
+    importers,
+    inbetween_write,
+    jobs,
+    key_read,
+    preferences,
+    presets,
+    rig_read,
+    trajectories,
+    wire,
+)
+from .preview import Preview, live_object
 
-PREVIEW_NAME = "MotionLoom Preview"
 STASH_TRACK = "[Action Stash]"
 
 # connection state shown in the Backend panel
@@ -21,23 +37,6 @@ CONNECTION = {"state": "unknown", "url": "", "version": "", "device": "", "model
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def _object(name: str):
-    obj = bpy.data.objects.get(name)
-    if obj is None:
-        raise scene_io.SceneError(f"the armature '{name}' was deleted or renamed while the job ran; nothing was "
-                                  "written")
-    return obj
-
-
-def _slot_by_identifier(action, identifier):
-    if not compat.HAS_SLOTS or action is None or identifier is None:
-        return None
-    for s in action.slots:
-        if s.identifier == identifier:
-            return s
-    return None
-
-
 def bone_map_overrides(obj) -> dict | None:
     """The rig's saved bone map as ``{canonical joint: bone}``, checked against the armature's bones."""
     arm = obj.data
@@ -48,11 +47,11 @@ def bone_map_overrides(obj) -> dict | None:
         if not it.bone:
             continue
         if it.bone not in arm.bones:
-            raise scene_io.SceneError(f"the bone map of '{obj.name}' sends {it.canonical} to '{it.bone}', which is "
+            raise channels.SceneError(f"the bone map of '{obj.name}' sends {it.canonical} to '{it.bone}', which is "
                                       "not a bone of this armature: fix the row or run Auto-Map again")
         if it.bone in out.values():
             other = next(c for c, b in out.items() if b == it.bone)
-            raise scene_io.SceneError(f"the bone map of '{obj.name}' gives bone '{it.bone}' to both {other} and "
+            raise channels.SceneError(f"the bone map of '{obj.name}' gives bone '{it.bone}' to both {other} and "
                                       f"{it.canonical}: a bone can play one joint only")
         out[it.canonical] = it.bone
     return out or None
@@ -80,91 +79,6 @@ def _stream(context, request: dict) -> client.JobStream:
     return client.JobStream(preferences.backend(context), request)
 
 
-# ------------------------------------------------------------------------------------------------- preview
-class Preview:
-    """Shows partial results on an armature through a temporary action; ``discard`` puts back exactly what the
-    armature had (action, slot, fake-user flag, the values of pose-bone properties a partial switched, e.g.
-    Rigify's IK/FK) and deletes the temporary action."""
-
-    def __init__(self, obj):
-        self.obj_name = obj.name
-        action, slot = compat.assigned(obj)
-        self.orig_action = action.name if action else None
-        self.orig_slot = slot.identifier if slot is not None else None
-        self.orig_fake_user = bool(action.use_fake_user) if action else False
-        self.had_animdata = obj.animation_data is not None
-        self.action_name: str | None = None
-        self.props_before: dict = {}  # (bone, name) -> the artist's value (or missing) before a partial set it
-
-    def _set_properties(self, motion) -> None:
-        for key, old in scene_io.set_properties(_object(self.obj_name), motion.properties).items():
-            self.props_before.setdefault(key, old)
-
-    def _show(self, obj, action, slot) -> None:
-        """Make ``action`` the preview (replacing the previous one) and show it on the armature."""
-        self._remove_action()
-        if self.orig_action:
-            bpy.data.actions[self.orig_action].use_fake_user = True  # keep the artist's action alive meanwhile
-        action.name = PREVIEW_NAME
-        self.action_name = action.name
-        compat.assign(obj, action, slot)
-
-    def show_motion(self, motion):
-        """Generator (one slice per tick): update the preview with a rig-space partial motion."""
-        if motion.space != "rig":
-            return  # a canonical-space partial cannot be shown on this rig without model math; progress only
-        obj = _object(self.obj_name)
-        prev = bpy.data.actions.get(self.action_name) if self.action_name else None
-        if prev is not None and obj.animation_data and obj.animation_data.action == prev:
-            yield from scene_io.overwrite_motion_action_steps(prev.name, self.obj_name, motion)
-            self._set_properties(motion)
-            return
-        action, slot = yield from scene_io.write_motion_action_steps(obj, motion, PREVIEW_NAME + " (building)",
-                                                                     "LINEAR")
-        self._show(_object(self.obj_name), action, slot)
-        self._set_properties(motion)
-
-    def show_filled(self, motion, bones, frame_range):
-        """Generator: a copy of the artist's action with the partial in-between frames filled in."""
-        if motion.space != "rig":
-            return
-        obj = _object(self.obj_name)
-        src = bpy.data.actions.get(self.orig_action) if self.orig_action else None
-        if src is None:
-            return
-        copy = src.copy()
-        self._show(obj, copy, _slot_by_identifier(copy, self.orig_slot))
-        yield
-        plan = scene_io.plan_inbetween(_object(self.obj_name), motion, bones, frame_range)
-        yield from scene_io.apply_inbetween_steps(self.obj_name, plan)
-
-    def _remove_action(self) -> None:
-        if self.action_name:
-            act = bpy.data.actions.get(self.action_name)
-            if act is not None:
-                bpy.data.actions.remove(act)
-            self.action_name = None
-
-    def discard(self) -> None:
-        obj = bpy.data.objects.get(self.obj_name)
-        if obj is not None and self.props_before:
-            scene_io.restore_properties(obj, self.props_before)
-        self.props_before = {}
-        if self.action_name is None:
-            return
-        orig = bpy.data.actions.get(self.orig_action) if self.orig_action else None
-        if obj is not None:
-            if orig is not None:
-                compat.assign(obj, orig, _slot_by_identifier(orig, self.orig_slot))
-            elif obj.animation_data is not None:
-                obj.animation_data.action = None
-                if not self.had_animdata and len(obj.animation_data.nla_tracks) == 0:
-                    obj.animation_data_clear()
-        if orig is not None:
-            orig.use_fake_user = self.orig_fake_user
-        self._remove_action()
-
-
 def _place_new_action(obj, action, slot, mode: str, index: int) -> str:
     """Assign (stashing the artist's action on a muted NLA track) or push to a new NLA track."""
     if mode == "NLA" or index > 0:
@@ -185,16 +99,16 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
     Pose-bone properties (e.g. Rigify's IK/FK switches) are keyed in each action; when the actions are placed, the
     first one's values are also set on the rig (it shows the result at once, without waiting for a frame change),
     and properties the rig lacks are created so every action's curves resolve."""
-    obj = _object(obj_name)
+    obj = live_object(obj_name)
     for m in motions:
         if m.space != "rig":
             raise wire.WireError(f"the backend returned a motion in '{m.space}' space; this add-on needs it on the rig")
-        scene_io.check_bones(obj, m)
+        rig_read.check_bones(obj, m)
     made, placed = [], False
     try:
         for i, m in enumerate(motions):
             name = base_name if len(motions) == 1 else f"{base_name} v{i + 1}"
-            steps = scene_io.write_motion_action_steps(_object(obj_name), m, name)
+            steps = action_write.write_motion_action_steps(live_object(obj_name), m, name)
             while True:
                 try:
                     next(steps)
@@ -202,17 +116,17 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
                     made.append(done.value[0].name)
                     break
                 yield
-        obj = _object(obj_name)
+        obj = live_object(obj_name)
         props_before: dict = {}
         try:
             for i, m in enumerate(motions):  # muted variations only need their properties to exist
-                for key, old in scene_io.set_properties(obj, m.properties, create_only=i > 0).items():
+                for key, old in action_write.set_properties(obj, m.properties, create_only=i > 0).items():
                     props_before.setdefault(key, old)
             for i, name in enumerate(made):
                 action = bpy.data.actions[name]
                 _place_new_action(obj, action, action.slots[0] if compat.HAS_SLOTS else None, mode, i)
         except Exception:
-            scene_io.restore_properties(obj, props_before)
+            action_write.restore_properties(obj, props_before)
             raise
         placed = True
         return made
@@ -225,30 +139,60 @@ def _write_results(obj_name: str, motions, base_name: str, mode: str):
 
 
 # ------------------------------------------------------------------------------------------------ generate
+def target_bone(obj, joint: str, result=None) -> str | None:
+    """The bone of ``obj`` that plays a joint target's joint: the bone itself, else the bone the result's (or the
+    rig's own) bone map gives the canonical joint."""
+    if joint in obj.pose.bones:
+        return joint
+    for e in (result.bone_map if result is not None and result.bone_map else ()):
+        if e.canonical == joint and e.bone in obj.pose.bones:
+            return e.bone
+    bone = (bone_map_overrides(obj) or {}).get(joint)
+    return bone if bone in obj.pose.bones else None
+
+
+def measure_targets(obj, targets, result) -> list:
+    """``[(joint, bone or None, frame, distance)]``: how far each target's joint is from its empty on the rig as
+    Blender shows it (world units of the scene; None where no bone plays the joint)."""
+    bones = [(j, target_bone(obj, j, result), f, p) for j, f, p in targets]
+    heads = rig_read.world_heads_at(obj, [(b, f) for _, b, f, _ in bones if b is not None])
+    return [(j, b, f, None if b is None else float(np.linalg.norm(heads[(b, f)] - np.asarray(p))))
+            for j, b, f, p in bones]
+
+
+def describe_target_errors(errors, scene) -> str:
+    measured = [e for e in errors if e[3] is not None]
+    if not measured:
+        return "joint targets not measured (no bone plays their joints)"
+    j, _b, f, d = max(measured, key=lambda e: e[3])
+    return (f"joint targets within {rig_read.format_length(scene, d)} on the rig (worst: {j} on frame {f})"
+            + (f"; {len(errors) - len(measured)} not measured" if len(measured) < len(errors) else ""))
+
+
 def start_generate(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
-    scene_io.require_armature(obj)
-    fps = scene_io.scene_fps(scene)
+    rig_read.require_armature(obj)
+    fps = channels.scene_fps(scene)
     frames = wire.check_frames(_frames(s, fps))
     start = scene.frame_start
-    traj = scene_io.sample_trajectory(s.trajectory, frames) if s.trajectory else None
+    traj = trajectories.sample_trajectory(s.trajectory, frames) if s.trajectory else None
     targets = []
     for t in s.targets:
         if t.empty is None:
             continue
         if not t.joint.strip():
-            raise scene_io.SceneError(f"the joint target on '{t.empty.name}' names no joint")
+            raise channels.SceneError(f"the joint target on '{t.empty.name}' names no joint")
         if not start <= t.frame < start + frames:
-            raise scene_io.SceneError(f"the joint target on '{t.empty.name}' is on frame {t.frame}, outside the "
+            raise channels.SceneError(f"the joint target on '{t.empty.name}' is on frame {t.frame}, outside the "
                                       f"generated frames {start}..{start + frames - 1}")
         targets.append((t.joint.strip(), t.frame, tuple(t.empty.matrix_world.translation)))
-    rig = scene_io.read_rig(obj)
+    rig = rig_read.read_rig(obj)
     req = wire.text2motion_request(s.prompt, frames, fps, start_frame=start, seed=s.seed,
                                    num_variations=s.variations, rig=rig.spec(bone_map_overrides(obj)),
                                    trajectory=traj, joint_targets=targets)
     preview = Preview(obj)
-    name = action_name(s.prompt)
+    name, prompt = action_name(s.prompt), s.prompt
     mode = s.apply_mode
     obj_name = obj.name
 
@@ -260,13 +204,19 @@ def start_generate(context, obj) -> jobs.Job:
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
         names = yield from _write_results(obj_name, result.motions, name, mode)
+        for n in names:
+            presets.mark_take(bpy.data.actions[n], obj_name, "generate", prompt, result.model)
         undo_push("MotionLoom Generate")
-        job.data["actions"] = names
-        job.data["result"] = result
-        return f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
+        job.actions = names
+        job.result = result
+        text = f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
+        if targets:
+            job.target_errors = measure_targets(live_object(obj_name), targets, result)
+            text += "; " + describe_target_errors(job.target_errors, bpy.context.scene)
+        return text
 
     job = jobs.Job("generate", "Generate", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   on_cleanup=lambda job, ok: preview.discard(), data={"object": obj_name})
+                   preview=preview, object_name=obj_name)
     return jobs.start(job)
 
 
@@ -274,23 +224,23 @@ def start_generate(context, obj) -> jobs.Job:
 def start_inbetween(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
-    scene_io.require_armature(obj)
+    rig_read.require_armature(obj)
     bones = None
     if s.inbetween_bones == "SELECTED":
         sel = [pb.name for pb in obj.pose.bones if compat.pose_bone_selected(pb)]
         bones = sel or None
     if s.inbetween_range == "SELECTED_KEYS":
-        keys = scene_io.read_keys(obj, bones, selected_keys=True)
+        keys = key_read.read_keys(obj, bones, selected_keys=True)
     else:
         rng = (scene.frame_preview_start, scene.frame_preview_end) if scene.use_preview_range \
             else (scene.frame_start, scene.frame_end)
-        keys = scene_io.read_keys(obj, bones, frame_range=rng)
-    rig = scene_io.read_rig(obj)
-    fps = scene_io.scene_fps(scene)
+        keys = key_read.read_keys(obj, bones, frame_range=rng)
+    rig = rig_read.read_rig(obj)
+    fps = channels.scene_fps(scene)
     req = wire.inbetween_request(keys.spec(), fps, rig=rig.spec(bone_map_overrides(obj)),
                                  frame_range=keys.frame_range)
     action, _slot = compat.assigned(obj)
-    fingerprint = scene_io.action_fingerprint(action)
+    fingerprint = action_write.action_fingerprint(action)
     obj_name, act_name = obj.name, action.name
     preview = Preview(obj)
 
@@ -298,89 +248,136 @@ def start_inbetween(context, obj) -> jobs.Job:
         return preview.show_filled(motion, keys.bones, keys.frame_range)
 
     def unchanged():
-        o = _object(obj_name)
+        o = live_object(obj_name)
         act, _ = compat.assigned(o)
         if act is None or act.name != act_name:
-            raise scene_io.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
+            raise channels.SceneError(f"the active action of '{obj_name}' changed while the job ran; nothing was "
                                       "written")
-        if not scene_io.fingerprints_equal(fingerprint, scene_io.action_fingerprint(act)):
-            raise scene_io.SceneError("the keys changed while the job ran; nothing was written: run In-between again")
+        if not action_write.fingerprints_equal(fingerprint, action_write.action_fingerprint(act)):
+            raise channels.SceneError("the keys changed while the job ran; nothing was written: run In-between again")
         return o
 
     def on_result(job, result):
         preview.discard()
         if len(result.motions) != 1 or result.motions[0].space != "rig":
             raise wire.WireError("the backend's in-between result is not one motion on the rig")
-        plan = scene_io.plan_inbetween(unchanged(), result.motions[0], keys.bones, keys.frame_range)
+        plan = inbetween_write.plan_inbetween(unchanged(), result.motions[0], keys.bones, keys.frame_range)
         yield  # planning and writing in separate ticks; the write itself is one step (all or nothing)
         o = unchanged()
-        n = scene_io.apply_inbetween(o, plan)
+        n = inbetween_write.apply_inbetween(o, plan)
         undo_push("MotionLoom In-between")
-        job.data["keys_added"] = n
-        job.data["result"] = result
+        job.keys_added = n
+        job.result = result
         lo, hi = keys.frame_range
         return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({result.model})"
 
     job = jobs.Job("inbetween", "In-between", stream=_stream(context, req), on_partial=on_partial,
-                   on_result=on_result, on_cleanup=lambda job, ok: preview.discard(),
-                   data={"object": obj_name, "bones": keys.bones, "frame_range": keys.frame_range})
+                   on_result=on_result, preview=preview,
+                   object_name=obj_name)
     return jobs.start(job)
 
 
 # ------------------------------------------------------------------------------------------------- retarget
-def read_source(context, target):
-    """(source RigInfo, rig-space wire.Motion, name, bone map overrides) from an armature or a motion file."""
+PREPARE_SLICE_S = 0.02  # longest main-thread slice while a job reads the scene before it starts
+
+
+def _source_range(settings, first: int, last: int) -> tuple[int, int]:
+    """The frames of the source to retarget: the whole action, or the panel's range clipped to it."""
+    if not settings.retarget_use_range:
+        return first, last
+    lo, hi = max(first, settings.retarget_frame_start), min(last, settings.retarget_frame_end)
+    if hi - lo < 1:
+        raise channels.SceneError(f"the retarget range {settings.retarget_frame_start}..{settings.retarget_frame_end}"
+                                  f" holds fewer than two frames of the source (it has {first}..{last})")
+    return lo, hi
+
+
+def read_source_steps(context, target, budget_s: float | None = PREPARE_SLICE_S):
+    """Generator (one slice per tick): ``(source RigInfo, rig-space wire.Motion, name, bone map overrides)`` from
+    an armature or a motion file, cropped to the panel's frame range."""
     s = context.scene.motionloom
     if s.source_type == "FILE":
         path = bpy.path.abspath(s.source_file)
-        rig, motion, name = scene_io.import_motion_file(path)
-        return rig, motion, name, None
+        if path.lower().endswith(".bvh"):  # parsed in a worker thread: no Blender data, no long main-thread step
+            rig, motion, name = yield from importers.read_bvh_steps(path)
+        else:
+            rig, motion, name = importers.import_motion_file(path)
+        fps = channels.scene_fps(context.scene)
+        end = motion.start_frame + (motion.num_frames - 1) * fps / motion.fps
+        lo, hi = _source_range(s, motion.start_frame, int(np.floor(end + 1e-6)))
+        return rig, channels.crop_motion(motion, lo, hi, fps), name, None
     src = s.source_armature
     if src is None:
-        raise scene_io.SceneError("choose a source armature (or switch the source to a file)")
-    scene_io.require_armature(src, "the source")
+        raise channels.SceneError("choose a source armature (or switch the source to a file)")
+    rig_read.require_armature(src, "the source")
     if src == target:
-        raise scene_io.SceneError("the source and the target are the same armature")
+        raise channels.SceneError("the source and the target are the same armature")
     action, slot = compat.assigned(src)
     if action is None:
-        raise scene_io.SceneError(f"the source armature '{src.name}' has no action")
-    f0, f1 = (round(x) for x in action.frame_range)
-    rig, motion = scene_io.rig_motion(src, action, slot, f0, f1)
-    return rig, motion, action.name, bone_map_overrides(src)
+        raise channels.SceneError(f"the source armature '{src.name}' has no action")
+    f0, f1 = _source_range(s, *(round(x) for x in action.frame_range))
+    overrides = bone_map_overrides(src)
+    rig, motion = yield from key_read.rig_motion_steps(src, action, slot, f0, f1, budget_s)
+    return rig, motion, action.name, overrides
+
+
+def read_source(context, target):
+    """:func:`read_source_steps` at once."""
+    return action_write.run_steps(read_source_steps(context, target, None))
 
 
 def start_retarget(context, target) -> jobs.Job:
-    scene_io.require_armature(target, "the target (the selected armature)")
-    src_rig, motion, src_name, src_map = read_source(context, target)
-    rig = scene_io.read_rig(target)
-    fps = scene_io.scene_fps(context.scene)
-    source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw,
-                              motion.root_translation, motion.start_frame, "rig", motion.root_bone,
-                              motion.location_bones or None, motion.locations)
-    req = wire.retarget_request(source, rig.spec(bone_map_overrides(target)), fps,
-                                source_rig=src_rig.spec(src_map), start_frame=motion.start_frame)
-    preview = Preview(target)
+    s = context.scene.motionloom
+    rig_read.require_armature(target, "the target (the selected armature)")
+    backend = preferences.backend(context)
+    current = None
+    if s.retarget_pose_as_rest:
+        rig, current = rig_read.read_pose_as_rest(target)
+    else:
+        rig = rig_read.read_rig(target)
+    target_map = bone_map_overrides(target)
+    fps = channels.scene_fps(context.scene)
     obj_name = target.name
-    name = action_name(f"{src_name} -> {obj_name}", 60)
-    mode = context.scene.motionloom.apply_mode
+    mode, in_place = s.apply_mode, s.retarget_in_place
+
+    def on_rest(m):  # a result solved against the current pose, back onto the real rest
+        return m if current is None or m.space != "rig" else channels.compose_with_pose(m, current)
+    preview = Preview(target)
+    job = jobs.Job("retarget", "Retarget", preview=preview, object_name=obj_name)
+
+    def prepare():
+        """Read the source in slices (a long source armature is sampled over several ticks), then start."""
+        src_rig, motion, src_name, src_map = yield from read_source_steps(bpy.context, live_object(obj_name))
+        yield  # the request is encoded in a tick of its own
+        job.take_name = action_name(f"{src_name} -> {obj_name}", 60)
+        root_loc = motion.root_translation
+        if in_place:
+            root_loc = channels.in_place(root_loc, src_rig.root_turn())
+        source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw, root_loc,
+                                  motion.start_frame, "rig", motion.root_bone, motion.location_bones or None,
+                                  motion.locations)
+        req = wire.retarget_request(source, rig.spec(target_map), fps, source_rig=src_rig.spec(src_map),
+                                    start_frame=motion.start_frame)
+        return client.JobStream(backend, req)
 
     def on_partial(job, m):
-        return preview.show_motion(m)
+        return preview.show_motion(on_rest(m))
 
     def on_result(job, result):
         preview.discard()
         if not result.motions:
             raise wire.WireError("the backend returned no motion")
-        names = yield from _write_results(obj_name, result.motions[:1], name, mode)
+        names = yield from _write_results(obj_name, [on_rest(result.motions[0])], job.take_name, mode)
+        presets.mark_take(bpy.data.actions[names[0]], obj_name, "retarget", job.take_name, result.model)
         undo_push("MotionLoom Retarget")
-        job.data["actions"] = names
-        job.data["result"] = result
+        job.actions = names
+        job.result = result
         if result.bone_map:
-            job.data["bone_map"] = result.bone_map
+            job.bone_map = list(result.bone_map)
         return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"
 
-    job = jobs.Job("retarget", "Retarget", stream=_stream(context, req), on_partial=on_partial, on_result=on_result,
-                   on_cleanup=lambda job, ok: preview.discard(), data={"object": obj_name})
+    job.prepare, job.on_partial, job.on_result = prepare(), on_partial, on_result
+    job.message = "reading the source"
     return jobs.start(job)
 
 
@@ -397,13 +394,13 @@ def fill_bone_map(obj, entries) -> int:
 
 
 def start_bone_map(context, obj) -> jobs.Job:
-    scene_io.require_armature(obj)
-    rig = scene_io.read_rig(obj)
+    rig_read.require_armature(obj)
+    rig = rig_read.read_rig(obj)
     b = preferences.backend(context)
     obj_name = obj.name
 
     def on_result(job, entries):
-        o = _object(obj_name)
+        o = live_object(obj_name)
         n = fill_bone_map(o, entries)
         mapped = sum(1 for e in entries if e.bone)
         undo_push("MotionLoom Bone Map")
@@ -420,9 +417,9 @@ def _check(b: client.Backend):
 
 def _connected(job, value) -> str:
     health, models = value
-    CONNECTION.update(state="connected", url=job.data["url"], version=str(health.get("version", "?")),
+    CONNECTION.update(state="connected", url=job.url, version=str(health.get("version", "?")),
                       device=str(health.get("device", "?")), models=list(models), error="")
-    return f"connected to {job.data['url']} (backend {CONNECTION['version']}, {len(models)} models)"
+    return f"connected to {job.url} (backend {CONNECTION['version']}, {len(models)} models)"
 
 
 def _connection_failed(job, ok) -> None:
@@ -438,14 +435,63 @@ def start_connect(context) -> jobs.Job:
         raise
     CONNECTION.update(state="checking", url=b.url, error="")
     job = jobs.Job("connect", "Connect", call=client.Call(_check, b), on_result=_connected,
-                   on_cleanup=_connection_failed, data={"url": b.url})
+                   on_cleanup=_connection_failed, url=b.url)
     return jobs.start(job)
+
+
+HEALTH_EVERY_S = 5.0  # how often the panel re-checks a connected backend while no job runs
+
+
+class _HealthCheck:
+    """A ``GET /health`` in a daemon thread (no bpy), read back by :func:`refresh_connection`."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.call = url, client.Call(lambda: client.Backend(url, token, timeout=3.0).health())
+
+
+_health: dict = {"check": None, "at": 0.0}
+
+
+def refresh_connection(job=None) -> dict:
+    """Keep the Backend panel truthful: a local backend that exited, a job that lost the backend, or a connected
+    backend that stopped answering its health check ends "Connected" (with the reason; for a local backend the
+    exit code and its log's last lines). Called after every job and whenever the panel draws."""
+    if CONNECTION["state"] in ("connected", "starting"):
+        proc = backend_process.current()
+        why = proc.died() if proc is not None else None
+        if why is not None and (CONNECTION["state"] == "starting" or CONNECTION["url"] == proc.url):
+            CONNECTION.update(state="error", error=why, models=[])
+        elif job is not None and getattr(job, "connection_lost", False):
+            CONNECTION.update(state="error", error=f"lost the backend: {job.message}", models=[])
+    if CONNECTION["state"] == "connected" and job is None:
+        _poll_health()
+    return CONNECTION
+
+
+def _poll_health() -> None:
+    import time
+    check = _health["check"]
+    if check is not None:
+        if not check.call.done:
+            return
+        _health["check"] = None
+        if check.call.error and check.url == CONNECTION["url"] and CONNECTION["state"] == "connected":
+            CONNECTION.update(state="error", error=f"the backend stopped answering: {check.call.error}", models=[])
+            return
+    if jobs.active() is None and time.monotonic() - _health["at"] >= HEALTH_EVERY_S:
+        _health["at"] = time.monotonic()
+        prefs = preferences.get()
+        token = "" if prefs is None else prefs.remote_token if prefs.mode == "REMOTE" else prefs.token
+        _health["check"] = _HealthCheck(CONNECTION["url"], token)
+
+
+jobs.finish_listeners.append(refresh_connection)
 
 
 def start_local_backend(context) -> jobs.Job:
     prefs = preferences.get(context)
     proc = backend_process.start(bpy.path.abspath(prefs.python), bpy.path.abspath(prefs.workdir) or ".",
-                                 prefs.host, prefs.port, prefs.token)
+                                 prefs.host, prefs.port, prefs.token, log_path=preferences.log_path())
     CONNECTION.update(state="starting", url="", error="")
 
     def wait_and_check():
@@ -453,7 +499,7 @@ def start_local_backend(context) -> jobs.Job:
         return _check(client.Backend(url, prefs.token))
 
     def on_result(job, value):
-        job.data["url"] = proc.url
+        job.url = proc.url
         return _connected(job, value)
 
     def on_cleanup(job, ok):
@@ -462,7 +508,7 @@ def start_local_backend(context) -> jobs.Job:
         _connection_failed(job, ok)
 
     job = jobs.Job("start", "Start Backend", call=client.Call(wait_and_check), on_result=on_result,
-                   on_cleanup=on_cleanup, data={"url": ""})
+                   on_cleanup=on_cleanup, url="")
     return jobs.start(job)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import backend_process, jobs, preferences, tasks
+from . import backend_process, jobs, preferences, presets, tasks
 
 
 class _Panel:
@@ -26,7 +26,7 @@ def draw_job_status(layout) -> None:
     if job.running:
         row = box.row(align=True)
         row.progress(factor=job.progress, type="BAR", text=f"{job.label}: {job.message}")
-        row.operator("motionloom.cancel", text="", icon="CANCEL")
+        row.operator("motionloom.cancel", text="Cancel", icon="CANCEL")
         return
     icon = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}.get(job.state, "INFO")
     col = box.column(align=True)
@@ -47,6 +47,19 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + [cur] if cur else lines or [""]
 
 
+def draw_backend_log(layout, expanded: bool) -> None:
+    """The local backend's log file and, when something is wrong, its last lines."""
+    proc = backend_process.current()
+    if proc is None:
+        return
+    box = layout.box()
+    if proc.log_path:
+        box.label(text=f"Log: {proc.log_path}", icon="TEXT")
+    if expanded or not proc.running:
+        for line in proc.tail(8).splitlines()[-8:]:
+            box.label(text=line[:90] or " ")
+
+
 class MOTIONLOOM_PT_main(_Panel, bpy.types.Panel):
     bl_label = "MotionLoom"
 
@@ -61,7 +74,7 @@ class MOTIONLOOM_PT_backend(_Panel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         prefs = preferences.get(context)
-        c = tasks.CONNECTION
+        c = tasks.refresh_connection()
         col = layout.column(align=True)
         if c["state"] == "connected":
             col.label(text=f"Connected: {c['url']}", icon="LINKED")
@@ -77,6 +90,7 @@ class MOTIONLOOM_PT_backend(_Panel, bpy.types.Panel):
             col.label(text="Not connected", icon="UNLINKED")
             for line in _wrap(c["error"], 48)[:4] if c["error"] else []:
                 col.label(text=line)
+        draw_backend_log(layout, c["state"] != "connected")
         layout.operator("motionloom.connect", icon="FILE_REFRESH")
         if prefs is not None and prefs.mode == "LOCAL":
             row = layout.row(align=True)
@@ -103,7 +117,7 @@ class MOTIONLOOM_PT_backend(_Panel, bpy.types.Panel):
 class MOTIONLOOM_UL_targets(bpy.types.UIList):
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
         row = layout.row(align=True)
-        row.prop(item, "joint", text="", emboss=False)
+        row.prop(item, "joint_choice", text="")
         row.prop(item, "empty", text="")
         row.prop(item, "frame", text="")
 
@@ -176,6 +190,15 @@ class MOTIONLOOM_PT_retarget(_Panel, bpy.types.Panel):
             layout.prop(s, "source_armature", text="Source")
         else:
             layout.prop(s, "source_file", text="File")
+        row = layout.row(align=True)
+        row.prop(s, "retarget_in_place")
+        row.prop(s, "retarget_use_range")
+        layout.prop(s, "retarget_pose_as_rest")
+        if s.retarget_use_range:
+            row = layout.row(align=True)
+            row.prop(s, "retarget_frame_start")
+            row.prop(s, "retarget_frame_end")
+        layout.prop(s, "apply_mode", expand=True)
         obj = _armature(context)
         layout.label(text=f"Target: {obj.name}" if obj else "Target: select an armature", icon="ARMATURE_DATA")
         layout.operator("motionloom.retarget", icon="MOD_ARMATURE")
@@ -191,7 +214,33 @@ class MOTIONLOOM_PT_retarget(_Panel, bpy.types.Panel):
         row = box.row(align=True)
         row.operator("motionloom.bone_map_auto", icon="AUTOMERGE_ON")
         row.operator("motionloom.bone_map_clear", text="", icon="X")
+        box.prop(s, "preset_path", text="Preset")
+        row = box.row(align=True)
+        row.operator("motionloom.bone_map_save", icon="EXPORT")
+        row.operator("motionloom.bone_map_load", icon="IMPORT")
+
+
+class MOTIONLOOM_PT_takes(_Panel, bpy.types.Panel):
+    bl_label = "Takes"
+    bl_parent_id = "MOTIONLOOM_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        obj = _armature(context)
+        if obj is None:
+            layout.label(text="Select an armature", icon="INFO")
+            return
+        history = presets.takes(obj)
+        if not history:
+            layout.label(text="No takes yet: generated and retargeted actions appear here")
+        active = obj.animation_data.action if obj.animation_data else None
+        for act, info in history[:12]:
+            row = layout.row(align=True)
+            icon = "PLAY" if act == active else "ACTION"
+            row.label(text=f"{info.get('time', '')} {info.get('task', '')}: {act.name}", icon=icon)
+            op = row.operator("motionloom.take_use", text="", icon="CHECKMARK")
+            op.action = act.name
 
 
 classes = (MOTIONLOOM_PT_main, MOTIONLOOM_PT_backend, MOTIONLOOM_UL_targets, MOTIONLOOM_PT_generate,
-           MOTIONLOOM_PT_inbetween, MOTIONLOOM_UL_bone_map, MOTIONLOOM_PT_retarget)
+           MOTIONLOOM_PT_inbetween, MOTIONLOOM_UL_bone_map, MOTIONLOOM_PT_retarget, MOTIONLOOM_PT_takes)

@@ -2,7 +2,7 @@
 
 Builds request bodies as plain dicts and reads results and events back into small dataclasses. Arrays travel as
 ``{"dtype": "float32", "shape": [...], "data": base64(little-endian float32, C order)}``; quaternions are XYZW here
-(conversion to Blender's WXYZ happens in ``scene_io``). Nothing in this module imports bpy, so it runs in the worker
+(conversion to Blender's WXYZ happens in ``channels``). Nothing in this module imports bpy, so it runs in the worker
 thread and in plain-Python tests.
 """
 from __future__ import annotations
@@ -19,6 +19,10 @@ MAX_FRAMES = 10_000
 MAX_PROMPT_CHARS = 500
 EVENT_TYPES = ("queued", "started", "progress", "partial", "result", "error", "cancelled")
 TERMINAL_EVENTS = ("result", "error", "cancelled")
+# the canonical (SMPL) joints bone maps and joint targets name; equal to backend.motion.skeleton.CANONICAL_JOINTS
+CANONICAL_JOINTS = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+                    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+                    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
 
 
 class WireError(ValueError):
@@ -55,8 +59,9 @@ def decode_array(d, what: str = "array") -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------- requests
 def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=None, deform=None,
-             bone_map: dict | None = None) -> dict:
-    """RigSpec: ``rest_matrices`` are ``bone.matrix_local`` (B,4,4, armature space)."""
+             bone_map: dict | None = None, floor: float | None = None) -> dict:
+    """RigSpec: ``rest_matrices`` are ``bone.matrix_local`` (B,4,4, armature space); ``floor``: world height of the
+    ground the rig stands on (None: the backend takes its rest pose's lowest joint)."""
     d = {"name": name[:256], "bones": list(bones), "parents": [int(p) for p in parents],
          "rest_matrices": encode_array(rest_matrices, f"rest matrices of rig {name!r}")}
     if tails is not None:
@@ -67,6 +72,10 @@ def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=
         d["deform"] = [bool(x) for x in deform]
     if bone_map:
         d["bone_map"] = dict(bone_map)
+    if floor is not None:
+        if not math.isfinite(floor):
+            raise WireError(f"the floor of rig {name!r} is not a number")
+        d["floor"] = float(floor)
     return d
 
 

@@ -182,10 +182,10 @@ def start_backend(url: str | None, backend_dir: Path):
 
 @step("in-between three key poses on the Hero")
 def inbetween(hero):
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat
     key_blocking(hero)
     action, slot = compat.assigned(hero)
-    before = scene_io.action_snapshot(action)
+    before = action_write.action_snapshot(action)
     for fc in compat.fcurves(action, slot):
         fc.keyframe_points.foreach_set("select_control_point", np.ones(len(fc.keyframe_points), bool))
     s = bpy.context.scene.motionloom
@@ -194,10 +194,10 @@ def inbetween(hero):
     bpy.ops.ed.undo_push(message="Blocking")
     bpy.ops.motionloom.inbetween()
     job = pump_until_done()
-    after = scene_io.action_snapshot(action)
+    after = action_write.action_snapshot(action)
     kept = all(np.array_equal(after[k]["co"].reshape(-1, 2)[np.searchsorted(after[k]["co"][0::2], v["co"][0::2])],
                               v["co"].reshape(-1, 2)) for k, v in before.items())
-    return {"message": job.message, "keys_added": job.data["keys_added"], "artist_keys_bit_identical": kept,
+    return {"message": job.message, "keys_added": job.keys_added, "artist_keys_bit_identical": kept,
             "frames": "1..60"}
 
 
@@ -209,7 +209,7 @@ def generate(hero, curve):
     activate(hero)
     bpy.ops.motionloom.generate()
     job = pump_until_done()
-    return {"message": job.message, "actions": job.data["actions"]}
+    return {"message": job.message, "actions": job.actions}
 
 
 @step("retarget the Hero's action onto the Second character")
@@ -219,7 +219,7 @@ def retarget(hero, second):
     activate(second)
     bpy.ops.motionloom.retarget()
     job = pump_until_done()
-    return {"message": job.message, "actions": job.data["actions"],
+    return {"message": job.message, "actions": job.actions,
             "source_action": hero.animation_data.action.name}
 
 

@@ -22,6 +22,9 @@ def register(subparsers):
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--exit-with-stdin", action="store_true",
+                   help="exit when standard input closes: a parent (Blender) keeps a pipe open, so the service ends "
+                        "with it even when it crashes")
     p.set_defaults(func=run)
 
 
@@ -37,4 +40,29 @@ def run(args) -> int:
                               job_timeout_s=args.job_timeout, keep_results_s=args.keep_results, keepalive_s=args.keepalive,
                               max_body_bytes=int(args.max_body_mb * 1024 * 1024), cors_origins=args.cors_origin,
                               torch_threads=args.threads, device=args.device)
+    if args.exit_with_stdin:
+        watch_stdin()
     return serve(settings, log_level=args.log_level)
+
+
+def watch_stdin() -> None:
+    """Exit the process as soon as standard input reaches end-of-file: the parent closed its end of the pipe, or
+    died (the operating system closes it then). Jobs live in memory only, so nothing is lost by leaving at once."""
+    import os
+    import sys
+    import threading
+
+    def wait():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass  # the parent never writes; anything it does write is ignored
+        except (OSError, ValueError):
+            pass
+        try:
+            print("MotionLoom backend: its parent process is gone (stdin closed); exiting", flush=True)
+        except (OSError, ValueError):
+            pass  # the output pipe went with the parent
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=wait, name="motionloom-parent-watch", daemon=True).start()

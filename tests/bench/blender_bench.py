@@ -1,7 +1,7 @@
 """Blender-side benchmark of the add-on (run by ``python -m backend bench blender``; needs the bpy module).
 
 1. **Action write**: 300 frames x 65 bones (quaternions + root location: 263 F-curves, 78,900 keys) into a new
-   action with the add-on's bulk path (``scene_io.write_motion_action``: ``keyframe_points.add`` + ``foreach_set``),
+   action with the add-on's bulk path (``action_write.write_motion_action``: ``keyframe_points.add`` + ``foreach_set``),
    against the usual per-key path measured in the same run (``pose_bone.keyframe_insert`` per bone per frame).
    Both results are compared key by key.
 2. **Main-thread stall while streaming**: a 300-frame x 65-bone generation with 10 partial results streamed over
@@ -10,6 +10,11 @@
    tick is the longest freeze the artist can feel. Baseline, same run: the blocking way (request, stream and write
    all on the main thread), whose single stall is the whole job. With ``--real`` (default when the service is in the
    checkout) the same for an in-between of 300 frames x 65 bones on the real backend.
+
+3. **Longest main-thread step before a job starts** (retargeting): the operator's own call plus every pump tick
+   until the request is on its way, for a 1,500-frame source armature (65 bones, keys every 10 frames, so every
+   frame is evaluated) and for a CMU BVH file; baseline, same run: reading the same source in one go (the armature
+   sampled at once; the BVH through Blender's importer, as before).
 
 The rig is the bundled Mixamo character (52 bones) plus 13 twist/helper bones (65 bones). Prints a table, or JSON
 with ``--json``.
@@ -66,8 +71,8 @@ def rig65():
 
 
 def random_motion(arm, frames: int, seed: int = 0):
-    from blender_addon import scene_io, wire
-    rig = scene_io.read_rig(arm)
+    from blender_addon import rig_read, wire
+    rig = rig_read.read_rig(arm)
     rng = np.random.default_rng(seed)
     q = rng.normal(size=(frames, len(rig.bones), 4)) * 0.1 + [0, 0, 0, 1]
     q = np.cumsum(q, axis=0)
@@ -79,12 +84,12 @@ def random_motion(arm, frames: int, seed: int = 0):
 
 # ---------------------------------------------------------------------------------------------- action write
 def bench_write(arm, frames: int, repeats: int) -> dict:
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, channels, compat
     rig, m = random_motion(arm, frames)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        act, slot = scene_io.write_motion_action(arm, m, "bulk")
+        act, slot = action_write.write_motion_action(arm, m, "bulk")
         times.append(time.perf_counter() - t0)
         keep = (act, slot)
         for a in [a for a in bpy.data.actions if a.name.startswith("bulk") and a != act]:
@@ -93,7 +98,7 @@ def bench_write(arm, frames: int, repeats: int) -> dict:
     n_curves = len(compat.fcurves(act, slot))
 
     # baseline: the per-key path most scripts use
-    q_wxyz = scene_io.hemisphere_continuous(m.rotations_xyzw[..., [3, 0, 1, 2]])
+    q_wxyz = channels.hemisphere_continuous(m.rotations_xyzw[..., [3, 0, 1, 2]])
     base_act, base_slot = compat.new_action("per-key", arm)
     compat.assign(arm, base_act, base_slot)
     pbs = [arm.pose.bones[b] for b in rig.bones]
@@ -192,7 +197,7 @@ def stall_stats(job, baseline_s: float, what: str) -> dict:
 
 
 def bench_stream_generate(frames: int, partials: int) -> dict:
-    from blender_addon import scene_io, tasks, wire
+    from blender_addon import action_write, rig_read, tasks, wire
     arm = rig65()
     fake = Backend([sys.executable, str(ROOT / "tests" / "blender" / "fake_backend.py"), "--port", "0",
                     "--partials", str(partials), "--step-delay", "0.1"])
@@ -203,9 +208,9 @@ def bench_stream_generate(frames: int, partials: int) -> dict:
         bpy.context.view_layer.objects.active = arm
         tasks.start_generate(bpy.context, arm)
         job = pump_like_the_timer()
-        rig = scene_io.read_rig(arm)
+        rig = rig_read.read_rig(arm)
         req = wire.text2motion_request(s.prompt, frames, 30.0, rig=rig.spec())
-        base = blocking_baseline(req, fake.url, lambda r: scene_io.write_motion_action(arm, r.motions[0], "blocking"))
+        base = blocking_baseline(req, fake.url, lambda r: action_write.write_motion_action(arm, r.motions[0], "blocking"))
     finally:
         fake.stop()
     out = stall_stats(job, base, f"generate {frames} frames x 65 bones, {partials} partials (scripted backend)")
@@ -214,10 +219,10 @@ def bench_stream_generate(frames: int, partials: int) -> dict:
 
 
 def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
-    from blender_addon import scene_io, tasks, wire
+    from blender_addon import action_write, inbetween_write, key_read, tasks, wire
     arm = rig65()
     rig, m = random_motion(arm, frames, seed=1)
-    act, slot = scene_io.write_motion_action(arm, m, "keys")
+    act, slot = action_write.write_motion_action(arm, m, "keys")
     from blender_addon import compat
     # keep keys on 4 frames only: the artist's key poses
     keep = {1, frames // 3, 2 * frames // 3, frames}
@@ -236,20 +241,82 @@ def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
         bpy.context.view_layer.objects.active = arm
         tasks.start_inbetween(bpy.context, arm)
         job = pump_like_the_timer()
-        keys = scene_io.read_keys(arm, frame_range=(1, frames))
+        keys = key_read.read_keys(arm, frame_range=(1, frames))
         req = wire.inbetween_request(keys.spec(), 30.0, rig=rig.spec(), frame_range=keys.frame_range)
         copy = act.copy()
 
         def apply(result):  # the same write (into a copy of the keys), timed as part of the blocking call
             compat.assign(arm, copy, copy.slots[0] if compat.HAS_SLOTS else None)
-            plan = scene_io.plan_inbetween(arm, result.motions[0], keys.bones, keys.frame_range)
-            return scene_io.apply_inbetween(arm, plan)
+            plan = inbetween_write.plan_inbetween(arm, result.motions[0], keys.bones, keys.frame_range)
+            return inbetween_write.apply_inbetween(arm, plan)
 
         base = blocking_baseline(req, real.url, apply)
     finally:
         real.stop()
     out = stall_stats(job, base, f"in-between {frames} frames x 65 bones, 4 key poses (real backend)")
-    out["keys_added"] = job.data.get("keys_added")
+    out["keys_added"] = job.keys_added
+    return out
+
+
+# ----------------------------------------------------------------------------------------- before a job starts
+CMU_WALK = ROOT.parent / "shared" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+
+
+def _start_steps(start, fake_url) -> tuple[list, object]:
+    """Main-thread steps (s) of starting a job: the operator's call, then each pump tick until it is sent."""
+    from blender_addon import jobs
+    t0 = time.perf_counter()
+    job = start()
+    steps = [time.perf_counter() - t0]
+    while job.prepare is not None:
+        t0 = time.perf_counter()
+        jobs.pump()
+        steps.append(time.perf_counter() - t0)
+        time.sleep(0.002)
+    jobs.cancel()
+    return steps, job
+
+
+def bench_job_start(frames: int = 1500) -> list:
+    from blender_addon import importers, tasks
+    out = []
+    fake = Backend([sys.executable, str(ROOT / "tests" / "blender" / "fake_backend.py"), "--port", "0",
+                    "--partials", "0", "--step-delay", "1"])
+    try:
+        src = rig65()
+        src.name = "source"
+        rng = np.random.default_rng(2)
+        for f in range(1, frames + 1, 10):
+            for pb in src.pose.bones:
+                q = rng.normal(size=4) * 0.2 + [1, 0, 0, 0]
+                pb.rotation_quaternion = q / np.linalg.norm(q)
+                pb.keyframe_insert("rotation_quaternion", frame=f)
+            src.pose.bones["mixamorig:Hips"].location = (0.0, 0.01 * f, 0.0)
+            src.pose.bones["mixamorig:Hips"].keyframe_insert("location", frame=f)
+        bpy.ops.import_scene.gltf(filepath=str(ROOT / "demo" / "assets" / "mixamo_adult.glb"))
+        tgt = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o != src)
+        _use(fake.url)
+        s = bpy.context.scene.motionloom
+        s.source_type, s.source_armature = "ARMATURE", src
+        bpy.context.view_layer.objects.active = tgt
+        steps, _job = _start_steps(lambda: tasks.start_retarget(bpy.context, tgt), fake.url)
+        t0 = time.perf_counter()
+        tasks.read_source(bpy.context, tgt)
+        base = time.perf_counter() - t0
+        out.append({"task": f"retarget from a {frames}-frame source armature (65 bones, keys every 10 frames)",
+                    "longest_step_ms": round(1000 * max(steps), 1), "steps": len(steps),
+                    "baseline": "the source read in one step", "baseline_ms": round(1000 * base, 1)})
+        if CMU_WALK.is_file():
+            s.source_type, s.source_file = "FILE", str(CMU_WALK)
+            steps, _job = _start_steps(lambda: tasks.start_retarget(bpy.context, tgt), fake.url)
+            t0 = time.perf_counter()
+            importers.import_motion_file(str(CMU_WALK))
+            base = time.perf_counter() - t0
+            out.append({"task": "retarget from a BVH file (CMU 02_01, 343 frames, 31 joints)",
+                        "longest_step_ms": round(1000 * max(steps), 1), "steps": len(steps),
+                        "baseline": "Blender's BVH importer (one step)", "baseline_ms": round(1000 * base, 1)})
+    finally:
+        fake.stop()
     return out
 
 
@@ -265,6 +332,7 @@ def main(argv=None) -> int:
     res = {"blender": bpy.app.version_string, "machine": f"{os.cpu_count()} CPUs",
            "write": bench_write(rig65(), args.frames, args.repeats),
            "stream": [bench_stream_generate(args.frames, args.partials)]}
+    res["job_start"] = bench_job_start()
     backend_dir = Path(args.backend_dir)
     has_server = (backend_dir / "backend" / "cli" / "serve.py").is_file()
     if args.real == "yes" or (args.real == "auto" and has_server):
@@ -281,6 +349,9 @@ def main(argv=None) -> int:
             print(f"{st['task']}: longest pump tick {st['max_tick_ms']} ms (median {st['median_tick_ms']} ms, "
                   f"{st['ticks']} ticks, job {st['job_s']} s) vs blocking main thread {st['blocking_baseline_stall_ms']}"
                   f" ms -> {st['stall_reduction']}x shorter longest freeze; {st['state']}: {st['message']}")
+        for st in res["job_start"]:
+            print(f"{st['task']}: longest main-thread step before the job starts {st['longest_step_ms']} ms "
+                  f"({st['steps']} steps) vs {st['baseline']} {st['baseline_ms']} ms")
     return 0
 
 

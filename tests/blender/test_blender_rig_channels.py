@@ -103,8 +103,8 @@ def expected_heads(arm, motion) -> dict:
     """World heads (T,3 metres) of the solve's bones where the backend's forward kinematics puts them for the
     result ``motion`` (a ``wire.Motion`` as the add-on received it), on the rig exactly as the add-on sends it.
     In-process where torch is importable, else with the backend's Python (``MOTIONLOOM_BACKEND_PYTHON``)."""
-    from blender_addon import scene_io, tasks, wire
-    rig = scene_io.read_rig(arm).spec(tasks.bone_map_overrides(arm))
+    from blender_addon import rig_read, tasks, wire
+    rig = rig_read.read_rig(arm).spec(tasks.bone_map_overrides(arm))
     spec = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw, motion.root_translation,
                             motion.start_frame, "rig", motion.root_bone, motion.location_bones or None,
                             motion.locations)
@@ -141,7 +141,7 @@ def curve_bones(action, slot, prop: str) -> set:
 
 def _check_quaternius_result(arm, motion, action):
     """Feet written by location, evaluated by Blender where the backend has them: at the ends of the shins."""
-    from blender_addon import compat, scene_io
+    from blender_addon import channels, compat
     slot = compat.assigned(arm)[1]
     assert arm.animation_data.action == action
     assert motion.root_bone == "Body" and sorted(motion.location_bones) == ["Foot.L", "Foot.R"]
@@ -149,8 +149,8 @@ def _check_quaternius_result(arm, motion, action):
     written = {fc.data_path.split('"')[1] for fc in compat.fcurves(action, slot)}
     assert written == set(motion.bones)  # no curve on any bone the result does not list (PoleTarget, Bone, ...)
     coll = compat.fcurves(action, slot)
-    fps = scene_io.scene_fps(bpy.context.scene)
-    frames = scene_io.motion_frames(motion, fps)
+    fps = channels.scene_fps(bpy.context.scene)
+    frames = channels.motion_frames(motion, fps)
     assert np.allclose(frames, np.round(frames))  # results come at the scene's frame rate
     for i, b in enumerate(motion.location_bones):  # the channels hold the backend's values
         for c in range(3):
@@ -176,20 +176,20 @@ def _check_quaternius_result(arm, motion, action):
 
 # ------------------------------------------------------------------------------------------------ Quaternius
 def test_retarget_mocap_onto_quaternius_moves_the_root_parented_feet(backend):
-    from blender_addon import compat, scene_io
-    assert CMU_WALK.is_file(), CMU_WALK
+    from blender_addon import action_write, compat
+    need(CMU_WALK)
     arm = load_quaternius()
     own = arm.animation_data.action  # the character's own (imported) animation: stashed, untouched
-    before = scene_io.action_snapshot(own)
+    before = action_write.action_snapshot(own)
     s = bpy.context.scene.motionloom
     s.source_type, s.source_file = "FILE", str(CMU_WALK)
     job = _run("retarget")
-    motion = job.data["result"].motions[0]
-    new = bpy.data.actions[job.data["actions"][0]]
+    motion = job.result.motions[0]
+    new = bpy.data.actions[job.actions[0]]
     assert not motion.properties
     heads = _check_quaternius_result(arm, motion, new)
     assert np.ptp(heads["Body"][:, :2], axis=0).max() > 0.3  # CMU 02_01 walks: the body travels
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(own))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(own))
     assert compat.assigned(arm)[0] == new
 
 
@@ -202,7 +202,7 @@ def test_generate_onto_quaternius_moves_the_root_parented_feet(backend):
     s = bpy.context.scene.motionloom
     s.prompt, s.duration_unit, s.duration_frames, s.seed = "a person walks forward", "FRAMES", 48, 1
     job = _run("generate")
-    _check_quaternius_result(arm, job.data["result"].motions[0], bpy.data.actions[job.data["actions"][0]])
+    _check_quaternius_result(arm, job.result.motions[0], bpy.data.actions[job.actions[0]])
 
 
 def _thin(action, slot, keep) -> None:
@@ -222,7 +222,7 @@ def _thin(action, slot, keep) -> None:
 def test_inbetween_quaternius_walk_fills_the_foot_locations(backend):
     """The character's own walk, thinned to four keys on every channel, in-betweened: every location channel
     (feet, body) is filled, the artist's keys stay bit-identical, and the feet stay on the legs."""
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat, key_read
     arm = load_quaternius()
     walk = bpy.data.actions["HumanArmature|HumanArmature|Man_Walk"]
     compat.assign(arm, walk, walk.slots[0] if compat.HAS_SLOTS else None)
@@ -234,25 +234,25 @@ def test_inbetween_quaternius_walk_fills_the_foot_locations(backend):
     s = bpy.context.scene.motionloom
     s.inbetween_bones, s.inbetween_range = "ALL", "PREVIEW"
     bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 25
-    keys = scene_io.read_keys(arm, frame_range=(1, 25))
+    keys = key_read.read_keys(arm, frame_range=(1, 25))
     assert keys.frames == [1, 9, 17, 25] and keys.root_bone == "Bone"  # the shallowest bone with location keys
     assert {"Body", "Foot.L", "Foot.R"} <= set(keys.location_bones) and "Bone" not in keys.location_bones
-    before = scene_io.action_snapshot(walk)
+    before = action_write.action_snapshot(walk)
     bpy.ops.ed.undo_push(message="artist keys")
     job = _run("inbetween")
-    motion = job.data["result"].motions[0]
+    motion = job.result.motions[0]
     assert motion.root_bone == "Bone" and motion.location_bones == keys.location_bones
 
-    after = scene_io.action_snapshot(walk)
+    after = action_write.action_snapshot(walk)
     for key, snap in before.items():
         now = after[key]
         filled = key[1].startswith("pose.bones") and key[1].endswith((".rotation_quaternion", ".location"))
         np.testing.assert_array_equal(now["co"][0::2], np.arange(1, 26, dtype=np.float32) if filled
                                       else snap["co"][0::2], err_msg=str(key))  # scale curves: not touched
         pos = np.searchsorted(now["co"][0::2], snap["co"][0::2])
-        for field in scene_io.KEY_FIELDS_F2 + scene_io.KEY_FIELDS_ENUM + scene_io.KEY_FIELDS_F + scene_io.KEY_FIELDS_B:
+        for field in action_write.KEY_FIELDS_F2 + action_write.KEY_FIELDS_ENUM + action_write.KEY_FIELDS_F + action_write.KEY_FIELDS_B:
             a, b = now[field], snap[field]
-            if field in scene_io.KEY_FIELDS_F2:
+            if field in action_write.KEY_FIELDS_F2:
                 a, b = a.reshape(-1, 2), b.reshape(-1, 2)
             assert np.array_equal(a[pos], b), (key, field)  # the artist's keys, bit for bit
 
@@ -272,13 +272,13 @@ def test_inbetween_quaternius_walk_fills_the_foot_locations(backend):
 
     name = walk.name
     bpy.ops.ed.undo()  # one undo step restores the blocking keys exactly
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(bpy.data.actions[name]))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(bpy.data.actions[name]))
 
 
 # ----------------------------------------------------------------------------------------------------- Rigify
 def test_retarget_onto_rigify_keys_fk_controls_and_switches(backend, rigify_blend):
-    from blender_addon import compat, scene_io
-    assert CMU_WALK.is_file(), CMU_WALK
+    from blender_addon import action_write, compat
+    need(CMU_WALK)
     rig = load_rigify(rigify_blend)
     pb = rig.pose.bones
     original = {(b, n): pb[b][n] for b in ("thigh_parent.L", "thigh_parent.R", "torso")
@@ -290,14 +290,14 @@ def test_retarget_onto_rigify_keys_fk_controls_and_switches(backend, rigify_blen
     pb["thigh_parent.L"].keyframe_insert('["IK_FK"]', frame=1, group="thigh_parent.L")
     artist = rig.animation_data.action
     artist.name = "artist IK"
-    before = scene_io.action_snapshot(artist)
+    before = action_write.action_snapshot(artist)
     bpy.ops.ed.undo_push(message="artist keys")
 
     s = bpy.context.scene.motionloom
     s.source_type, s.source_file = "FILE", str(CMU_WALK)
     job = _run("retarget")
-    motion = job.data["result"].motions[0]
-    new = bpy.data.actions[job.data["actions"][0]]
+    motion = job.result.motions[0]
+    new = bpy.data.actions[job.actions[0]]
     slot = compat.assigned(rig)[1]
     coll = compat.fcurves(new, slot)
     props = {(p.bone, p.name): p.value for p in motion.properties}
@@ -330,7 +330,7 @@ def test_retarget_onto_rigify_keys_fk_controls_and_switches(backend, rigify_blen
     compat.assign(rig, artist, artist.slots[0] if compat.HAS_SLOTS else None)
     bpy.context.scene.frame_set(1)
     assert rig.pose.bones["thigh_parent.L"]["IK_FK"] == 0.0
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(artist))
 
     # one undo step: the new action is gone and the rig's switches are as the artist had them
     new_name = new.name

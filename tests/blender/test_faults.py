@@ -14,17 +14,17 @@ from bl_helpers import fake_backend, key_poses, load_character, select_all_keys,
 
 
 def _scene_state(arm):
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat
     action, slot = compat.assigned(arm)
     return {"action": action.name, "slot": slot.identifier if slot is not None else None,
-            "fake_user": action.use_fake_user, "keys": scene_io.action_snapshot(action),
+            "fake_user": action.use_fake_user, "keys": action_write.action_snapshot(action),
             "actions": sorted(a.name for a in bpy.data.actions),
             "nla": [t.name for t in arm.animation_data.nla_tracks]}
 
 
 def _assert_same(before, after):
-    from blender_addon import scene_io
-    assert scene_io.snapshots_equal(before["keys"], after["keys"])
+    from blender_addon import action_write
+    assert action_write.snapshots_equal(before["keys"], after["keys"])
     assert {k: v for k, v in before.items() if k != "keys"} == {k: v for k, v in after.items() if k != "keys"}
 
 
@@ -98,7 +98,7 @@ def test_backend_down_is_a_clear_error(addon, keyed):
 
 
 def test_bad_input_is_refused_before_sending(addon, keyed):
-    from blender_addon import compat, scene_io, tasks, wire
+    from blender_addon import channels, compat, tasks, wire
     s = bpy.context.scene.motionloom
     before = _scene_state(keyed)
     with fake_backend():
@@ -114,12 +114,12 @@ def test_bad_input_is_refused_before_sending(addon, keyed):
         s.prompt = "a person jumps"
         it = keyed.data.motionloom_bone_map.add()
         it.canonical, it.bone = "left_knee", "NoSuchBone"
-        with pytest.raises(scene_io.SceneError, match="'NoSuchBone', which is not a bone"):
+        with pytest.raises(channels.SceneError, match="'NoSuchBone', which is not a bone"):
             tasks.start_generate(bpy.context, keyed)
         keyed.data.motionloom_bone_map.clear()
         s.targets.add().empty = bpy.data.objects.new("target", None)
         s.targets[0].frame = 500
-        with pytest.raises(scene_io.SceneError, match="outside the generated frames"):
+        with pytest.raises(channels.SceneError, match="outside the generated frames"):
             tasks.start_generate(bpy.context, keyed)
         s.targets.clear()
         fc = compat.fcurves(*compat.assigned(keyed)).find('pose.bones["mixamorig:Head"].rotation_quaternion', index=0)
@@ -127,7 +127,7 @@ def test_bad_input_is_refused_before_sending(addon, keyed):
         fc.keyframe_points[2].co.y = float("nan")
         with pytest.raises(RuntimeError, match="not a number"):
             bpy.ops.motionloom.inbetween()
-        with pytest.raises(scene_io.SceneError, match="mixamorig:Head.*not a number at frame 30"):
+        with pytest.raises(channels.SceneError, match="mixamorig:Head.*not a number at frame 30"):
             tasks.start_inbetween(bpy.context, keyed)
         fc.keyframe_points[2].co.y = saved
     _assert_same(before, _scene_state(keyed))
@@ -162,7 +162,7 @@ def test_result_waits_while_the_artist_is_in_edit_mode(addon, keyed):
         assert {len(fc.keyframe_points) for fc in compat.fcurves(*compat.assigned(keyed))} == {3}  # not yet
         bpy.ops.object.mode_set(mode="POSE")
         jobs.run_until_idle(30)
-    assert job.state == "done" and job.data["keys_added"] > 0
+    assert job.state == "done" and job.keys_added > 0
 
 
 def test_remote_backend_needs_online_access(addon, keyed):
@@ -182,7 +182,7 @@ def test_cancel_while_the_result_is_being_written_removes_it(addon, keyed):
     with fake_backend("--partials", "0"):
         bpy.ops.motionloom.generate()
         job = jobs.active()
-        while "finishing" not in job.data:
+        while job.finishing is None:
             jobs.pump()
             time.sleep(0.01)
         jobs.pump()  # one more slice: the new action exists, half written
@@ -227,18 +227,18 @@ def test_switches_set_by_a_preview_are_put_back(addon, keyed, outcome):
 
 
 def test_generated_switches_are_keyed_in_the_new_action_only(addon, keyed):
-    from blender_addon import compat, jobs, scene_io
+    from blender_addon import action_write, compat, jobs
     keyed.pose.bones["mixamorig:Hips"]["IK_FK"] = 0.0
     artist = keyed.animation_data.action
-    before = scene_io.action_snapshot(artist)
+    before = action_write.action_snapshot(artist)
     with fake_backend("--partials", "1", *SWITCHES):
         bpy.ops.motionloom.generate()
         job = jobs.run_until_idle(30)
     assert job.state == "done", job.message
-    new = bpy.data.actions[job.data["actions"][0]]
+    new = bpy.data.actions[job.actions[0]]
     coll = compat.fcurves(new, compat.assigned(keyed)[1])
     for path in ('pose.bones["mixamorig:Hips"]["IK_FK"]', 'pose.bones["mixamorig:Head"]["head_follow"]'):
         fc = coll.find(path, index=0)
         assert [tuple(k.co) for k in fc.keyframe_points] == [(bpy.context.scene.frame_start, 1.0)]
     assert _switches(keyed) == (1.0, 1.0)
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))  # the artist's action: no switch
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(artist))  # the artist's action: no switch

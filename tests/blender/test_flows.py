@@ -62,16 +62,16 @@ def _text2motion_ready(server) -> bool:
 
 def _generate_or_clear_refusal(server, arm):
     """Run Generate; where the backend has no text2motion model, the refusal must be clear and change nothing."""
-    from blender_addon import jobs, scene_io
+    from blender_addon import action_write, jobs
     if _text2motion_ready(server):
         return _run("generate")
-    before = scene_io.action_snapshot(arm.animation_data.action)
+    before = action_write.action_snapshot(arm.animation_data.action)
     actions = sorted(a.name for a in bpy.data.actions)
     assert bpy.ops.motionloom.generate() == {"FINISHED"}
     job = jobs.run_until_idle(60)
     assert job.state == "error" and "text2motion is not available" in job.message
     assert sorted(a.name for a in bpy.data.actions) == actions
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(arm.animation_data.action))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(arm.animation_data.action))
     pytest.skip("text2motion is not available on this backend (no motion corpus); the refusal was checked")
 
 
@@ -81,24 +81,24 @@ def _curves(arm):
 
 
 def test_inbetween_three_key_poses_then_undo(backend):
-    from blender_addon import scene_io
+    from blender_addon import action_write
     arm = load_character()
     action = key_poses(arm, frames=(1, 15, 30))
     select_all_keys(arm)
     bpy.ops.ed.undo_push(message="artist keys")  # what the artist's keyframe insertions do in the GUI
-    before = scene_io.action_snapshot(action)
+    before = action_write.action_snapshot(action)
     job = _run("inbetween")
-    assert job.data["keys_added"] > 0
+    assert job.keys_added > 0
 
-    after = scene_io.action_snapshot(bpy.data.actions["artist"])
+    after = action_write.action_snapshot(bpy.data.actions["artist"])
     assert after.keys() == before.keys()
     for key, snap in before.items():
         now = after[key]
         np.testing.assert_array_equal(now["co"][0::2], np.arange(1, 31, dtype=np.float32), err_msg=str(key))
         pos = np.searchsorted(now["co"][0::2], snap["co"][0::2])
-        for field in scene_io.KEY_FIELDS_F2 + scene_io.KEY_FIELDS_ENUM + scene_io.KEY_FIELDS_F + scene_io.KEY_FIELDS_B:
+        for field in action_write.KEY_FIELDS_F2 + action_write.KEY_FIELDS_ENUM + action_write.KEY_FIELDS_F + action_write.KEY_FIELDS_B:
             a, b = now[field], snap[field]
-            if field in scene_io.KEY_FIELDS_F2:
+            if field in action_write.KEY_FIELDS_F2:
                 a, b = a.reshape(-1, 2), b.reshape(-1, 2)
             assert np.array_equal(a[pos], b), (key, field)  # the artist's keys, bit for bit
 
@@ -114,19 +114,19 @@ def test_inbetween_three_key_poses_then_undo(backend):
 
     # one undo step restores the action exactly
     bpy.ops.ed.undo()
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(bpy.data.actions["artist"]))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(bpy.data.actions["artist"]))
 
 
 def test_generate_on_mixamo_rig_writes_a_new_action(backend):
-    from blender_addon import compat, scene_io, tasks
+    from blender_addon import action_write, channels, compat, tasks
     arm = load_character()
     artist = key_poses(arm)
-    before = scene_io.action_snapshot(artist)
+    before = action_write.action_snapshot(artist)
     s = bpy.context.scene.motionloom
     s.prompt, s.duration_unit, s.duration_seconds, s.seed = "a person walks forward", "SECONDS", 2.0, 3
     job = _generate_or_clear_refusal(backend, arm)
-    fps = scene_io.scene_fps(bpy.context.scene)
-    new = bpy.data.actions[job.data["actions"][0]]
+    fps = channels.scene_fps(bpy.context.scene)
+    new = bpy.data.actions[job.actions[0]]
     assert new != artist and new.name == "a person walks forward"
     assert arm.animation_data.action == new
     if compat.HAS_SLOTS:
@@ -137,7 +137,7 @@ def test_generate_on_mixamo_rig_writes_a_new_action(backend):
     assert lengths == {round(2.0 * fps)}
     assert coll.find('pose.bones["mixamorig:LeftUpLeg"].rotation_quaternion', index=0) is not None
     # the artist's action: untouched, kept on a muted stash track
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(artist))
     stash = [t for t in arm.animation_data.nla_tracks if t.name == tasks.STASH_TRACK]
     assert len(stash) == 1 and stash[0].mute and stash[0].strips[0].action == artist
     assert "MotionLoom Preview" not in bpy.data.actions
@@ -150,7 +150,7 @@ def test_generate_onto_a_rig_without_animation(backend):
     s = bpy.context.scene.motionloom
     s.prompt, s.duration_unit, s.duration_frames = "a person waves", "FRAMES", 30
     job = _run_generate(backend)
-    new = bpy.data.actions[job.data["actions"][0]]
+    new = bpy.data.actions[job.actions[0]]
     assert arm.animation_data.action == new and len(arm.animation_data.nla_tracks) == 0
     assert [a.name for a in bpy.data.actions] == [new.name]
     assert {len(fc.keyframe_points) for fc in compat.fcurves(*compat.assigned(arm))} == {30}
@@ -163,38 +163,38 @@ def _run_generate(server):
 
 
 def test_generate_variations_and_nla_mode_keep_the_active_action(backend):
-    from blender_addon import scene_io
+    from blender_addon import action_write
     arm = load_character()
     artist = key_poses(arm)
-    before = scene_io.action_snapshot(artist)
+    before = action_write.action_snapshot(artist)
     s = bpy.context.scene.motionloom
     s.prompt, s.duration_unit, s.duration_frames, s.variations, s.apply_mode = "a person jumps", "FRAMES", 40, 3, "NLA"
     job = _generate_or_clear_refusal(backend, arm)
-    names = job.data["actions"]
+    names = job.actions
     assert names == ["a person jumps v1", "a person jumps v2", "a person jumps v3"]
     assert arm.animation_data.action == artist
     tracks = {t.strips[0].action.name: t for t in arm.animation_data.nla_tracks}
     assert set(tracks) == set(names) and not tracks[names[0]].mute and tracks[names[1]].mute
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(artist))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(artist))
 
 
 def test_retarget_armature_onto_a_second_character(backend):
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat
     src = load_character(rename="source")
     key_poses(src, frames=(1, 10, 20), action_name="jump")
     tgt = load_character("cmu_heavy_f.glb", rename="target")
     tgt_keys = key_poses(tgt, frames=(1, 5), bones=("Hips", "Spine", "LeftArm"), action_name="target own")
-    before = scene_io.action_snapshot(tgt_keys)
+    before = action_write.action_snapshot(tgt_keys)
     bpy.context.view_layer.objects.active = tgt
     s = bpy.context.scene.motionloom
     s.source_type, s.source_armature = "ARMATURE", src
     job = _run("retarget")
-    new = bpy.data.actions[job.data["actions"][0]]
+    new = bpy.data.actions[job.actions[0]]
     assert new.name == "jump -> target" and tgt.animation_data.action == new
     coll = compat.fcurves(new, compat.assigned(tgt)[1])
     assert {len(fc.keyframe_points) for fc in coll} == {20}
     assert all(fc.data_path.split('"')[1] in tgt.data.bones for fc in coll)
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(tgt_keys))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(tgt_keys))
     if backend.kind == "real":
         # the retargeted arm turns like the source's: compare world-space bone directions at the keys
         for f in (10, 20):
@@ -241,7 +241,7 @@ def _retarget_file(path, target_name="target"):
     s = bpy.context.scene.motionloom
     s.source_type, s.source_file = "FILE", str(path)
     job = _run("retarget")
-    new = bpy.data.actions[job.data["actions"][0]]
+    new = bpy.data.actions[job.actions[0]]
     assert new.name == f"{path.stem} -> {target_name}" and tgt.animation_data.action == new
     counts["actions"] += 1  # the new action, and nothing else from the imported file
     assert {k: len(getattr(bpy.data, k)) for k in counts} == counts
@@ -324,7 +324,7 @@ def test_real_backend_killed_mid_job_leaves_the_scene_identical(addon):
 
     A fresh service's first generation loads the sentence encoder and the corpus (seconds), so killing it right
     after its 'started' event lands inside the job."""
-    from blender_addon import jobs, scene_io
+    from blender_addon import action_write, jobs
     if not HAS_SERVER:
         pytest.skip("the backend service (backend/cli/serve.py) is not in this checkout yet")
     srv = Server(real_backend_cmd(), cwd=BACKEND_DIR)
@@ -334,7 +334,7 @@ def test_real_backend_killed_mid_job_leaves_the_scene_identical(addon):
         use_backend(srv.url)
         arm = load_character()
         artist = key_poses(arm)
-        before = scene_io.action_snapshot(artist)
+        before = action_write.action_snapshot(artist)
         actions = sorted(a.name for a in bpy.data.actions)
         s = bpy.context.scene.motionloom
         s.duration_unit, s.duration_frames, s.variations = "FRAMES", 600, 4
@@ -347,6 +347,6 @@ def test_real_backend_killed_mid_job_leaves_the_scene_identical(addon):
     finally:
         srv.stop()
     assert job.state == "error" and "stopped in the middle of the job" in job.message
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(bpy.data.actions["artist"]))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(bpy.data.actions["artist"]))
     assert sorted(a.name for a in bpy.data.actions) == actions
     assert arm.animation_data.action.name == "artist"

@@ -81,6 +81,7 @@ class _Layout:
         mod, op = idname.split(".")
         assert hasattr(bpy.types, f"{mod.upper()}_OT_{op}"), idname
         self.log.append(("operator", idname))
+        return type("OperatorProperties", (), {})()
 
     def label(self, text="", **k):
         self.log.append(("label", text))
@@ -102,7 +103,7 @@ def _draw_all(context):
     from blender_addon import ui
     log = []
     for cls in (ui.MOTIONLOOM_PT_main, ui.MOTIONLOOM_PT_backend, ui.MOTIONLOOM_PT_generate,
-                ui.MOTIONLOOM_PT_inbetween, ui.MOTIONLOOM_PT_retarget):
+                ui.MOTIONLOOM_PT_inbetween, ui.MOTIONLOOM_PT_retarget, ui.MOTIONLOOM_PT_takes):
         cls.draw(type("P", (), {"layout": _Layout(log)})(), context)
     return log
 

@@ -19,9 +19,9 @@ def _motion(bones, parents, T, seed=0, start=1, fps=None):
 
 def test_read_rig_matches_blender(addon):
     from backend.schema import RigSpec
-    from blender_addon import scene_io
+    from blender_addon import rig_read
     arm = load_character()
-    rig = scene_io.read_rig(arm)
+    rig = rig_read.read_rig(arm)
     assert len(rig.bones) == 52 and rig.root_bone == "mixamorig:Hips"
     for i, b in enumerate(arm.data.bones):
         assert rig.bones[i] == b.name
@@ -33,13 +33,13 @@ def test_read_rig_matches_blender(addon):
 
 
 def test_write_action_converts_to_each_bones_rotation_mode(addon):
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat, rig_read
     arm = load_character()
     arm.pose.bones["mixamorig:LeftArm"].rotation_mode = "ZXY"
     arm.pose.bones["mixamorig:Head"].rotation_mode = "AXIS_ANGLE"
-    rig = scene_io.read_rig(arm)
+    rig = rig_read.read_rig(arm)
     m = _motion(rig.bones, rig.parents, 24)
-    action, slot = scene_io.write_motion_action(arm, m, "gen")
+    action, slot = action_write.write_motion_action(arm, m, "gen")
     compat.assign(arm, action, slot)
     assert arm.animation_data.action == action
     if compat.HAS_SLOTS:
@@ -60,15 +60,15 @@ def test_write_action_converts_to_each_bones_rotation_mode(addon):
 
 
 def test_written_quaternions_are_sign_continuous(addon):
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat, rig_read
     arm = load_character()
-    rig = scene_io.read_rig(arm)
+    rig = rig_read.read_rig(arm)
     m = _motion(rig.bones, rig.parents, 30)
     base = np.array(Quaternion((1, 0, 0), 0.3))
     q = np.tile(base[[1, 2, 3, 0]], (30, len(rig.bones), 1)).astype(np.float32)
     q[1::2] *= -1  # the same rotation with alternating signs: naive per-channel curves would spin
     m.rotations_xyzw = q
-    action, slot = scene_io.write_motion_action(arm, m, "flips")
+    action, slot = action_write.write_motion_action(arm, m, "flips")
     fc = [compat.fcurves(action, slot).find('pose.bones["mixamorig:Spine"].rotation_quaternion', index=c)
           for c in range(4)]
     vals = np.array([[f.evaluate(t) for f in fc] for t in range(1, 31)])
@@ -76,12 +76,12 @@ def test_written_quaternions_are_sign_continuous(addon):
 
 
 def test_inbetween_insert_keeps_artist_keys_bit_identical(addon):
-    from blender_addon import compat, scene_io, wire
+    from blender_addon import action_write, compat, inbetween_write, key_read, wire
     arm = load_character()
     action = key_poses(arm, euler_bones=("mixamorig:LeftArm",))
     select_all_keys(arm)
-    before = scene_io.action_snapshot(action)
-    keys = scene_io.read_keys(arm, selected_keys=True)
+    before = action_write.action_snapshot(action)
+    keys = key_read.read_keys(arm, selected_keys=True)
     assert keys.frames == [1, 15, 30] and sorted(keys.bones) == sorted(POSE_BONES) and keys.root_bone == "mixamorig:Hips"
     # a dense result: keys exactly as sent, slerp-ish values between (computed here with mathutils)
     T = 30
@@ -96,19 +96,19 @@ def test_inbetween_insert_keeps_artist_keys_bit_identical(addon):
             q[f - 1, j] = (s.x, s.y, s.z, s.w)
     loc = np.stack([np.interp(np.arange(1, T + 1), keys.frames, keys.root_translation[:, c]) for c in range(3)], 1)
     m = wire.Motion(keys.bones, [-1] * len(keys.bones), 24.0, 1, q, loc.astype(np.float32), "rig", keys.root_bone)
-    plan = scene_io.plan_inbetween(arm, m, keys.bones, keys.frame_range)
-    added = scene_io.apply_inbetween(arm, plan)
+    plan = inbetween_write.plan_inbetween(arm, m, keys.bones, keys.frame_range)
+    added = inbetween_write.apply_inbetween(arm, plan)
     # 6 quaternion bones x 4 channels + 1 Euler bone x 3 + hips location x 3, 27 new frames each
     assert added == (6 * 4 + 3 + 3) * 27
-    after = scene_io.action_snapshot(action)
+    after = action_write.action_snapshot(action)
     gen = bpy.types.Keyframe.bl_rna.properties["type"].enum_items["GENERATED"].value
     for key, snap in before.items():
         now = after[key]
         assert now["n"] == 30
         pos = np.searchsorted(now["co"][0::2], snap["co"][0::2])
-        for field in scene_io.KEY_FIELDS_F2:
+        for field in action_write.KEY_FIELDS_F2:
             assert np.array_equal(now[field].reshape(-1, 2)[pos], snap[field].reshape(-1, 2)), (key, field)
-        for field in scene_io.KEY_FIELDS_ENUM + scene_io.KEY_FIELDS_F + scene_io.KEY_FIELDS_B:
+        for field in action_write.KEY_FIELDS_ENUM + action_write.KEY_FIELDS_F + action_write.KEY_FIELDS_B:
             assert np.array_equal(now[field][pos], snap[field]), (key, field)
         new = np.setdiff1d(np.arange(30), pos)
         assert np.all(now["type"][new] == gen)
@@ -126,17 +126,17 @@ def test_inbetween_insert_keeps_artist_keys_bit_identical(addon):
 
 @pytest.mark.parametrize("fail", ["before", "after"])  # before touching the 5th curve, or after changing it
 def test_apply_inbetween_is_all_or_nothing(addon, monkeypatch, fail):
-    from blender_addon import scene_io, wire
+    from blender_addon import action_write, inbetween_write, key_read, wire
     arm = load_character()
     action = key_poses(arm)
-    keys = scene_io.read_keys(arm)
+    keys = key_read.read_keys(arm)
     T = keys.frames[-1] - keys.frames[0] + 1
     q = np.repeat(keys.rotations_xyzw[:1], T, axis=0)
     m = wire.Motion(keys.bones, [-1] * len(keys.bones), 24.0, 1, q,
                     np.repeat(keys.root_translation[:1], T, axis=0), "rig", keys.root_bone)
-    plan = scene_io.plan_inbetween(arm, m, keys.bones, keys.frame_range)
-    before = scene_io.action_snapshot(action)
-    real, calls = scene_io.insert_keys, []
+    plan = inbetween_write.plan_inbetween(arm, m, keys.bones, keys.frame_range)
+    before = action_write.action_snapshot(action)
+    real, calls = inbetween_write.insert_keys, []
 
     def flaky(*a, **k):
         calls.append(1)
@@ -147,34 +147,34 @@ def test_apply_inbetween_is_all_or_nothing(addon, monkeypatch, fail):
             raise RuntimeError("disk full")
         return out
 
-    monkeypatch.setattr(scene_io, "insert_keys", flaky)
+    monkeypatch.setattr(inbetween_write, "insert_keys", flaky)
     with pytest.raises(RuntimeError):
-        scene_io.apply_inbetween(arm, plan)
+        inbetween_write.apply_inbetween(arm, plan)
     assert len(calls) == 5
-    assert scene_io.snapshots_equal(before, scene_io.action_snapshot(action))
+    assert action_write.snapshots_equal(before, action_write.action_snapshot(action))
 
 
 def test_read_keys_reports_nan_and_missing_selection(addon):
-    from blender_addon import compat, scene_io
+    from blender_addon import channels, compat, key_read
     arm = load_character()
     action = key_poses(arm)
-    with pytest.raises(scene_io.SceneError, match="no keyframes are selected"):
+    with pytest.raises(channels.SceneError, match="no keyframes are selected"):
         select_all_keys(arm, False)
-        scene_io.read_keys(arm, selected_keys=True)
-    with pytest.raises(scene_io.SceneError, match="no bone named 'nope'"):
-        scene_io.read_keys(arm, bones=["nope"])
+        key_read.read_keys(arm, selected_keys=True)
+    with pytest.raises(channels.SceneError, match="no bone named 'nope'"):
+        key_read.read_keys(arm, bones=["nope"])
     fc = compat.fcurves(action, compat.assigned(arm)[1]).find(
         'pose.bones["mixamorig:LeftArm"].rotation_quaternion', index=2)
     fc.keyframe_points[1].co.y = float("nan")
-    with pytest.raises(scene_io.SceneError, match=r"mixamorig:LeftArm.*not a number at frame 15"):
-        scene_io.read_keys(arm)
+    with pytest.raises(channels.SceneError, match=r"mixamorig:LeftArm.*not a number at frame 15"):
+        key_read.read_keys(arm)
 
 
 def test_read_keys_converts_euler_keys(addon):
-    from blender_addon import scene_io
+    from blender_addon import key_read
     arm = load_character()
     key_poses(arm, euler_bones=("mixamorig:RightArm",))
-    keys = scene_io.read_keys(arm)
+    keys = key_read.read_keys(arm)
     j = keys.bones.index("mixamorig:RightArm")
     for k, f in enumerate(keys.frames):
         bpy.context.scene.frame_set(f)
@@ -185,7 +185,7 @@ def test_read_keys_converts_euler_keys(addon):
 
 
 def test_trajectory_from_curve_and_grease_pencil(addon):
-    from blender_addon import scene_io
+    from blender_addon import channels, trajectories
     cu = bpy.data.curves.new("path", "CURVE")
     cu.dimensions = "3D"
     sp = cu.splines.new("BEZIER")
@@ -196,7 +196,7 @@ def test_trajectory_from_curve_and_grease_pencil(addon):
     ob = bpy.data.objects.new("path", cu)
     ob.location = (1.0, -2.0, 0.5)
     bpy.context.scene.collection.objects.link(ob)
-    pts = scene_io.sample_trajectory(ob, 60)
+    pts = trajectories.sample_trajectory(ob, 60)
     assert pts.shape == (60, 3) and np.all(pts[:, 2] == 0)
     step = np.linalg.norm(np.diff(pts[:, :2], axis=0), axis=1)
     assert step.std() / step.mean() < 0.05  # evenly spaced along the path
@@ -204,7 +204,7 @@ def test_trajectory_from_curve_and_grease_pencil(addon):
     np.testing.assert_allclose(pts[-1, :2], [5.0, -2.0], atol=1e-5)
     n_objects, n_curves = len(bpy.data.objects), len(bpy.data.curves)
     cu.bevel_depth = 0.05  # a visible, tube-shaped path: still its centre line, and nothing left behind
-    np.testing.assert_allclose(scene_io.sample_trajectory(ob, 60), pts, atol=1e-5)
+    np.testing.assert_allclose(trajectories.sample_trajectory(ob, 60), pts, atol=1e-5)
     assert (len(bpy.data.objects), len(bpy.data.curves)) == (n_objects, n_curves)
 
     P = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
@@ -221,42 +221,42 @@ def test_trajectory_from_curve_and_grease_pencil(addon):
         stroke = layer.frames.new(bpy.context.scene.frame_current).strokes.new()
         stroke.points.add(4)
         stroke.points.foreach_set("co", P.ravel())
-    gpts = scene_io.sample_trajectory(gob, 31)
+    gpts = trajectories.sample_trajectory(gob, 31)
     np.testing.assert_allclose(gpts[[0, 10, 20, 30], :2], P[:, :2], atol=1e-5)  # 3 m path, 0.1 m per frame
     assert np.all(gpts[:, 2] == 0)
-    with pytest.raises(scene_io.SceneError, match="curve or a Grease Pencil"):
-        scene_io.sample_trajectory(bpy.data.objects.new("e", None), 10)
+    with pytest.raises(channels.SceneError, match="curve or a Grease Pencil"):
+        trajectories.sample_trajectory(bpy.data.objects.new("e", None), 10)
 
 
 def test_import_motion_file_leaves_no_trace(addon, tmp_path):
-    from blender_addon import scene_io
+    from blender_addon import channels, importers, key_read
     arm = load_character()
     key_poses(arm)
     bpy.context.view_layer.objects.active = arm
     path = tmp_path / "clip.bvh"
     bpy.ops.export_anim.bvh(filepath=str(path), frame_start=1, frame_end=30)
     counts = {k: len(getattr(bpy.data, k)) for k in ("objects", "actions", "armatures", "meshes", "materials")}
-    rig, motion, name = scene_io.import_motion_file(str(path))
+    rig, motion, name = importers.import_motion_file(str(path))
     assert name == "clip" and motion.num_frames == 30 and len(rig.bones) == 52
     assert {k: len(getattr(bpy.data, k)) for k in counts} == counts
     assert bpy.context.view_layer.objects.active == arm
     # the imported motion is the one we exported: the BVH rig's rest frames differ from the glTF rig's, but each
     # bone's pose rotation is the same rotation seen in another frame, so its angle must match frame by frame
     from blender_addon import compat
-    own_rig, own = scene_io.rig_motion(arm, *compat.assigned(arm), 1, 30)
+    own_rig, own = key_read.rig_motion(arm, *compat.assigned(arm), 1, 30)
     for b in POSE_BONES[1:]:
         qa = own.rotations_xyzw[:, own_rig.bones.index(b)]
         qb = motion.rotations_xyzw[:, rig.bones.index(b)]
         ang = lambda q: 2 * np.arccos(np.clip(np.abs(q[:, 3]), 0, 1))
         assert ang(qa).max() > 0.2
         np.testing.assert_allclose(ang(qb), ang(qa), atol=2e-3, err_msg=b)
-    with pytest.raises(scene_io.SceneError, match="does not exist"):
-        scene_io.import_motion_file(str(tmp_path / "missing.bvh"))
+    with pytest.raises(channels.SceneError, match="does not exist"):
+        importers.import_motion_file(str(tmp_path / "missing.bvh"))
 
 
 def test_quaternion_sign_continuity_matches_the_plain_loop(addon):
     """The vectorised hemisphere fix equals the obvious per-frame loop, anchors and reference included."""
-    from blender_addon.scene_io import _continuous_signs
+    from blender_addon.channels import _continuous_signs
 
     def loop(q, reference, anchors):
         out, prev = q.copy(), reference
@@ -289,14 +289,14 @@ def _with_channels(m, loc_bones, props=()):
 
 
 def test_write_action_writes_location_bones_and_keys_properties(addon):
-    from blender_addon import compat, scene_io
+    from blender_addon import action_write, compat, rig_read
     arm = load_character()
-    rig = scene_io.read_rig(arm)
+    rig = rig_read.read_rig(arm)
     hand = arm.pose.bones["mixamorig:LeftHand"]
     hand["IK_FK"] = 0.0  # an existing switch
     m = _with_channels(_motion(rig.bones, rig.parents, 12, start=5), ["mixamorig:LeftHand", "mixamorig:RightFoot"],
                        [("mixamorig:LeftHand", "IK_FK", 1.0), ("mixamorig:Spine", "follow", 0.5)])
-    action, slot = scene_io.write_motion_action(arm, m, "gen")
+    action, slot = action_write.write_motion_action(arm, m, "gen")
     coll = compat.fcurves(action, slot)
     assert len(coll) == 4 * 52 + 3 + 2 * 3 + 2  # rotations, root location, two location bones, two properties
     for i, b in enumerate(m.location_bones):
@@ -310,7 +310,7 @@ def test_write_action_writes_location_bones_and_keys_properties(addon):
     # nothing was assigned or set on the rig by writing the action
     assert arm.animation_data is None and hand["IK_FK"] == 0.0 and "follow" not in arm.pose.bones["mixamorig:Spine"]
     # once assigned (and the missing property created, as the add-on does on placing), Blender shows the channels
-    scene_io.set_properties(arm, m.properties, create_only=True)
+    action_write.set_properties(arm, m.properties, create_only=True)
     compat.assign(arm, action, slot)
     bpy.context.scene.frame_set(9)
     np.testing.assert_allclose(np.array(hand.location), m.locations[4, 0], atol=1e-7)
@@ -318,40 +318,40 @@ def test_write_action_writes_location_bones_and_keys_properties(addon):
 
 
 def test_results_naming_unknown_bones_are_refused_before_writing(addon):
-    from blender_addon import scene_io
+    from blender_addon import action_write, channels, rig_read
     arm = load_character()
-    rig = scene_io.read_rig(arm)
+    rig = rig_read.read_rig(arm)
     n_actions = len(bpy.data.actions)
     for loc, props in ((["Foot.L"], ()), ([], [("thigh_parent.L", "IK_FK", 1.0)])):
         m = _with_channels(_motion(rig.bones, rig.parents, 4), loc, props)
-        with pytest.raises(scene_io.SceneError, match="does not have: '(Foot.L|thigh_parent.L)'"):
-            scene_io.write_motion_action(arm, m, "bad")
+        with pytest.raises(channels.SceneError, match="does not have: '(Foot.L|thigh_parent.L)'"):
+            action_write.write_motion_action(arm, m, "bad")
         assert len(bpy.data.actions) == n_actions
 
 
 def test_properties_set_and_restored_exactly(addon):
-    from blender_addon import scene_io, wire
+    from blender_addon import action_write, wire
     arm = load_character()
     pb = arm.pose.bones
     pb["mixamorig:Hips"]["IK_FK"] = 0.25
     pb["mixamorig:Hips"]["steps"] = 3  # an int property keeps its type
     props = [wire.PoseBoneProperty("mixamorig:Hips", "IK_FK", 1.0), wire.PoseBoneProperty("mixamorig:Hips", "steps", 2),
              wire.PoseBoneProperty("mixamorig:Head", "head_follow", 1.0)]
-    before = scene_io.set_properties(arm, props)
+    before = action_write.set_properties(arm, props)
     assert pb["mixamorig:Hips"]["IK_FK"] == 1.0 and pb["mixamorig:Hips"]["steps"] == 2
     assert isinstance(pb["mixamorig:Hips"]["steps"], int) and pb["mixamorig:Head"]["head_follow"] == 1.0
-    scene_io.restore_properties(arm, before)
+    action_write.restore_properties(arm, before)
     assert pb["mixamorig:Hips"]["IK_FK"] == 0.25 and pb["mixamorig:Hips"]["steps"] == 3
     assert "head_follow" not in pb["mixamorig:Head"]
     # create_only leaves existing values alone
-    scene_io.restore_properties(arm, scene_io.set_properties(arm, props, create_only=True))
+    action_write.restore_properties(arm, action_write.set_properties(arm, props, create_only=True))
     assert pb["mixamorig:Hips"]["IK_FK"] == 0.25 and "head_follow" not in pb["mixamorig:Head"]
 
 
 def test_read_keys_sends_location_keys_of_other_bones(addon):
     """Bones other than the root with location keys (an IK hand target, a foot) travel as location_bones, their
     key frames count, and NaN location keys are refused with the bone and frame."""
-    from blender_addon import compat, scene_io
+    from blender_addon import channels, compat, key_read
     arm = load_character()
     action = key_poses(arm, frames=(1, 15, 30))
     hand, foot = arm.pose.bones["mixamorig:LeftHand"], arm.pose.bones["mixamorig:RightFoot"]
@@ -360,7 +360,7 @@ def test_read_keys_sends_location_keys_of_other_bones(addon):
         hand.keyframe_insert("location", frame=f, group=hand.name)
     foot.location = (0.01, 0.0, 0.0)
     foot.keyframe_insert("location", index=0, frame=15, group=foot.name)  # one channel keyed once
-    keys = scene_io.read_keys(arm)
+    keys = key_read.read_keys(arm)
     assert keys.root_bone == "mixamorig:Hips" and keys.frames == [1, 10, 15, 30]
     assert sorted(keys.location_bones) == ["mixamorig:LeftHand", "mixamorig:RightFoot"]
     h, r = keys.location_bones.index("mixamorig:LeftHand"), keys.location_bones.index("mixamorig:RightFoot")
@@ -380,20 +380,20 @@ def test_read_keys_sends_location_keys_of_other_bones(addon):
     assert ks.location_bones == keys.location_bones and ks.locations.numpy().shape == (4, 2, 3)
     fc = compat.fcurves(action, compat.assigned(arm)[1]).find('pose.bones["mixamorig:LeftHand"].location', index=1)
     fc.keyframe_points[1].co.y = float("nan")
-    with pytest.raises(scene_io.SceneError, match=r"mixamorig:LeftHand.*location key that is not a number at "
+    with pytest.raises(channels.SceneError, match=r"mixamorig:LeftHand.*location key that is not a number at "
                                                    r"frame 10"):
-        scene_io.read_keys(arm)
+        key_read.read_keys(arm)
 
 
 def test_plan_inbetween_fills_location_bones_only_where_keyed(addon):
-    from blender_addon import compat, scene_io, wire
+    from blender_addon import action_write, compat, inbetween_write, key_read, wire
     arm = load_character()
     action = key_poses(arm, frames=(1, 15, 30))
     hand = arm.pose.bones["mixamorig:LeftHand"]
     for f in (1, 30):
         hand.location = (0.01 * f, 0.0, 0.0)
         hand.keyframe_insert("location", index=0, frame=f, group=hand.name)  # X only
-    keys = scene_io.read_keys(arm)
+    keys = key_read.read_keys(arm)
     T = 30
     rows = np.searchsorted(keys.frames, np.arange(1, T + 1), side="right") - 1
     loc = keys.locations[rows].copy()
@@ -401,36 +401,37 @@ def test_plan_inbetween_fills_location_bones_only_where_keyed(addon):
     m = wire.Motion(keys.bones, [-1] * len(keys.bones), 24.0, 1, keys.rotations_xyzw[rows],
                     keys.root_translation[rows], "rig", keys.root_bone, keys.location_bones, loc)
     assert keys.location_bones == ["mixamorig:LeftHand"]
-    before = scene_io.action_snapshot(action)
+    before = action_write.action_snapshot(action)
     # in-betweening other bones leaves the hand's location alone
-    only_spine = scene_io.plan_inbetween(arm, m, ["mixamorig:Spine"], keys.frame_range)
+    only_spine = inbetween_write.plan_inbetween(arm, m, ["mixamorig:Spine"], keys.frame_range)
     assert {f.fc_path for f in only_spine.fills} == {'pose.bones["mixamorig:Spine"].rotation_quaternion'}
-    plan = scene_io.plan_inbetween(arm, m, keys.bones, keys.frame_range)
-    scene_io.apply_inbetween(arm, plan)
+    plan = inbetween_write.plan_inbetween(arm, m, keys.bones, keys.frame_range)
+    inbetween_write.apply_inbetween(arm, plan)
     coll = compat.fcurves(*compat.assigned(arm))
     fx = coll.find('pose.bones["mixamorig:LeftHand"].location', index=0)
     np.testing.assert_allclose([k.co[1] for k in fx.keyframe_points], np.linspace(0.01, 0.3, T), atol=1e-6)
     assert coll.find('pose.bones["mixamorig:LeftHand"].location', index=1) is None  # no curve created
-    after = scene_io.action_snapshot(action)
+    after = action_write.action_snapshot(action)
     for key, snap in before.items():  # the artist's keys: still there, bit for bit
         pos = np.searchsorted(after[key]["co"][0::2], snap["co"][0::2])
         assert np.array_equal(after[key]["co"].reshape(-1, 2)[pos], snap["co"].reshape(-1, 2)), key
 
 
 def test_preview_restores_properties_a_partial_switched(addon):
-    from blender_addon import scene_io, tasks
+    from blender_addon import action_write, rig_read
+    from blender_addon import preview as preview_mod
     arm = load_character()
     artist = key_poses(arm)
     arm.pose.bones["mixamorig:Hips"]["IK_FK"] = 0.0
-    rig = scene_io.read_rig(arm)
+    rig = rig_read.read_rig(arm)
     m = _with_channels(_motion(rig.bones, rig.parents, 6), [], [("mixamorig:Hips", "IK_FK", 1.0),
                                                                 ("mixamorig:Head", "head_follow", 1.0)])
-    preview = tasks.Preview(arm)
-    scene_io.run_steps(preview.show_motion(m))
-    assert arm.animation_data.action.name == tasks.PREVIEW_NAME
+    preview = preview_mod.Preview(arm)
+    action_write.run_steps(preview.show_motion(m))
+    assert arm.animation_data.action.name == preview_mod.PREVIEW_NAME
     assert arm.pose.bones["mixamorig:Hips"]["IK_FK"] == 1.0 and arm.pose.bones["mixamorig:Head"]["head_follow"] == 1.0
-    scene_io.run_steps(preview.show_motion(m))  # a second partial: still restores the artist's values
+    action_write.run_steps(preview.show_motion(m))  # a second partial: still restores the artist's values
     bpy.context.scene.frame_set(3)
     preview.discard()
-    assert arm.animation_data.action == artist and tasks.PREVIEW_NAME not in bpy.data.actions
+    assert arm.animation_data.action == artist and preview_mod.PREVIEW_NAME not in bpy.data.actions
     assert arm.pose.bones["mixamorig:Hips"]["IK_FK"] == 0.0 and "head_follow" not in arm.pose.bones["mixamorig:Head"]
