@@ -34,7 +34,7 @@ NOT_PLAIN = re.compile(
     r"hold\w*|picks?|drink\w*|stretch\w*|cool|slalom|s-shape|figure|obstacle|strut\w*|stride|macho|styl\w*|"
     r"upstairs|downstairs|podest|up and down|return\w*|side|fast|quick\w*|brisk\w*|"
     r"then|and then|while|before|after)\b")
-MIN_SEGMENTS = 3  # a subject is judged on at least this many walk segments
+MIN_SEGMENTS = 2  # a subject is judged on at least this many walk segments
 TRAVEL_M_S = 0.25
 WALK_RANGE_M_S = (0.6, 2.0)
 MIN_SECONDS = 2.0
@@ -76,7 +76,8 @@ def audit(corpus: Corpus) -> dict:
             v = ground_speed(sc.motion.root_pos[:, :2], sc.motion.fps)
             if np.isfinite(v):
                 by_subject.setdefault(subject, []).append(v)
-    med = {s: round(float(np.median(v)), 3) for s, v in sorted(by_subject.items()) if len(v) >= MIN_SEGMENTS}
+    med = {s: round(float(np.median(v)), 3) for s, v in sorted(by_subject.items())}
+    judged = {s for s, v in by_subject.items() if len(v) >= MIN_SEGMENTS}
     allv = [x for v in by_subject.values() for x in v]
     lo, hi = WALK_RANGE_M_S
     corrected = sum(any("CMU captured this take at 60 fps" in n or "a 60-fps CMU capture" in n
@@ -86,7 +87,8 @@ def audit(corpus: Corpus) -> dict:
                                "segments_by_subject": {s: len(v) for s, v in sorted(by_subject.items())},
                                "min_segments": MIN_SEGMENTS},
             "duration_vs_amass": duration_vs_amass(corpus),
-            "range_m_s": [lo, hi], "outside": [s for s, v in med.items() if not lo <= v <= hi],
+            "range_m_s": [lo, hi], "outside": [s for s, v in med.items() if s in judged and not lo <= v <= hi],
+            "outside_single_segment": [s for s, v in med.items() if s not in judged and not lo <= v <= hi],
             "fps_corrected_takes": corrected}
 
 
