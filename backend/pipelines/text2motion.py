@@ -255,7 +255,9 @@ class RetrievalBaseline:
         if motion.num_frames < F:  # crossfades shortened it: loop the tail segment
             motion = stitch([motion, parts[-1]]).slice(0, F)
         motion = motion.canonicalized(0)
-        ctx.partial(canonical_motion_to_spec(motion, start_frame=request.start_frame))
+        if ctx.partial_due():
+            from .preview import downsample_motion
+            ctx.partial(canonical_motion_to_spec(downsample_motion(motion), start_frame=request.start_frame))
         if request.trajectory is not None:
             motion = follow_path(motion, request.trajectory.numpy(), request.trajectory_timed)
         info = {"clip": str(used[0].clip.id), "match_text": used[0].text[:200], "similarity": round(used[0].score, 4),
@@ -308,7 +310,32 @@ def controls_to_canonical(request: Text2MotionRequest, binding: RigBinding | Non
 
 
 # ------------------------------------------------------------------------------------------------------ runner
+MAX_FRAME_STEPS = 1_000_000  # work budget: model frames (at 30 fps) x denoising steps x variations
+DEFAULT_STEPS = 10  # the learned model's default number of DDIM steps (Text2MotionModel.default_steps)
+MODEL_FPS = 30.0  # the frame rate the models generate at (a request's frames are resampled from it)
+MAX_MODEL_FRAMES = 30_000  # frames generated at 30 fps before resampling: 10,000 frames at 10 fps
+
+
+def work(request: Text2MotionRequest) -> tuple[int, int, int]:
+    """(model frames, denoising steps, frame-steps) of a request, checked before it is queued. The model generates at
+    30 fps, so a low ``fps`` means many more model frames than requested frames; frame-steps are model frames x steps
+    x variations (the retrieval baseline does about one step's worth, counted the same way)."""
+    model_frames = max(2, int(round((request.frames - 1) * MODEL_FPS / request.fps)) + 1)
+    steps = request.steps or DEFAULT_STEPS
+    return model_frames, steps, model_frames * steps * request.num_variations
+
+
 def check(request: Text2MotionRequest) -> None:
+    model_frames, steps, units = work(request)
+    if model_frames > MAX_MODEL_FRAMES:
+        raise RequestError(f"{request.frames} frames at {request.fps:g} fps are {model_frames:,} frames at the "
+                           f"model's {MODEL_FPS:g} fps, more than the limit of {MAX_MODEL_FRAMES:,}; ask for fewer "
+                           f"frames or a higher fps")
+    if units > MAX_FRAME_STEPS:
+        nv = request.num_variations
+        raise RequestError(f"this request needs {units:,} frame-steps of generation ({model_frames:,} model frames x "
+                           f"{steps} steps x {nv} variation{'s' if nv > 1 else ''}), more than the limit of "
+                           f"{MAX_FRAME_STEPS:,}; ask for fewer frames, steps or variations, or a higher fps")
     binding = None
     if request.rig is not None:
         binding = RigBinding(request.rig)
@@ -349,7 +376,7 @@ def run(request: Text2MotionRequest, ctx: JobContext, model=None) -> JobResult:
     motions, info = [], {}
     for v in range(request.num_variations):
         motion, vinfo = model.generate(request, v, ctx)
-        ctx.progress(2 * v + 1, total, f"variation {v + 1}: {vinfo.get('clip', '')}")
+        ctx.progress(2 * v + 1, total, f"variation {v + 1}: {vinfo.get('clip', '')}")  # stops here if cancelled
         if binding is None:
             spec = canonical_motion_to_spec(motion, start_frame=request.start_frame)
         else:
@@ -476,10 +503,17 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
                  binding: RigBinding | None) -> JobResult:
     from ..models.diffusion.control import ControlError
 
+    from .preview import downsample_motion
+
     def to_spec(m: Motion, cleanup: bool = True):
         if binding is None:
             return canonical_motion_to_spec(m, start_frame=request.start_frame)
-        return binding.pose_to_spec(binding.to_rig(m, contact_cleanup=cleanup).pose, request.start_frame)
+        return binding.pose_to_spec(binding.to_rig(m, contact_cleanup=cleanup, check=ctx.check_cancelled).pose,
+                                    request.start_frame)
+
+    def preview(m: Motion):  # only when one is due; down-sampled before it goes onto the rig
+        if ctx.partial_due():
+            ctx.partial(to_spec(downsample_motion(m), cleanup=False))
 
     try:
         controls = model.controls(request, binding)
@@ -495,9 +529,10 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
             motion, vinfo = model.model.generate_motion(
                 request.prompt, request.frames, seed=request.seed, variation=v, steps=request.steps,
                 guidance_scale=request.guidance_scale, fps=request.fps, on_progress=progress,
-                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)), **controls)
+                on_partial=preview, **controls)
         except ControlError as e:
             raise RequestError(str(e)) from None
+        ctx.check_cancelled()
         spec = to_spec(motion)
         if binding is not None and request.keys is not None:
             spec = _exact_rig_keys(spec, request)

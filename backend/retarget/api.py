@@ -43,7 +43,7 @@ from .control_rigs import ControlProfile, find_profile
 from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 
-MAX_FRAMES = 100_000
+from ..schema import MAX_FRAMES  # one limit for the wire and the maths
 REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
 _CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
 
@@ -418,22 +418,28 @@ def arm_chains(prep: PreparedRig) -> dict:
 
 def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, overrides: dict | None = None,
                    contact_cleanup_on: bool = True, hand_targets: dict | None = None, blend: int = 6,
-                   prepared: PreparedRig | None = None) -> RetargetResult:
+                   prepared: PreparedRig | None = None, check=None) -> RetargetResult:
     """Canonical motion -> the rig's pose channels (module docstring). ``hand_targets``: canonical wrist name ->
-    (world positions (T,3), weights (T,)) to pull the rig's hands to."""
+    (world positions (T,3), weights (T,)) to pull the rig's hands to. ``check``: a function called between stages
+    (transfer, each leg's cleanup, hands, channels); it may raise to stop the work (a cancelled job)."""
+    check = check or (lambda: None)
     _check_canonical(motion)
     prep = prepared or prepare(rig, bone_map, overrides)
     al = align(motion.skeleton, prep.driving, {b: c for c, b in prep.mapping.items()},
                dst_semantics=prep.semantics, src_ground=_canonical_ground(motion.skeleton), dst_ground=prep.ground)
+    check()
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
-        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend)
+        check()
+        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend, check=check)
     if hand_targets:
+        check()
         try:
             out = hand_cleanup(out, arm_chains(prep), hand_targets)
         except ValueError as e:
             raise RetargetError(str(e)) from None
+    check()
     return RetargetResult(motion_to_pose(prep, out), prep.bone_map, out, al, info)
 
 

@@ -144,14 +144,16 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
 
 
 def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, ground: float,
-                    blend: int = 6) -> Motion:
+                    blend: int = 6, check=None) -> Motion:
     """Hold planted feet and keep feet above the floor. ``contacts`` (T, len(legs), 2) bool: per leg, (ankle, toe)
-    contact of the *source* on each frame."""
+    contact of the *source* on each frame. ``check`` is called before each leg (it may raise to stop)."""
     contacts = np.asarray(contacts, bool)
     if contacts.shape != (motion.num_frames, len(legs), 2):
         raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
     out = motion
     for k, leg in enumerate(legs):
+        if check is not None:
+            check()
         _, pos = fk_subset(out, [leg.ankle] + ([leg.toe] if leg.toe is not None else []))
         toe = pos[:, leg.toe] if leg.toe is not None else None
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)

@@ -32,6 +32,7 @@ import torch
 from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
+from ...schema import MAX_FRAMES  # one limit for the wire and the maths
 from ..features import FEATURE_DIM_CONTACTS, NUM_JOINTS, Normalizer, features_to_motion, motion_to_features
 from .cleanup import cleanup_foot_contacts
 from .control import (ControlError, Frame, JointTargets, Keys, Observation, heading_of_features,
@@ -43,7 +44,6 @@ from .schedule import CosineSchedule
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_WEIGHTS = REPO / "weights" / "text2motion.safetensors"
 MODEL_NAME = "text2motion-diffusion"
-MAX_FRAMES = 10_000
 POSE_DIMS = list(range(0, 135))
 IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
 
