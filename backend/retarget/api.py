@@ -33,17 +33,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..motion.kinematics import fk, global_to_local
+from ..motion.kinematics import depth_levels, fk, global_to_local
 from ..motion.motion import Motion, MotionError
 from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
+from ..schema import MAX_FRAMES  # one limit for the wire and the maths
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
 from .cleanup import LegChain, contact_cleanup, hand_cleanup
 from .control_rigs import ControlProfile, find_profile
 from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 
-from ..schema import MAX_FRAMES  # one limit for the wire and the maths
 REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
 _CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
 
@@ -138,10 +138,21 @@ class PreparedRig:
     written: tuple  # bones that get rotation channels (caller-facing names)
     ground: float
     profile: ControlProfile | None = None
+    # alignments with the skeletons this rig was retargeted from / to, made once (they depend only on the two rest
+    # poses and the map); shared by copies that add location bones, which do not change them
+    alignments: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def semantics(self) -> dict:
         return dict(self.mapping)
+
+    def alignment(self, direction: str, other: Skeleton, make) -> Alignment:
+        """The cached alignment with ``other`` (``direction``: "from" or "to" this rig), made by ``make()``."""
+        key = (direction, tuple(other.names), tuple(int(p) for p in other.parents), np.asarray(other.offsets).tobytes())
+        al = self.alignments.get(key)
+        if al is None:
+            al = self.alignments[key] = make()
+        return al
 
 
 def _sub_rig(rig: Rig, bones: list[str], parents: dict) -> Rig:
@@ -289,27 +300,31 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
     G = g_d[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
     P = p_d[:, prep.rig_to_drive]
     T, J = G.shape[:2]
-    ident = np.tile([0, 0, 0, 1.0], (T, 1))
-    g_impl = np.empty_like(G)
-    p_impl = np.empty_like(P)
-    pose = np.empty_like(G)
-    locs = {}
-    loc_set = set(prep.location_bones)
+    par = np.asarray(sk.parents, np.intp)
+    roots = par < 0
+    # each bone's channel makes its world rotation the motion's given its real parent's (all bones at once; a split
+    # control, e.g. Rigify's two-bone neck, takes the world rotation of the last bone it drives)
+    gp = G[:, np.where(roots, 0, par)]
+    gp[:, roots] = [0.0, 0.0, 0.0, 1.0]
     split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ()) if bones[-1] in sk.index_of}
-    for k in range(J):
-        p = sk.parents[k]
-        gp = g_impl[:, p] if p >= 0 else ident
-        g_k = G[:, sk.index(split[sk.names[k]])] if sk.names[k] in split else G[:, k]
-        local = np_quat_mul(np_quat_inv(gp), g_k)
-        pose[:, k] = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot[k]), local), src.rest_rot[k])
-        g_impl[:, k] = G[:, k]
-        base = (p_impl[:, p] + np_quat_apply(gp, sk.offsets[k])) if p >= 0 else np.tile(sk.offsets[k], (T, 1))
-        if sk.names[k] in loc_set:
-            disp = P[:, k] - base
-            locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp, src.rest_rot[k])), disp) / src.unit_scale
-            p_impl[:, k] = P[:, k]
-        else:
-            p_impl[:, k] = base
+    g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]]
+    local = np_quat_mul(np_quat_inv(gp), g_k)
+    pose = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot), local), src.rest_rot)
+    # heads, level by level: a location bone's head is the motion's (its location says how far it moved), every
+    # other bone's follows its parent
+    locs = {}
+    is_loc = np.array([n in set(prep.location_bones) for n in sk.names])
+    p_impl = np.empty_like(P)
+    for lv, (idx, pi) in enumerate(depth_levels(tuple(int(p) for p in sk.parents))):
+        off = sk.offsets[idx]
+        base = np.broadcast_to(off, (T,) + off.shape) if lv == 0 else \
+            p_impl[:, pi] + np_quat_apply(G[:, pi], off)
+        p_impl[:, idx] = np.where(is_loc[idx][:, None], P[:, idx], base)
+        for i in np.nonzero(is_loc[idx])[0]:
+            k = idx[i]
+            disp = P[:, k] - base[:, i]
+            locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp[:, k], src.rest_rot[k])), disp) / \
+                src.unit_scale
     # sign continuity: F-curves interpolate components, q and -q must not alternate
     d = np.sum(pose[1:] * pose[:-1], -1)
     pose[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)[..., None]
@@ -425,8 +440,10 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     check = check or (lambda: None)
     _check_canonical(motion)
     prep = prepared or prepare(rig, bone_map, overrides)
-    al = align(motion.skeleton, prep.driving, {b: c for c, b in prep.mapping.items()},
-               dst_semantics=prep.semantics, src_ground=_canonical_ground(motion.skeleton), dst_ground=prep.ground)
+    sk = motion.skeleton
+    al = prep.alignment("from", sk, lambda: align(sk, prep.driving, {b: c for c, b in prep.mapping.items()},
+                                                  dst_semantics=prep.semantics, src_ground=_canonical_ground(sk),
+                                                  dst_ground=prep.ground))
     check()
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
@@ -453,8 +470,12 @@ def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overr
     ref_local = None
     if reference is not None:
         ref_local = pose_to_motion(prep, reference).rotations[0]
-    al = align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
-               dst_ground=_canonical_ground(skeleton))
+
+    def make():
+        return align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
+                     dst_ground=_canonical_ground(skeleton))
+
+    al = make() if reference is not None else prep.alignment("to", skeleton, make)
     return CanonicalResult(transfer(m, al), prep.bone_map, al)
 
 
