@@ -85,6 +85,16 @@ def fk(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, parent
     return g_rot, g_pos
 
 
+def fk_rotations(local_quat: np.ndarray, parents) -> np.ndarray:
+    """The world-rotation half of :func:`fk` (same products), for callers that need no positions."""
+    local_quat = np.asarray(local_quat, np.float64)
+    g_rot = np.empty_like(local_quat)
+    for lv, (idx, par) in enumerate(depth_levels(tuple(int(p) for p in parents))):
+        g_rot[..., idx, :] = local_quat[..., idx, :] if lv == 0 else np_quat_mul(g_rot[..., par, :],
+                                                                                 local_quat[..., idx, :])
+    return g_rot
+
+
 def fk_positions(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, parents, joints) -> np.ndarray:
     """World positions (..., len(joints), 3) of some joints only, walking just their ancestors (the same products as
     :func:`fk`): a hip of a 65-bone rig needs 2 joints, not 65."""
@@ -115,9 +125,13 @@ def fk_positions(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarr
 def global_to_local(global_quat: np.ndarray, parents) -> np.ndarray:
     """Inverse of the rotation half of FK: local R_j = G_parent^-1 G_j (all joints at once)."""
     global_quat = np.asarray(global_quat, np.float64)
-    local = np.array(global_quat, np.float64)
     par = np.asarray([int(p) for p in parents], np.intp)
     idx = np.nonzero(par >= 0)[0]
+    if len(idx) and idx[0] == len(par) - len(idx) and np.all(par[:idx[0]] < 0):  # roots first: a slice, no scatter
+        k = int(idx[0])
+        rest = np_quat_mul(np_quat_inv(global_quat[..., par[k:], :]), global_quat[..., k:, :])
+        return np.concatenate([global_quat[..., :k, :], rest], axis=-2)
+    local = np.array(global_quat, np.float64)
     if len(idx):
         local[..., idx, :] = np_quat_mul(np_quat_inv(global_quat[..., par[idx], :]), global_quat[..., idx, :])
     return local

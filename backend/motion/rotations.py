@@ -165,8 +165,13 @@ def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     P, Q = p.view(np.complex128), q.view(np.complex128)
     P0, P1, Q0, Q1 = P[..., 0], P[..., 1], Q[..., 0], Q[..., 1]
     out = np.empty(np.broadcast_shapes(P0.shape, Q0.shape) + (2,), np.complex128)
-    out[..., 0] = 1j * (np.conj(P1) * Q0 - P0 * Q1)
-    out[..., 1] = -1j * (P1 * Q1 + np.conj(P0) * Q0)
+    o0, o1 = out[..., 0], out[..., 1]  # in place: 1j (conj(P1) Q0 - P0 Q1) and -1j (P1 Q1 + conj(P0) Q0)
+    np.multiply(np.conj(P1), Q0, out=o0)
+    o0 -= P0 * Q1
+    o0 *= 1j
+    np.multiply(P1, Q1, out=o1)
+    o1 += np.conj(P0) * Q0
+    o1 *= -1j
     return out.view(np.float64)
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..motion.kinematics import depth_levels, fk, global_to_local
+from ..motion.kinematics import depth_levels, fk, fk_positions, fk_rotations, global_to_local
 from ..motion.motion import Motion, MotionError
 from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
@@ -296,9 +296,8 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
     says; other bones follow their parents (their heads land where the motion has them by construction)."""
     src = prep.source
     sk = src.skeleton
-    g_d, p_d = fk(motion.rotations, motion.root_pos, prep.driving.offsets, prep.driving.parents)
-    G = g_d[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
-    P = p_d[:, prep.rig_to_drive]
+    drv = prep.driving
+    G = fk_rotations(motion.rotations, drv.parents)[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
     T, J = G.shape[:2]
     par = np.asarray(sk.parents, np.intp)
     roots = par < 0
@@ -310,21 +309,28 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
     g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]]
     local = np_quat_mul(np_quat_inv(gp), g_k)
     pose = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot), local), src.rest_rot)
-    # heads, level by level: a location bone's head is the motion's (its location says how far it moved), every
-    # other bone's follows its parent
-    locs = {}
-    is_loc = np.array([n in set(prep.location_bones) for n in sk.names])
-    p_impl = np.empty_like(P)
+    # locations: a location bone's head goes where the motion has it, given where its parent's channels put its
+    # rest offset; only the location bones and their ancestors need heads
+    loc_k = [k for k, n in enumerate(sk.names) if n in set(prep.location_bones)]
+    P_loc = fk_positions(motion.rotations, motion.root_pos, drv.offsets, drv.parents, prep.rig_to_drive[loc_k])
+    P_loc = {k: P_loc[:, i] for i, k in enumerate(loc_k)}
+    need = set()
+    for k in loc_k:
+        while k >= 0 and k not in need:
+            need.add(k)
+            k = int(par[k])
+    locs, p_impl = {}, {}
     for lv, (idx, pi) in enumerate(depth_levels(tuple(int(p) for p in sk.parents))):
-        off = sk.offsets[idx]
-        base = np.broadcast_to(off, (T,) + off.shape) if lv == 0 else \
-            p_impl[:, pi] + np_quat_apply(G[:, pi], off)
-        p_impl[:, idx] = np.where(is_loc[idx][:, None], P[:, idx], base)
-        for i in np.nonzero(is_loc[idx])[0]:
-            k = idx[i]
-            disp = P[:, k] - base[:, i]
-            locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp[:, k], src.rest_rot[k])), disp) / \
-                src.unit_scale
+        for k, p in zip(idx.tolist(), pi.tolist()):
+            if k not in need:
+                continue
+            base = np.tile(sk.offsets[k], (T, 1)) if lv == 0 else p_impl[p] + np_quat_apply(G[:, p], sk.offsets[k])
+            if k in P_loc:
+                locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp[:, k], src.rest_rot[k])),
+                                                  P_loc[k] - base) / src.unit_scale
+                p_impl[k] = P_loc[k]
+            else:
+                p_impl[k] = base
     # sign continuity: F-curves interpolate components, q and -q must not alternate
     d = np.sum(pose[1:] * pose[:-1], -1)
     pose[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)[..., None]

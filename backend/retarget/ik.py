@@ -71,8 +71,9 @@ def two_bone_ik_rotations(a, b, c, t, g_a, g_b, rest_bend_axis, eps=1e-4):
 
 def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward kinematics for ``joints`` and their ancestors only (a leg of a 65-bone rig is 6 joints, not 65).
-    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled. ``rotations``: use these local
-    rotations instead of the motion's (a solve in progress)."""
+    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled (the others hold arbitrary
+    values: read only the joints asked for and their ancestors). ``rotations``: use these local rotations instead of
+    the motion's (a solve in progress)."""
     sk = motion.skeleton
     rotations = motion.rotations if rotations is None else rotations
     need = set()
@@ -82,8 +83,8 @@ def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tu
             need.add(k)
             k = int(sk.parents[k])
     T, J = motion.num_frames, len(sk)
-    g = np.zeros((T, J, 4))
-    p = np.zeros((T, J, 3))
+    g = np.empty((T, J, 4))
+    p = np.empty((T, J, 3))
     for j in sorted(need):
         par = int(sk.parents[j])
         if par < 0:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..motion.kinematics import depth_levels, fk, fk_positions, global_to_local
+from ..motion.kinematics import depth_levels, fk, fk_positions, fk_rotations, global_to_local
 from ..motion.motion import Motion
 from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import Skeleton
@@ -273,7 +273,8 @@ def transfer(motion: Motion, al: Alignment) -> Motion:
         if motion.skeleton.names != al.src.names:
             raise RetargetError("motion is not on the alignment's source skeleton")
     T = motion.num_frames
-    g_src, p_src = fk(motion.rotations, motion.root_pos, al.src.offsets, al.src.parents)
+    g_src = fk_rotations(motion.rotations, al.src.parents)
+    p_src = fk_positions(motion.rotations, motion.root_pos, al.src.offsets, al.src.parents, al.src_anchor)
     dst = al.dst
     Jd = len(dst)
     C = al.heading
@@ -305,7 +306,7 @@ def transfer(motion: Motion, al: Alignment) -> Motion:
             world[:, idx] = np.broadcast_to(ref, (T,) + ref.shape) if lv == 0 else np_quat_mul(world[:, par], ref)
     local = global_to_local(world, dst.parents)
     # root: put the target's hip centre where the scaled source hip centre is (see module docstring)
-    src_anchor = 0.5 * (p_src[:, al.src_anchor[0]] + p_src[:, al.src_anchor[1]])
+    src_anchor = 0.5 * (p_src[:, 0] + p_src[:, 1])
     src_anchor = src_anchor - np.array([0.0, 0.0, al.src_ground])
     target = np_quat_apply(C, src_anchor) * al.scale + np.array([0.0, 0.0, al.dst_ground])
     root0 = np.tile(dst.offsets[0], (T, 1))
