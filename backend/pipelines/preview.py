@@ -48,7 +48,10 @@ def downsample_spec(spec: MotionSpec) -> MotionSpec:
     k = stride(spec.num_frames, len(spec.bones) * 4 + 3 + 3 * L + (4 if spec.contacts is not None else 0), spec.fps)
     if k == 1:
         return spec
-    cut = lambda a: None if a is None else Array.from_numpy(np.ascontiguousarray(a.numpy()[::k]))
+
+    def cut(a):
+        return None if a is None else Array.from_numpy(np.ascontiguousarray(a.numpy()[::k]))
+
     return spec.model_copy(update={"fps": spec.fps / k, "rotations": cut(spec.rotations),
                                    "root_translation": cut(spec.root_translation), "contacts": cut(spec.contacts),
                                    "locations": cut(spec.locations)})

@@ -3,9 +3,11 @@
 ``text2motion-diffusion`` (learned, :mod:`backend.models.diffusion`): an MDM-style denoiser sampled with few-step
 DDIM and classifier-free guidance, honouring trajectories (timed or path only), keys (exact), joint targets and
 prompt timelines. It streams one ``progress`` event per denoising step and the current clean-motion estimate as a
-``partial`` after each step (on the request's rig when there is one). Rig-space keys are moved to the canonical
-skeleton through the rig's bone map before sampling and written back bit for bit afterwards; joint targets may
-name canonical joints or mapped rig bones. See :class:`LearnedText2Motion`.
+``partial`` (on the request's rig when there is one; at most one per 1/20 of the steps, down-sampled in time, see
+:mod:`backend.pipelines.preview`), and refuses requests over its work budget before they are queued
+(:func:`check`). Rig-space keys are moved to the canonical skeleton through the rig's bone map before sampling and
+written back bit for bit afterwards; joint targets may name canonical joints or mapped rig bones. See
+:class:`LearnedText2Motion`.
 
 ``retrieval-baseline``: nearest-clip retrieval. Every clip of the training corpus (``backend.data.corpus``, train
 split) comes with text descriptions; the prompt and the descriptions are embedded with the all-MiniLM-L6-v2 sentence

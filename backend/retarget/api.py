@@ -305,7 +305,8 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
     # control, e.g. Rigify's two-bone neck, takes the world rotation of the last bone it drives)
     gp = G[:, np.where(roots, 0, par)]
     gp[:, roots] = [0.0, 0.0, 0.0, 1.0]
-    split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ()) if bones[-1] in sk.index_of}
+    split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ())
+             if bones[-1] in sk.index_of}
     g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]]
     local = np_quat_mul(np_quat_inv(gp), g_k)
     pose = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot), local), src.rest_rot)

@@ -88,7 +88,8 @@ def test_the_event_stream_schema_describes_each_event(client):
     item = media["itemSchema"]
     assert item["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/JobEvent"}
     assert item["properties"]["event"]["enum"] == list(load_wire().EVENT_TYPES)
-    assert spec["components"]["schemas"]["JobEvent"]["properties"]["type"]["enum"] == item["properties"]["event"]["enum"]
+    job_event = spec["components"]["schemas"]["JobEvent"]
+    assert job_event["properties"]["type"]["enum"] == item["properties"]["event"]["enum"]
     # and a real stream matches it: every block has id, event and JobEvent data with the same type and seq
     job = client.submit({"task": "echo", "steps": 2, "partial_every": 1})
     conn = http.client.HTTPConnection(client.host, client.port, timeout=30)
@@ -142,7 +143,8 @@ def test_limits_are_defined_once_in_the_schema():
 
 
 def test_motion_frame_rates_share_the_request_range():
-    good = {"bones": ["pelvis"], "parents": [-1], "rotations": arr(quats(2, 1)), "root_translation": arr(np.zeros((2, 3)))}
+    good = {"bones": ["pelvis"], "parents": [-1], "rotations": arr(quats(2, 1)),
+            "root_translation": arr(np.zeros((2, 3)))}
     for fps in (schema.MIN_FPS, 24.0, schema.MAX_FPS):
         schema.MotionSpec(fps=fps, **good)
     for fps in (1e-300, 0.99, 240.5):
