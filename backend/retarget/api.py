@@ -333,7 +333,7 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
             else:
                 p_impl[k] = base
     # sign continuity: F-curves interpolate components, q and -q must not alternate
-    d = np.sum(pose[1:] * pose[:-1], -1)
+    d = np.einsum("tjc,tjc->tj", pose[1:], pose[:-1])
     pose[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)[..., None]
     idx = [sk.index(b) for b in prep.written]
     props = dict(prep.profile.properties) if prep.profile is not None else {}

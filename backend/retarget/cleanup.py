@@ -172,7 +172,8 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
         rot = solve_limb_rotations(motion, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge,
                                    rot)
         rot = flat_foot_rotations(motion, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend, rot)
-    return motion.copy(rotations=rot)
+    return Motion.computed(motion.skeleton, motion.fps, motion.root_pos.copy(), rot, motion.meta, motion.contacts,
+                           motion.contact_joints)
 
 
 def hand_cleanup(motion: Motion, arms: dict[str, tuple[int, int, int, np.ndarray]],

@@ -201,9 +201,9 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
 
     body_axes_s = [fs.forward, fs.across, fs.up]
     body_axes_d = [fd.forward, fd.across, fd.up]
-    offsets = np.zeros((len(pairs), 4))
+    offsets = np.zeros((0, 4))
     a_by_dst: dict[int, np.ndarray] = {}
-    for k, (d, s) in enumerate(pairs):
+    for d, s in pairs:
         c = mapped_descendant(d)
         vd = vs = None
         if c is not None:
@@ -228,8 +228,10 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
             Fs = _frame(vs_w, C @ ax_s)
             A = Fs @ Fd.T
         a_by_dst[d] = A
-        # offsets[k] = C^-1-free form: W_d(t) = C Gs(t) Gs_ref^-1 C^-1 A Gd_ref
-        offsets[k] = np_quat_mul(np_matrix_to_quat(C.T @ A), dg[d])
+    # offsets = C^-1-free form: W_d(t) = C Gs(t) Gs_ref^-1 C^-1 A Gd_ref (all pairs in one conversion)
+    if pairs:
+        offsets = np_quat_mul(np_matrix_to_quat(np.stack([C.T @ a_by_dst[d] for d, _ in pairs])),
+                              dg[[d for d, _ in pairs]])
     axial = {dst.index(d) for c, d in sem.items() if c in _AXIAL and d in dst.index_of}
     return Alignment(src, dst, pairs, sg, dst_ref_local, dg, offsets, heading, scale, ships, dhips,
                      (slh, srh), (dlh, drh), float(src_ground), float(dst_ground), _chain_fill(dst, mapped_dst, axial))
@@ -312,7 +314,7 @@ def transfer(motion: Motion, al: Alignment) -> Motion:
     root0 = np.tile(dst.offsets[0], (T, 1))
     p_dst = fk_positions(local, root0, dst.offsets, dst.parents, al.dst_anchor)
     root = root0 + (target - 0.5 * (p_dst[:, 0] + p_dst[:, 1]))
-    return Motion(dst, motion.fps, root, local, meta=dict(motion.meta))
+    return Motion.computed(dst, motion.fps, root, local, meta=motion.meta)
 
 
 def np_quat_fix_hemisphere_pair(q: np.ndarray, ref: np.ndarray) -> np.ndarray:
