@@ -39,9 +39,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = "1"
-MAX_FRAMES = 10_000
-MAX_BONES = 1_000
+# The limits of the wire, in one place: the backend's checks use these, and the add-on's ``blender_addon/wire.py``
+# mirrors them (tests/server/test_contract.py asserts every name both define is equal).
+MAX_FRAMES = 10_000  # frames of any motion, key span, frame range or result
+MAX_BONES = 1_000  # bones of a rig or a motion
+MAX_FRAME_BONES = 2_000_000  # frames x bones (x variations) of a request's result: 10,000 frames of a 200-bone rig
+MIN_FPS = 1.0  # frame rates of requests and motions
+MAX_FPS = 240.0
 MAX_PROMPT_CHARS = 500
+MAX_MODEL_NAME_CHARS = 128
 MAX_ARRAY_ELEMENTS = 50_000_000
 
 
@@ -108,6 +114,7 @@ def _check_tree(bones: list[str], parents: list[int]) -> None:
 
 
 BoneName = Annotated[str, Field(min_length=1, max_length=128)]
+NUM_CANONICAL = 22  # joints of the canonical skeleton (backend.motion.skeleton.CANONICAL_JOINTS)
 
 
 # ------------------------------------------------------------------------------------------------------ rig
@@ -178,7 +185,7 @@ class MotionSpec(_Strict):
     space: Literal["canonical", "rig"] = "canonical"
     bones: list[BoneName] = Field(min_length=1, max_length=MAX_BONES)
     parents: list[int]
-    fps: float = Field(gt=0, le=1000)
+    fps: float = Field(ge=MIN_FPS, le=MAX_FPS, description=f"frames per second, {MIN_FPS:g} to {MAX_FPS:g}")
     start_frame: int = Field(default=1, ge=-1_000_000, le=1_000_000)
     rotations: Array = Field(description="(T,B,4) local quaternions, XYZW")
     root_translation: Array = Field(description="(T,3)")
@@ -205,6 +212,7 @@ class MotionSpec(_Strict):
             raise ValueError("a motion needs at least one frame")
         if T > MAX_FRAMES:
             raise ValueError(f"{T} frames is more than the limit of {MAX_FRAMES}")
+        _check_frame_bones(T, B, "the motion")
         if self.root_translation.shape != [T, 3]:
             raise ValueError(f"root_translation must have shape [{T}, 3], got {self.root_translation.shape}")
         if self.contacts is not None and (len(self.contacts.shape) != 2 or self.contacts.shape[0] != T):
@@ -229,6 +237,17 @@ class MotionSpec(_Strict):
     @property
     def num_frames(self) -> int:
         return self.rotations.shape[0]
+
+
+def _check_frame_bones(frames: int, bones: int, what: str, variations: int = 1) -> None:
+    """Refuse results of more than :data:`MAX_FRAME_BONES` bone-frames (their size and the memory to make them grow
+    with frames x bones), with a sentence saying what to shorten."""
+    n = frames * bones * variations
+    if n > MAX_FRAME_BONES:
+        times = f" x {variations} variations" if variations > 1 else ""
+        raise ValueError(f"{what} would hold {frames} frames x {bones} bones{times} = {n:,} bone-frames, more than "
+                         f"the limit of {MAX_FRAME_BONES:,}; ask for at most "
+                         f"{max(1, MAX_FRAME_BONES // (bones * variations)):,} frames on this rig")
 
 
 def _check_locations(location_bones, locations, n: int, bones, root_bone, what: str) -> None:
@@ -340,11 +359,17 @@ def _clean_prompt(v: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- requests
+ModelName = Annotated[str, Field(min_length=1, max_length=MAX_MODEL_NAME_CHARS, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
 class _JobBase(_Strict):
-    fps: float = Field(default=30.0, gt=0, le=240, description="frames per second of the result")
+    fps: float = Field(default=30.0, ge=MIN_FPS, le=MAX_FPS,
+                       description=f"frames per second of the result, {MIN_FPS:g} to {MAX_FPS:g}")
     start_frame: int = Field(default=1, ge=-1_000_000, le=1_000_000)
     rig: RigSpec | None = Field(default=None, description="return the result on this rig (space='rig')")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    model: ModelName | None = Field(default=None, description="a registered model of the task by name (GET "
+                                                              "/v1/models); default: the task's active model")
 
 
 class Text2MotionRequest(_JobBase):
@@ -374,6 +399,8 @@ class Text2MotionRequest(_JobBase):
         for t in self.joint_targets:
             if not 0 <= t.frame - self.start_frame < self.frames:
                 raise ValueError(f"joint target frame {t.frame} is outside the generated range")
+        _check_frame_bones(self.frames, len(self.rig.bones) if self.rig is not None else NUM_CANONICAL,
+                           "the result", self.num_variations)
         return self
 
 
@@ -399,6 +426,9 @@ class InbetweenRequest(_JobBase):
                 raise ValueError(f"keys name bones the rig does not have: {', '.join(missing[:5])}")
         elif self.keys.location_bones:
             raise ValueError("keys.location_bones are rig channels: send the rig")
+        # the result carries every keyed bone, the location bones and the root bone on every frame
+        carried = set(self.keys.bones) | set(self.keys.location_bones or []) | {self.keys.root_bone} - {None}
+        _check_frame_bones(hi - lo + 1, max(len(carried), NUM_CANONICAL if self.rig is None else 1), "the result")
         return self
 
 
@@ -417,7 +447,20 @@ class RetargetRequest(_JobBase):
             missing = [b for b in self.source.bones if b not in set(self.source_rig.bones)]
             if missing:
                 raise ValueError(f"source motion names bones the source rig does not have: {', '.join(missing[:5])}")
+        frames = self.result_frames
+        if frames > MAX_FRAMES:
+            raise ValueError(f"resampling {self.source.num_frames} frames at {self.source.fps:g} fps to "
+                             f"{self.fps:g} fps makes {frames} frames, more than the limit of {MAX_FRAMES}")
+        _check_frame_bones(frames, len(self.target_rig.bones), "the result")
         return self
+
+    @property
+    def result_frames(self) -> int:
+        """Frames of the result: the source's, or as many as resampling to ``fps`` makes when ``fps`` is given."""
+        T = self.source.num_frames
+        if "fps" not in self.model_fields_set or abs(self.source.fps - self.fps) <= 1e-6 or T < 2:
+            return T
+        return round((T - 1) / self.source.fps * self.fps) + 1
 
 
 class EchoRequest(_Strict):
@@ -428,6 +471,7 @@ class EchoRequest(_Strict):
     payload: str = Field(default="", max_length=1000)
     partial_every: int = Field(default=0, ge=0, le=1000, description="send a small partial motion every N steps "
                                                                      "(0: none)")
+    model: ModelName | None = Field(default=None, description="a registered model of the task by name")
 
 
 JobRequest = Annotated[Text2MotionRequest | InbetweenRequest | RetargetRequest | EchoRequest,
@@ -475,6 +519,8 @@ class JobStatus(_Strict):
     step: int = 0
     total: int = 0
     message: str | None = None
+    working: bool = Field(default=False, description="the worker is running this job's code now; after a cancel or "
+                                                     "a timeout it stops at the job's next step and this turns false")
 
 
 class ModelInfo(_Strict):

@@ -6,6 +6,8 @@ Local rotation ``R_j`` rotates joint j's frame relative to its parent's; at rest
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -43,29 +45,93 @@ def fk_6d(local_6d: torch.Tensor, root_pos: torch.Tensor, offsets: torch.Tensor,
     return fk_matrices(sixd_to_matrix(local_6d), root_pos, offsets, parents)
 
 
+@lru_cache(maxsize=256)
+def depth_levels(parents: tuple) -> tuple:
+    """Joints grouped by depth, parents first: ``((joints, their parents), ...)`` as index arrays; the first group
+    holds the roots (parents -1). FK then takes one batched step per level instead of one per joint."""
+    depth = [-1] * len(parents)
+
+    def d(j):
+        if depth[j] < 0:
+            p = parents[j]
+            depth[j] = 0 if p < 0 else d(p) + 1
+        return depth[j]
+
+    for j in range(len(parents)):
+        d(j)
+    out = []
+    for lv in range(max(depth, default=-1) + 1):
+        idx = np.array([j for j in range(len(parents)) if depth[j] == lv], np.intp)
+        out.append((idx, np.array([parents[j] for j in idx], np.intp)))
+    return tuple(out)
+
+
 def fk(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, parents) -> tuple[np.ndarray, np.ndarray]:
-    """numpy FK. local_quat (..., J, 4) XYZW; root_pos (..., 3). Returns (global quats, positions)."""
+    """numpy FK. local_quat (..., J, 4) XYZW; root_pos (..., 3). Returns (global quats, positions).
+    Batched over the joints of each depth level (the same products as joint by joint, so the same numbers)."""
     local_quat = np.asarray(local_quat, np.float64)
     root_pos = np.asarray(root_pos, np.float64)
     offsets = np.asarray(offsets, np.float64)
-    J = local_quat.shape[-2]
     g_rot = np.empty_like(local_quat)
     g_pos = np.empty(local_quat.shape[:-1] + (3,), np.float64)
-    for j in range(J):
-        p = int(parents[j])
-        if p < 0:
-            g_rot[..., j, :] = local_quat[..., j, :]
-            g_pos[..., j, :] = root_pos + (offsets[j] if j > 0 else 0.0)
+    for lv, (idx, par) in enumerate(depth_levels(tuple(int(p) for p in parents))):
+        if lv == 0:
+            g_rot[..., idx, :] = local_quat[..., idx, :]
+            g_pos[..., idx, :] = root_pos[..., None, :] + np.where((idx > 0)[:, None], offsets[idx], 0.0)
         else:
-            g_rot[..., j, :] = np_quat_mul(g_rot[..., p, :], local_quat[..., j, :])
-            g_pos[..., j, :] = g_pos[..., p, :] + np_quat_apply(g_rot[..., p, :], offsets[j])
+            gp = g_rot[..., par, :]
+            g_rot[..., idx, :] = np_quat_mul(gp, local_quat[..., idx, :])
+            g_pos[..., idx, :] = g_pos[..., par, :] + np_quat_apply(gp, offsets[idx])
     return g_rot, g_pos
 
 
+def fk_rotations(local_quat: np.ndarray, parents) -> np.ndarray:
+    """The world-rotation half of :func:`fk` (same products), for callers that need no positions."""
+    local_quat = np.asarray(local_quat, np.float64)
+    g_rot = np.empty_like(local_quat)
+    for lv, (idx, par) in enumerate(depth_levels(tuple(int(p) for p in parents))):
+        g_rot[..., idx, :] = local_quat[..., idx, :] if lv == 0 else np_quat_mul(g_rot[..., par, :],
+                                                                                 local_quat[..., idx, :])
+    return g_rot
+
+
+def fk_positions(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, parents, joints) -> np.ndarray:
+    """World positions (..., len(joints), 3) of some joints only, walking just their ancestors (the same products as
+    :func:`fk`): a hip of a 65-bone rig needs 2 joints, not 65."""
+    parents = [int(p) for p in parents]
+    need = set()
+    for j in joints:
+        k = int(j)
+        while k >= 0 and k not in need:
+            need.add(k)
+            k = parents[k]
+    local_quat = np.asarray(local_quat, np.float64)
+    root_pos = np.asarray(root_pos, np.float64)
+    offsets = np.asarray(offsets, np.float64)
+    g, pos = {}, {}
+    for lv, (idx, par) in enumerate(depth_levels(tuple(parents))):
+        for j, p in zip(idx.tolist(), par.tolist()):
+            if j not in need:
+                continue
+            if lv == 0:
+                g[j] = local_quat[..., j, :]
+                pos[j] = root_pos + (offsets[j] if j > 0 else 0.0)
+            else:
+                g[j] = np_quat_mul(g[p], local_quat[..., j, :])
+                pos[j] = pos[p] + np_quat_apply(g[p], offsets[j])
+    return np.stack([pos[int(j)] for j in joints], axis=-2)
+
+
 def global_to_local(global_quat: np.ndarray, parents) -> np.ndarray:
-    """Inverse of the rotation half of FK: local R_j = G_parent^-1 G_j."""
+    """Inverse of the rotation half of FK: local R_j = G_parent^-1 G_j (all joints at once)."""
+    global_quat = np.asarray(global_quat, np.float64)
+    par = np.asarray([int(p) for p in parents], np.intp)
+    idx = np.nonzero(par >= 0)[0]
+    if len(idx) and idx[0] == len(par) - len(idx) and np.all(par[:idx[0]] < 0):  # roots first: a slice, no scatter
+        k = int(idx[0])
+        rest = np_quat_mul(np_quat_inv(global_quat[..., par[k:], :]), global_quat[..., k:, :])
+        return np.concatenate([global_quat[..., :k, :], rest], axis=-2)
     local = np.array(global_quat, np.float64)
-    for j, p in enumerate(parents):
-        if p >= 0:
-            local[..., j, :] = np_quat_mul(np_quat_inv(global_quat[..., p, :]), global_quat[..., j, :])
+    if len(idx):
+        local[..., idx, :] = np_quat_mul(np_quat_inv(global_quat[..., par[idx], :]), global_quat[..., idx, :])
     return local

@@ -71,9 +71,22 @@ class Motion:
     def duration(self) -> float:
         return max(self.num_frames - 1, 0) / self.fps
 
+    @classmethod
+    def computed(cls, skeleton: Skeleton, fps: float, root_pos: np.ndarray, rotations: np.ndarray,
+                 meta: dict | None = None, contacts: np.ndarray | None = None, contact_joints=()) -> Motion:
+        """A motion made by a solver from checked motions (unit quaternions and finite values by construction):
+        the same as the constructor without :meth:`validate`'s pass over every value (the retargeting's hot path)."""
+        m = cls.__new__(cls)
+        m.skeleton, m.fps, m.meta = skeleton, float(fps), dict(meta or {})
+        m.contacts = None if contacts is None else np.array(contacts, bool)
+        m.contact_joints = tuple(contact_joints)
+        m.root_pos = np.asarray(root_pos, np.float64)
+        m.rotations = np.asarray(rotations, np.float64)
+        return m
+
     def copy(self, **changes) -> Motion:
         base = {"root_pos": self.root_pos.copy(), "rotations": self.rotations.copy(),
-                    "contacts": None if self.contacts is None else self.contacts.copy(), "meta": dict(self.meta)}
+                "contacts": None if self.contacts is None else self.contacts.copy(), "meta": dict(self.meta)}
         base.update(changes)
         return replace(self, **base)
 

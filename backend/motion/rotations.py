@@ -181,14 +181,26 @@ def np_quat_normalize(q: np.ndarray) -> np.ndarray:
 
 
 def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Hamilton product in plain numpy (hot path of FK and data loading; same result as roma.quat_product)."""
-    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
-    px, py, pz, pw = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
-    qx, qy, qz, qw = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([pw * qx + px * qw + py * qz - pz * qy,
-                     pw * qy - px * qz + py * qw + pz * qx,
-                     pw * qz + px * qy - py * qx + pz * qw,
-                     pw * qw - px * qx - py * qy - pz * qz], axis=-1)
+    """Hamilton product in plain numpy (hot path of FK, retargeting and data loading; same result as
+    roma.quat_product up to rounding).
+
+    Computed on complex numbers, two per quaternion, which numpy multiplies in one pass each: an XYZW quaternion is
+    ``A + B i`` with ``A = w + z k`` and ``B = x + y k`` in the complex plane spanned by 1 and k, and since
+    ``i A = conj(A) i``, ``(A + B i)(C + D i) = (AC - B conj(D)) + (AD + B conj(C)) i``. The float pairs (x, y) and
+    (z, w) viewed as complex are ``P0 = B`` and ``P1 = -1j conj(A)``, which gives the two lines below."""
+    p = np.ascontiguousarray(p, np.float64)
+    q = np.ascontiguousarray(q, np.float64)
+    P, Q = p.view(np.complex128), q.view(np.complex128)
+    P0, P1, Q0, Q1 = P[..., 0], P[..., 1], Q[..., 0], Q[..., 1]
+    out = np.empty(np.broadcast_shapes(P0.shape, Q0.shape) + (2,), np.complex128)
+    o0, o1 = out[..., 0], out[..., 1]  # in place: 1j (conj(P1) Q0 - P0 Q1) and -1j (P1 Q1 + conj(P0) Q0)
+    np.multiply(np.conj(P1), Q0, out=o0)
+    o0 -= P0 * Q1
+    o0 *= 1j
+    np.multiply(P1, Q1, out=o1)
+    o1 += np.conj(P0) * Q0
+    o1 *= -1j
+    return out.view(np.float64)
 
 
 def np_quat_inv(q: np.ndarray) -> np.ndarray:
@@ -200,9 +212,13 @@ def np_quat_inv(q: np.ndarray) -> np.ndarray:
 def np_quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Rotate vectors by unit quaternions in plain numpy: v + 2w(u x v) + 2u x (u x v)."""
     q, v = np.asarray(q, np.float64), np.asarray(v, np.float64)
-    u, w = q[..., :3], q[..., 3:4]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
+    ux, uy, uz, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
+    # the cross products written out (what np.cross computes, without its axis shuffling: a hot path)
+    tx, ty, tz = 2.0 * (uy * vz - uz * vy), 2.0 * (uz * vx - ux * vz), 2.0 * (ux * vy - uy * vx)
+    return np.stack([vx + w * tx + (uy * tz - uz * ty),
+                     vy + w * ty + (uz * tx - ux * tz),
+                     vz + w * tz + (ux * ty - uy * tx)], axis=-1)
 
 
 def np_quat_to_matrix(q: np.ndarray) -> np.ndarray:

@@ -74,10 +74,23 @@ def _default_registry() -> Registry:
 REGISTRY = _default_registry()
 
 
-def check_request(request):
-    """Raise :class:`RequestError` for requests that cannot be served (before any queueing). Returns what the
-    task's ``check`` prepared (its rig bindings), which ``run_job`` hands to the runner."""
-    entry = REGISTRY.active(request.task)
+def _entry(request, model: str | None = None) -> ModelEntry:
+    """The registry entry that serves ``request``: the named model (argument, else the request's ``model`` field) or
+    the task's active one. Raises :class:`RequestError` for a name the task does not have."""
+    name = model if model is not None else getattr(request, "model", None)
+    if name is None:
+        return REGISTRY.active(request.task)
+    try:
+        return REGISTRY.named(name, request.task)
+    except KeyError as e:
+        raise RequestError(e.args[0]) from None
+
+
+def check_request(request, model: str | None = None):
+    """Raise :class:`RequestError` for requests that cannot be served (before any queueing): an unknown or
+    unavailable model, and the task's own checks (bone maps, ranges, its work budget). Returns what the task's
+    ``check`` prepared (its rig bindings), which ``run_job`` hands to the runner."""
+    entry = _entry(request, model)
     if not entry.available():
         raise RequestError(f"{request.task} is not available on this installation: {entry.name} needs "
                            f"{entry.requires}")
@@ -86,19 +99,20 @@ def check_request(request):
 
 
 def run_job(request, ctx: JobContext | None = None, model: str | None = None) -> JobResult:
-    """Run one job in this thread with the task's active model, or the registered model named ``model`` (e.g.
-    ``slerp-baseline``). Raises :class:`JobCancelled`, :class:`JobTimedOut`, :class:`RequestError` or the model's own
-    error."""
+    """Run one job in this thread with the model named ``model`` (e.g. ``slerp-baseline``), else the one the
+    request's ``model`` field names, else the task's active model. Raises :class:`JobCancelled`,
+    :class:`JobTimedOut`, :class:`RequestError` or the model's own error."""
     ctx = ctx or JobContext(seed=getattr(request, "seed", 0))
-    checked = check_request(request)
-    entry = REGISTRY.active(request.task) if model is None else REGISTRY.named(model, request.task)
+    checked = check_request(request, model)
+    entry = _entry(request, model)
     if not entry.loaded:
         ctx.progress(0, 0, f"loading {entry.name} (first use; it stays loaded)")
-    model = entry.get()
+    loaded = entry.get()
+    ctx.check_cancelled()
     mod = _runner(request.task)
     if not hasattr(mod, "check"):
-        return mod.run(request, ctx, model)
-    return mod.run(request, ctx, model, checked)
+        return mod.run(request, ctx, loaded)
+    return mod.run(request, ctx, loaded, checked)
 
 
 def model_infos() -> list[ModelInfo]:

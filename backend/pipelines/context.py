@@ -1,8 +1,10 @@
 """What a task runner may tell its caller while it works, and how it learns it should stop.
 
 The server and the CLI hand every runner a :class:`JobContext`. Runners call ``ctx.progress(step, total)`` at each
-step of their work (that is also where a cancel or a timeout takes effect), ``ctx.partial(spec)`` to show an
-intermediate motion, and ``ctx.wait(seconds)`` instead of ``time.sleep`` so a cancel interrupts the wait.
+step of their work (that is also where a cancel or a timeout takes effect), ``ctx.check_cancelled()`` between the
+stages of work that has no steps, ``ctx.partial(spec)`` to show an intermediate motion (bounded: see
+:mod:`backend.pipelines.preview`; ``ctx.partial_due()`` says whether one would be sent, so a runner can skip making
+it), and ``ctx.wait(seconds)`` instead of ``time.sleep`` so a cancel interrupts the wait.
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ class JobContext:
         self.started = time.monotonic()
         self.step = 0
         self.total = 0
+        self._partial_bucket = -1  # the last share of progress (1 / MAX_PARTIALS) that got a partial
+        self.partials_sent = 0
 
     @property
     def cancelled(self) -> bool:
@@ -70,11 +74,26 @@ class JobContext:
         if self._on_progress is not None:
             self._on_progress(self.step, self.total, eta, message)
 
+    def partial_due(self) -> bool:
+        """Whether :meth:`partial` would publish now: at most one partial per 1/MAX_PARTIALS of the progress."""
+        from .preview import MAX_PARTIALS
+        if self._on_partial is None:
+            return False
+        if self.total <= 0:
+            return self.partials_sent < MAX_PARTIALS
+        return min(self.step, self.total) * MAX_PARTIALS // self.total > self._partial_bucket
+
     def partial(self, motion_spec) -> None:
-        """Publish an intermediate motion (a :class:`backend.schema.MotionSpec`) for previews."""
+        """Publish an intermediate motion (a :class:`backend.schema.MotionSpec`) for previews, down-sampled in time
+        (:func:`backend.pipelines.preview.downsample_spec`); dropped when one was sent for this share of progress."""
         self.check_cancelled()
-        if self._on_partial is not None:
-            self._on_partial(motion_spec)
+        if not self.partial_due():
+            return
+        from .preview import MAX_PARTIALS, downsample_spec
+        if self.total > 0:
+            self._partial_bucket = min(self.step, self.total) * MAX_PARTIALS // self.total
+        self.partials_sent += 1
+        self._on_partial(downsample_spec(motion_spec))
 
     def wait(self, seconds: float) -> None:
         """Sleep up to ``seconds``, waking at once on cancel (then raising :class:`JobCancelled`)."""

@@ -131,12 +131,15 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None, binding=_UNCHECK
         key_pose = RigPose(tuple(k.bones), q, {b: key_loc32[:, i].astype(np.float64) for i, b in enumerate(loc_bones)},
                            request.fps)
         canon_keys_motion = binding.to_canonical(key_pose)
+        ctx.check_cancelled()
         ck = CanonicalKeys(frames, canon_keys_motion.rotations, canon_keys_motion.root_pos,
                            binding.canonical_key_mask(k.bones, mask), root_mask)
         canon = model.fill(ck, out_frames, request.fps, ctx)
+        ctx.check_cancelled()
         # no contact cleanup: the keys are the artist's, and the warp below must only bend the curves onto them
         through_locs = [loc_bones[i] for i in loc_through]
-        pose = binding.to_rig(canon, contact_cleanup=False, location_bones=through_locs).pose
+        pose = binding.to_rig(canon, contact_cleanup=False, location_bones=through_locs,
+                              check=ctx.check_cancelled).pose
         if root_bone in pose.locations:  # a preview on the artist's rig (before the warp onto the keys)
             ctx.partial(binding.pose_to_spec(pose, lo, root_bone))
         col = {b: i for i, b in enumerate(pose.bones)}
@@ -146,6 +149,7 @@ def run(request: InbetweenRequest, ctx: JobContext, model=None, binding=_UNCHECK
             if warped:
                 out_q[:, warped] = warp_rotations(out_q[:, warped], frames, out_frames, key_out_q[:, warped],
                                                   key_out_mask[:, warped])
+        ctx.check_cancelled()
         if loc_through:
             key_pose_back = binding.to_rig(canon_keys_motion, contact_cleanup=False, location_bones=through_locs).pose
             for i in loc_through:

@@ -47,9 +47,9 @@ def run(request: RetargetRequest, ctx: JobContext, model=None, bindings=None) ->
             canon = spec_to_canonical_motion(src)
         if "fps" in request.model_fields_set and abs(canon.fps - request.fps) > 1e-6:
             canon = canon.resample(request.fps)  # only when asked: by default the source's frame rate is kept
-            info["frames"] = canon.num_frames
+            info["frames"] = canon.num_frames  # == request.result_frames, which the schema bounded
         ctx.progress(1, 3, "retargeting")
-        res = target.to_rig(canon, contact_cleanup=request.contact_cleanup)
+        res = target.to_rig(canon, contact_cleanup=request.contact_cleanup, check=ctx.check_cancelled)
     except RetargetError as e:
         raise RequestError(str(e)) from None
     ctx.progress(2, 3, "writing channels")

@@ -164,16 +164,17 @@ class RigBinding:
         return out
 
     # -------------------------------------------------------------------------------------------- conversions
-    def to_rig(self, motion: Motion, contact_cleanup: bool = True, location_bones=()) -> RetargetResult:
+    def to_rig(self, motion: Motion, contact_cleanup: bool = True, location_bones=(), check=None) -> RetargetResult:
         """Canonical motion -> this rig's channels (``result.pose``: a :class:`RigPose` with rotations of
         :attr:`written`, locations, properties). ``location_bones``: further bones of the solve to give location
         channels, each putting its head where the solve has it given its parent's channels (e.g. a root bone above
-        the hips: it takes the whole translation and the hips' location becomes zero)."""
+        the hips: it takes the whole translation and the hips' location becomes zero). ``check``: called between
+        the stages of the solve (a job's ``ctx.check_cancelled``, which raises to stop it)."""
         prep = self._prepared_for(location_bones)
         if self.up_fix is not None:
             motion = turn_body(motion, self.up_fix)
         try:
-            return from_canonical(prep.rig, motion, prepared=prep, contact_cleanup_on=contact_cleanup)
+            return from_canonical(prep.rig, motion, prepared=prep, contact_cleanup_on=contact_cleanup, check=check)
         except RetargetError as e:
             raise RequestError(f"retargeting onto rig {self.spec.name!r}: {e}") from None
 

@@ -7,8 +7,9 @@ bit.
 
 ``text2motion-diffusion`` (learned): an MDM-style denoiser sampled with few-step DDIM and classifier-free guidance,
 honouring trajectories (timed or path only), keys (exact), joint targets and prompt timelines. It streams one
-``progress`` event per denoising step and the current clean-motion estimate as a ``partial`` after each step (on the
-request's rig when there is one). Rig-space keys are moved to the canonical skeleton through the rig's bone map
+``progress`` event per denoising step and the current clean-motion estimate as a ``partial`` (on the request's rig
+when there is one; at most one per 1/20 of the steps, down-sampled in time, see :mod:`backend.pipelines.preview`),
+and refuses requests over its work budget before they are queued (:func:`check`). Rig-space keys are moved to the canonical skeleton through the rig's bone map
 before sampling; joint targets may name canonical joints or mapped rig bones. See :class:`LearnedText2Motion`.
 
 ``retrieval-baseline``: nearest-clip retrieval over the training corpus (``backend.data.corpus``, train split),
@@ -30,6 +31,7 @@ from ..motion.skeleton import CANONICAL_JOINTS
 from ..schema import JobResult, Text2MotionRequest
 from .context import JobContext, RequestError
 from .convert import canonical_motion_to_spec, check_canonical_bones, key_masks, write_keys_exactly
+from .preview import downsample_motion
 from .rigs import RigBinding
 
 __all__ = ["LEARNED_NAME", "MODEL_NAME", "LearnedText2Motion", "check", "corpus_available", "learned_available",
@@ -113,12 +115,35 @@ def controls_to_canonical(request: Text2MotionRequest, binding: RigBinding | Non
 
 
 # ------------------------------------------------------------------------------------------------------ runner
+MAX_FRAME_STEPS = 1_000_000  # work budget: model frames (at 30 fps) x denoising steps x variations
+DEFAULT_STEPS = 10  # the learned model's default number of DDIM steps (Text2MotionModel.default_steps)
+MODEL_FPS = 30.0  # the frame rate the models generate at (a request's frames are resampled from it)
+MAX_MODEL_FRAMES = 30_000  # frames generated at 30 fps before resampling: 10,000 frames at 10 fps
 _UNCHECKED = object()
 
 
+def work(request: Text2MotionRequest) -> tuple[int, int, int]:
+    """(model frames, denoising steps, frame-steps) of a request, checked before it is queued. The model generates at
+    30 fps, so a low ``fps`` means many more model frames than requested frames; frame-steps are model frames x steps
+    x variations (the retrieval baseline does about one step's worth, counted the same way)."""
+    model_frames = max(2, round((request.frames - 1) * MODEL_FPS / request.fps) + 1)
+    steps = request.steps or DEFAULT_STEPS
+    return model_frames, steps, model_frames * steps * request.num_variations
+
+
 def check(request: Text2MotionRequest) -> RigBinding | None:
-    """Refuse requests that cannot be served; returns the rig's binding (None without a rig), which :func:`run`
-    then uses instead of binding the rig again."""
+    """Refuse requests that cannot be served (over the work budget, bad keys or targets); returns the rig's binding
+    (None without a rig), which :func:`run` then uses instead of binding the rig again."""
+    model_frames, steps, units = work(request)
+    if model_frames > MAX_MODEL_FRAMES:
+        raise RequestError(f"{request.frames} frames at {request.fps:g} fps are {model_frames:,} frames at the "
+                           f"model's {MODEL_FPS:g} fps, more than the limit of {MAX_MODEL_FRAMES:,}; ask for fewer "
+                           f"frames or a higher fps")
+    if units > MAX_FRAME_STEPS:
+        nv = request.num_variations
+        raise RequestError(f"this request needs {units:,} frame-steps of generation ({model_frames:,} model frames x "
+                           f"{steps} steps x {nv} variation{'s' if nv > 1 else ''}), more than the limit of "
+                           f"{MAX_FRAME_STEPS:,}; ask for fewer frames, steps or variations, or a higher fps")
     binding = None
     if request.rig is not None:
         binding = RigBinding(request.rig)
@@ -170,7 +195,9 @@ def run(request: Text2MotionRequest, ctx: JobContext, model=None, binding=_UNCHE
             motion, vinfo = model.generate(
                 request.prompt, request.frames, request.fps, seed=request.seed, variation=v,
                 timeline=_timeline(request), trajectory=trajectory, trajectory_timed=request.trajectory_timed,
-                on_partial=lambda m: ctx.partial(canonical_motion_to_spec(m, start_frame=request.start_frame)))
+                on_partial=lambda m: ctx.partial(canonical_motion_to_spec(downsample_motion(m),
+                                                                          start_frame=request.start_frame))
+                if ctx.partial_due() else None)
         except TimelineError as e:
             raise RequestError(str(e)) from None
         ctx.progress(2 * v + 1, total, f"variation {v + 1}: {vinfo.get('clip', '')}")
@@ -249,10 +276,16 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
     from ..models.diffusion.control import ControlError
     from ..models.diffusion.sampler import SamplingOptions
 
+
     def to_spec(m: Motion, cleanup: bool = True):
         if binding is None:
             return canonical_motion_to_spec(m, start_frame=request.start_frame)
-        return binding.pose_to_spec(binding.to_rig(m, contact_cleanup=cleanup).pose, request.start_frame)
+        return binding.pose_to_spec(binding.to_rig(m, contact_cleanup=cleanup, check=ctx.check_cancelled).pose,
+                                    request.start_frame)
+
+    def preview(m: Motion):  # only when one is due; down-sampled before it goes onto the rig
+        if ctx.partial_due():
+            ctx.partial(to_spec(downsample_motion(m), cleanup=False))
 
     try:
         controls = model.controls(request, binding)
@@ -269,9 +302,10 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
                                       variation=v)
             motion, vinfo = model.model.generate_motion(
                 request.prompt, request.frames, controls, options, fps=request.fps, on_progress=progress,
-                on_partial=lambda m: ctx.partial(to_spec(m, cleanup=False)))
+                on_partial=preview)
         except ControlError as e:
             raise RequestError(str(e)) from None
+        ctx.check_cancelled()
         spec = to_spec(motion)
         if binding is not None and request.keys is not None:
             spec = write_keys_exactly(spec, request.keys)

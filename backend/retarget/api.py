@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..motion.kinematics import fk, global_to_local
+from ..motion.kinematics import depth_levels, fk, fk_positions, fk_rotations, global_to_local
 from ..motion.motion import Motion, MotionError
 from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
+from ..schema import MAX_FRAMES  # one limit for the wire and the maths
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
 from .cleanup import LegChain, contact_cleanup, hand_cleanup
 from .control_rigs import ControlProfile, find_profile
@@ -44,7 +45,6 @@ from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 from .views import sub_rig
 
-MAX_FRAMES = 100_000
 # canonical joints a rig must have for any transfer (the body is placed by its hips and legs)
 REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
 _CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
@@ -140,10 +140,21 @@ class PreparedRig:
     written: tuple  # bones that get rotation channels (caller-facing names)
     ground: float
     profile: ControlProfile | None = None
+    # alignments with the skeletons this rig was retargeted from / to, made once (they depend only on the two rest
+    # poses and the map); shared by copies that add location bones, which do not change them
+    alignments: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def semantics(self) -> dict:
         return dict(self.mapping)
+
+    def alignment(self, direction: str, other: Skeleton, make) -> Alignment:
+        """The cached alignment with ``other`` (``direction``: "from" or "to" this rig), made by ``make()``."""
+        key = (direction, tuple(other.names), tuple(int(p) for p in other.parents), np.asarray(other.offsets).tobytes())
+        al = self.alignments.get(key)
+        if al is None:
+            al = self.alignments[key] = make()
+        return al
 
 
 def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = None) -> PreparedRig:
@@ -255,33 +266,44 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
     says; other bones follow their parents (their heads land where the motion has them by construction)."""
     src = prep.source
     sk = src.skeleton
-    g_d, p_d = fk(motion.rotations, motion.root_pos, prep.driving.offsets, prep.driving.parents)
-    G = g_d[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
-    P = p_d[:, prep.rig_to_drive]
-    T, J = G.shape[:2]
-    ident = np.tile([0, 0, 0, 1.0], (T, 1))
-    g_impl = np.empty_like(G)
-    p_impl = np.empty_like(P)
-    pose = np.empty_like(G)
-    locs = {}
-    loc_set = set(prep.location_bones)
-    split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ()) if bones[-1] in sk.index_of}
-    for k in range(J):
-        p = sk.parents[k]
-        gp = g_impl[:, p] if p >= 0 else ident
-        g_k = G[:, sk.index(split[sk.names[k]])] if sk.names[k] in split else G[:, k]
-        local = np_quat_mul(np_quat_inv(gp), g_k)
-        pose[:, k] = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot[k]), local), src.rest_rot[k])
-        g_impl[:, k] = G[:, k]
-        base = (p_impl[:, p] + np_quat_apply(gp, sk.offsets[k])) if p >= 0 else np.tile(sk.offsets[k], (T, 1))
-        if sk.names[k] in loc_set:
-            disp = P[:, k] - base
-            locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp, src.rest_rot[k])), disp) / src.unit_scale
-            p_impl[:, k] = P[:, k]
-        else:
-            p_impl[:, k] = base
+    drv = prep.driving
+    G = fk_rotations(motion.rotations, drv.parents)[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
+    T = G.shape[0]
+    par = np.asarray(sk.parents, np.intp)
+    roots = par < 0
+    # each bone's channel makes its world rotation the motion's given its real parent's (all bones at once; a split
+    # control, e.g. Rigify's two-bone neck, takes the world rotation of the last bone it drives)
+    gp = G[:, np.where(roots, 0, par)]
+    gp[:, roots] = [0.0, 0.0, 0.0, 1.0]
+    split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ())
+             if bones[-1] in sk.index_of}
+    g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]]
+    local = np_quat_mul(np_quat_inv(gp), g_k)
+    pose = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot), local), src.rest_rot)
+    # locations: a location bone's head goes where the motion has it, given where its parent's channels put its
+    # rest offset; only the location bones and their ancestors need heads
+    loc_k = [k for k, n in enumerate(sk.names) if n in set(prep.location_bones)]
+    P_loc = fk_positions(motion.rotations, motion.root_pos, drv.offsets, drv.parents, prep.rig_to_drive[loc_k])
+    P_loc = {k: P_loc[:, i] for i, k in enumerate(loc_k)}
+    need = set()
+    for k in loc_k:
+        while k >= 0 and k not in need:
+            need.add(k)
+            k = int(par[k])
+    locs, p_impl = {}, {}
+    for lv, (idx, pi) in enumerate(depth_levels(tuple(int(p) for p in sk.parents))):
+        for k, p in zip(idx.tolist(), pi.tolist()):
+            if k not in need:
+                continue
+            base = np.tile(sk.offsets[k], (T, 1)) if lv == 0 else p_impl[p] + np_quat_apply(G[:, p], sk.offsets[k])
+            if k in P_loc:
+                locs[sk.names[k]] = np_quat_apply(np_quat_inv(np_quat_mul(gp[:, k], src.rest_rot[k])),
+                                                  P_loc[k] - base) / src.unit_scale
+                p_impl[k] = P_loc[k]
+            else:
+                p_impl[k] = base
     # sign continuity: F-curves interpolate components, q and -q must not alternate
-    d = np.sum(pose[1:] * pose[:-1], -1)
+    d = np.einsum("tjc,tjc->tj", pose[1:], pose[:-1])
     pose[1:] *= np.cumprod(np.where(d < 0, -1.0, 1.0), axis=0)[..., None]
     idx = [sk.index(b) for b in prep.written]
     props = dict(prep.profile.properties) if prep.profile is not None else {}
@@ -388,22 +410,30 @@ def arm_chains(prep: PreparedRig) -> dict:
 
 def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, overrides: dict | None = None,
                    contact_cleanup_on: bool = True, hand_targets: dict | None = None, blend: int = 6,
-                   prepared: PreparedRig | None = None) -> RetargetResult:
+                   prepared: PreparedRig | None = None, check=None) -> RetargetResult:
     """Canonical motion -> the rig's pose channels (module docstring). ``hand_targets``: canonical wrist name ->
-    (world positions (T,3), weights (T,)) to pull the rig's hands to."""
+    (world positions (T,3), weights (T,)) to pull the rig's hands to. ``check``: a function called between stages
+    (transfer, each leg's cleanup, hands, channels); it may raise to stop the work (a cancelled job)."""
+    check = check or (lambda: None)
     _check_canonical(motion)
     prep = prepared or prepare(rig, bone_map, overrides)
-    al = align(motion.skeleton, prep.driving, {b: c for c, b in prep.mapping.items()},
-               dst_semantics=prep.semantics, src_ground=_canonical_ground(motion.skeleton), dst_ground=prep.ground)
+    sk = motion.skeleton
+    al = prep.alignment("from", sk, lambda: align(sk, prep.driving, {b: c for c, b in prep.mapping.items()},
+                                                  dst_semantics=prep.semantics, src_ground=_canonical_ground(sk),
+                                                  dst_ground=prep.ground))
+    check()
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
-        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend)
+        check()
+        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend, check=check)
     if hand_targets:
+        check()
         try:
             out = hand_cleanup(out, arm_chains(prep), hand_targets)
         except ValueError as e:
             raise RetargetError(str(e)) from None
+    check()
     return RetargetResult(motion_to_pose(prep, out), prep.bone_map, out, al, info)
 
 
@@ -417,8 +447,12 @@ def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overr
     ref_local = None
     if reference is not None:
         ref_local = pose_to_motion(prep, reference).rotations[0]
-    al = align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
-               dst_ground=_canonical_ground(skeleton))
+
+    def make():
+        return align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
+                     dst_ground=_canonical_ground(skeleton))
+
+    al = make() if reference is not None else prep.alignment("to", skeleton, make)
     return CanonicalResult(transfer(m, al), prep.bone_map, al)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..motion.contacts import true_runs
 from ..motion.edit import smoothstep
 from ..motion.motion import Motion
-from .ik import fk_subset, solve_limb
+from .ik import fk_subset, solve_limb, solve_limb_rotations
 
 
 @dataclass
@@ -78,20 +78,19 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
             t = e
     # fade the correction in and out around contact runs
     runs = true_runs(contact)
-    if runs and blend > 0:
-        for t in np.nonzero(~contact)[0]:
-            acc, wsum = np.zeros(3), 0.0
-            for start, stop in runs:
-                if stop <= t < stop + blend:
-                    w = smoothstep(1.0 - (t - stop + 1) / (blend + 1))
-                    acc += w * off[stop - 1]
-                    wsum += w
-                elif start - blend <= t < start:
-                    w = smoothstep(1.0 - (start - t) / (blend + 1))
-                    acc += w * off[start]
-                    wsum += w
-            if wsum > 0:
-                off[t] = acc / max(1.0, wsum)
+    if runs and blend > 0:  # each run spreads its end corrections over up to ``blend`` free frames on each side
+        acc, wsum = np.zeros((T, 3)), np.zeros(T)
+        for start, stop in runs:
+            after = np.arange(stop, min(stop + blend, T))  # lift-off: fade the run's last correction out
+            after = after[~contact[after]]
+            before = np.arange(max(start - blend, 0), start)  # touch-down: fade its first correction in
+            before = before[~contact[before]]
+            for t, d, ref in ((after, after - stop + 1, stop - 1), (before, start - before, start)):
+                w = smoothstep(1.0 - d / (blend + 1))
+                acc[t] += w[:, None] * off[ref]
+                wsum[t] += w
+        free = ~contact & (wsum > 0)
+        off[free] = acc[free] / np.maximum(1.0, wsum[free])[:, None]
     target = ankle + off
     # floor: ankle and toe at or above their rest heights
     lift = np.maximum(0.0, ground + leg.ankle_clearance - target[:, 2])
@@ -106,21 +105,31 @@ def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
     idx = np.nonzero(mask)[0]
     if len(idx) == 0 or blend <= 0:
         return w
-    for t in np.nonzero(~mask)[0]:
-        d = np.abs(idx - t).min()
-        if d <= blend:
-            w[t] = smoothstep(1.0 - d / (blend + 1))
+    free = np.nonzero(~mask)[0]
+    k = np.searchsorted(idx, free)  # the nearest masked frame is idx[k - 1] or idx[k]
+    d = np.minimum(np.abs(free - idx[np.clip(k - 1, 0, len(idx) - 1)]), np.abs(idx[np.clip(k, 0, len(idx) - 1)] - free))
+    near = d <= blend
+    w[free[near]] = smoothstep(1.0 - d[near] / (blend + 1))
     return w
 
 
 def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6) -> Motion:
     """While ankle and toe are both planted, turn the foot about the (already pinned) ankle so the toe stays put too;
     fade in and out like the leg correction. Only the ankle's rotation changes."""
-    from ..motion.rotations import np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
     if leg.toe is None or not flat.any():
         return motion
+    return motion.copy(rotations=flat_foot_rotations(motion, leg, flat, ground, blend))
+
+
+def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6,
+                        rotations: np.ndarray | None = None) -> np.ndarray:
+    """:func:`flat_foot` on local rotation arrays (``rotations``, default the motion's): the new (T,J,4) array."""
+    from ..motion.rotations import np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
+    rotations = motion.rotations if rotations is None else rotations
+    if leg.toe is None or not flat.any():
+        return rotations
     sk = motion.skeleton
-    g, p = fk_subset(motion, [leg.toe])
+    g, p = fk_subset(motion, [leg.toe], rotations)
     ankle, toe = p[:, leg.ankle], p[:, leg.toe]
     desired = toe.copy()
     for start, stop in true_runs(flat):
@@ -129,36 +138,42 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
         desired[start:stop] = pin
     w = _ramp_weights(flat, blend)
     # outside the runs, aim at the nearest run's pin, weighted down
-    runs = true_runs(flat)
-    for t in np.nonzero((w > 0) & ~flat)[0]:
-        start, stop = min(runs, key=lambda r: min(abs(r[0] - t), abs(r[1] - 1 - t)))
-        desired[t] = desired[start] if t < start else desired[stop - 1]
+    runs = np.array(true_runs(flat))
+    near = np.nonzero((w > 0) & ~flat)[0]
+    if len(near):
+        dist = np.minimum(np.abs(runs[None, :, 0] - near[:, None]), np.abs(runs[None, :, 1] - 1 - near[:, None]))
+        start, stop = runs[np.argmin(dist, axis=1)].T  # the nearest run (the first of equally near ones)
+        desired[near] = desired[np.where(near < start, start, stop - 1)]
     on = w > 0
     r = np_quat_between(toe[on] - ankle[on], desired[on] - ankle[on])
     r = np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on])
     g_new = np_quat_mul(r, g[on, leg.ankle])
     par = sk.parents[leg.ankle]
-    rot = motion.rotations.copy()
+    rot = rotations.copy()
     rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
-    return motion.copy(rotations=rot)
+    return rot
 
 
 def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, ground: float,
-                    blend: int = 6) -> Motion:
+                    blend: int = 6, check=None) -> Motion:
     """Hold planted feet and keep feet above the floor. ``contacts`` (T, len(legs), 2) bool: per leg, (ankle, toe)
-    contact of the *source* on each frame."""
+    contact of the *source* on each frame. ``check`` is called before each leg (it may raise to stop)."""
     contacts = np.asarray(contacts, bool)
     if contacts.shape != (motion.num_frames, len(legs), 2):
         raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
-    out = motion
+    rot = motion.rotations  # the legs' solves pass the rotations along; one motion is made at the end
     for k, leg in enumerate(legs):
-        _, pos = fk_subset(out, [leg.ankle] + ([leg.toe] if leg.toe is not None else []))
+        if check is not None:
+            check()
+        _, pos = fk_subset(motion, [leg.ankle] + ([leg.toe] if leg.toe is not None else []), rot)
         toe = pos[:, leg.toe] if leg.toe is not None else None
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
-        out = solve_limb(out, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge)
-        out = flat_foot(out, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend)
-    return out
+        rot = solve_limb_rotations(motion, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge,
+                                   rot)
+        rot = flat_foot_rotations(motion, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend, rot)
+    return Motion.computed(motion.skeleton, motion.fps, motion.root_pos.copy(), rot, motion.meta, motion.contacts,
+                           motion.contact_joints)
 
 
 def hand_cleanup(motion: Motion, arms: dict[str, tuple[int, int, int, np.ndarray]],

@@ -63,10 +63,13 @@ def two_bone_ik_rotations(a, b, c, t, g_a, g_b, rest_bend_axis, eps=1e-4):
     return np_quat_mul(r_a, g_a), np_quat_mul(np_quat_mul(r_b, r_a), g_b)
 
 
-def fk_subset(motion: Motion, joints) -> tuple[np.ndarray, np.ndarray]:
+def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward kinematics for ``joints`` and their ancestors only (a leg of a 65-bone rig is 6 joints, not 65).
-    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled."""
+    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled (the others hold arbitrary
+    values: read only the joints asked for and their ancestors). ``rotations``: use these local rotations instead of
+    the motion's (a solve in progress)."""
     sk = motion.skeleton
+    rotations = motion.rotations if rotations is None else rotations
     need = set()
     for j in joints:
         k = int(j)
@@ -74,15 +77,15 @@ def fk_subset(motion: Motion, joints) -> tuple[np.ndarray, np.ndarray]:
             need.add(k)
             k = int(sk.parents[k])
     T, J = motion.num_frames, len(sk)
-    g = np.zeros((T, J, 4))
-    p = np.zeros((T, J, 3))
+    g = np.empty((T, J, 4))
+    p = np.empty((T, J, 3))
     for j in sorted(need):
         par = int(sk.parents[j])
         if par < 0:
-            g[:, j] = motion.rotations[:, j]
+            g[:, j] = rotations[:, j]
             p[:, j] = motion.root_pos + (sk.offsets[j] if j > 0 else 0.0)
         else:
-            g[:, j] = np_quat_mul(g[:, par], motion.rotations[:, j])
+            g[:, j] = np_quat_mul(g[:, par], rotations[:, j])
             p[:, j] = p[:, par] + np_quat_apply(g[:, par], sk.offsets[j])
     return g, p
 
@@ -92,15 +95,23 @@ def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray,
     """Move ``chain = (a, b, c)`` of ``motion`` so that c reaches ``targets`` (T,3) on frames with weight > 0
     (the target itself is already blended by the caller: weight only marks frames to touch). c keeps its world
     rotation. Returns a new motion; frames with weight 0 are untouched."""
+    return motion.copy(rotations=solve_limb_rotations(motion, chain, targets, weights, rest_bend_axis))
+
+
+def solve_limb_rotations(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray, weights: np.ndarray,
+                         rest_bend_axis: np.ndarray, rotations: np.ndarray | None = None) -> np.ndarray:
+    """:func:`solve_limb` on local rotation arrays: the new (T,J,4) rotations (``rotations``, default the motion's,
+    are not changed). Chained solves pass arrays along and make one motion at the end."""
     a, b, c = chain
     sk = motion.skeleton
-    g, p = fk_subset(motion, chain)
+    rotations = motion.rotations if rotations is None else rotations
+    g, p = fk_subset(motion, chain, rotations)
     on = np.asarray(weights) > 0
     if not on.any():
-        return motion.copy()
+        return rotations.copy()
     ga_new, gb_new = two_bone_ik_rotations(p[on, a], p[on, b], p[on, c], np.asarray(targets)[on], g[on, a], g[on, b],
                                            rest_bend_axis)
-    rot = motion.rotations.copy()
+    rot = rotations.copy()
     pa, pb = sk.parents[a], sk.parents[b]
     g_pa = g[on, pa] if pa >= 0 else np.tile([0, 0, 0, 1.0], (on.sum(), 1))
     rot[on, a] = np_quat_mul(np_quat_inv(g_pa), ga_new)
@@ -124,4 +135,4 @@ def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray,
     for k in reversed(chain_bc):
         g_parent_c = np_quat_mul(g_parent_c, rot[on, k])
     rot[on, c] = np_quat_mul(np_quat_inv(g_parent_c), g[on, c])
-    return motion.copy(rotations=rot)
+    return rot

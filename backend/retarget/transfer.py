@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..motion.kinematics import fk, global_to_local
+from ..motion.kinematics import depth_levels, fk, fk_positions, fk_rotations, global_to_local
 from ..motion.motion import Motion
 from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import Skeleton
@@ -202,9 +202,9 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
 
     body_axes_s = [fs.forward, fs.across, fs.up]
     body_axes_d = [fd.forward, fd.across, fd.up]
-    offsets = np.zeros((len(pairs), 4))
+    offsets = np.zeros((0, 4))
     a_by_dst: dict[int, np.ndarray] = {}
-    for k, (d, s) in enumerate(pairs):
+    for d, s in pairs:
         c = mapped_descendant(d)
         vd = vs = None
         if c is not None:
@@ -229,8 +229,10 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
             Fs = _frame(vs_w, C @ ax_s)
             A = Fs @ Fd.T
         a_by_dst[d] = A
-        # offsets[k] = C^-1-free form: W_d(t) = C Gs(t) Gs_ref^-1 C^-1 A Gd_ref
-        offsets[k] = np_quat_mul(np_matrix_to_quat(C.T @ A), dg[d])
+    # offsets = C^-1-free form: W_d(t) = C Gs(t) Gs_ref^-1 C^-1 A Gd_ref (all pairs in one conversion)
+    if pairs:
+        offsets = np_quat_mul(np_matrix_to_quat(np.stack([C.T @ a_by_dst[d] for d, _ in pairs])),
+                              dg[[d for d, _ in pairs]])
     axial = {dst.index(d) for c, d in sem.items() if c in _AXIAL and d in dst.index_of}
     return Alignment(src, dst, pairs, sg, dst_ref_local, dg, offsets, heading, scale, ships, dhips,
                      (slh, srh), (dlh, drh), float(src_ground), float(dst_ground), _chain_fill(dst, mapped_dst, axial))
@@ -273,45 +275,46 @@ def transfer(motion: Motion, al: Alignment) -> Motion:
     if not motion.skeleton.same_as(al.src) and motion.skeleton.names != al.src.names:
         raise RetargetError("motion is not on the alignment's source skeleton")
     T = motion.num_frames
-    g_src, p_src = fk(motion.rotations, motion.root_pos, al.src.offsets, al.src.parents)
+    g_src = fk_rotations(motion.rotations, al.src.parents)
+    p_src = fk_positions(motion.rotations, motion.root_pos, al.src.offsets, al.src.parents, al.src_anchor)
     dst = al.dst
     Jd = len(dst)
-    # start from the reference pose everywhere, then set mapped joints' world rotations
-    world = np.empty((T, Jd, 4))
-    local_ref = np.broadcast_to(al.dst_ref_local, (T, Jd, 4))
-    mapped = {d: k for k, (d, _) in enumerate(al.pairs)}
     C = al.heading
-    fill = {j: (a, c, f) for j, a, c, f in (al.fill or [])}
-    deltas: dict[int, np.ndarray] = {}  # world delta from the reference pose, per mapped target joint
-
-    def delta_of(j):
-        if j not in deltas:
-            k = mapped[j]
-            s = al.pairs[k][1]
-            d_src = np_quat_mul(g_src[:, s], np_quat_inv(al.src_ref_global[s]))
-            w = np_quat_mul(np_quat_mul(C, d_src), al.offsets[k])
-            deltas[j] = np_quat_mul(w, np_quat_inv(al.dst_ref_global[j]))
-        return deltas[j]
-
-    for j in range(Jd):
-        p = dst.parents[j]
-        if j in mapped:
-            world[:, j] = np_quat_mul(delta_of(j), al.dst_ref_global[j])
-        elif j in fill:
-            a, c, f = fill[j]
-            d = np_quat_slerp(np_quat_fix_hemisphere_pair(delta_of(a), delta_of(c)), delta_of(c), f)
-            world[:, j] = np_quat_mul(d, al.dst_ref_global[j])
-        else:
-            world[:, j] = local_ref[:, j] if p < 0 else np_quat_mul(world[:, p], local_ref[:, j])
+    # mapped target joints, all at once: world = delta * G_d,ref with delta = C G_s(t) G_s,ref^-1 C^-1 A_sd (doc)
+    d_idx = np.array([d for d, _ in al.pairs], np.intp)
+    s_idx = np.array([s for _, s in al.pairs], np.intp)
+    d_src = np_quat_mul(g_src[:, s_idx], np_quat_inv(al.src_ref_global[s_idx]))
+    w = np_quat_mul(np_quat_mul(C, d_src), al.offsets)
+    delta = np_quat_mul(w, np_quat_inv(al.dst_ref_global[d_idx]))  # (T, pairs, 4)
+    world = np.empty((T, Jd, 4))
+    world[:, d_idx] = np_quat_mul(delta, al.dst_ref_global[d_idx])
+    done = np.zeros(Jd, bool)
+    done[d_idx] = True
+    if al.fill:  # in-chain joints share the bend: slerp between the mapped ancestor's and descendant's deltas
+        col = {d: k for k, d in enumerate(d_idx)}
+        j_f = np.array([j for j, _, _, _ in al.fill], np.intp)
+        da = delta[:, [col[a] for _, a, _, _ in al.fill]]
+        dc = delta[:, [col[c] for _, _, c, _ in al.fill]]
+        frac = np.array([f for _, _, _, f in al.fill])
+        d = np_quat_slerp(np_quat_fix_hemisphere_pair(da, dc), dc, np.broadcast_to(frac, da.shape[:2]))
+        world[:, j_f] = np_quat_mul(d, al.dst_ref_global[j_f])
+        done[j_f] = True
+    # every other joint keeps its reference local rotation under its parent's world rotation, level by level
+    for lv, (idx, par) in enumerate(depth_levels(tuple(int(p) for p in dst.parents))):
+        keep = ~done[idx]
+        idx, par = idx[keep], par[keep]
+        if len(idx):
+            ref = al.dst_ref_local[idx]
+            world[:, idx] = np.broadcast_to(ref, (T,) + ref.shape) if lv == 0 else np_quat_mul(world[:, par], ref)
     local = global_to_local(world, dst.parents)
     # root: put the target's hip centre where the scaled source hip centre is (see module docstring)
-    src_anchor = 0.5 * (p_src[:, al.src_anchor[0]] + p_src[:, al.src_anchor[1]])
+    src_anchor = 0.5 * (p_src[:, 0] + p_src[:, 1])
     src_anchor = src_anchor - np.array([0.0, 0.0, al.src_ground])
     target = np_quat_apply(C, src_anchor) * al.scale + np.array([0.0, 0.0, al.dst_ground])
     root0 = np.tile(dst.offsets[0], (T, 1))
-    _, p_dst = fk(local, root0, dst.offsets, dst.parents)
-    root = root0 + (target - 0.5 * (p_dst[:, al.dst_anchor[0]] + p_dst[:, al.dst_anchor[1]]))
-    return Motion(dst, motion.fps, root, local, meta=dict(motion.meta))
+    p_dst = fk_positions(local, root0, dst.offsets, dst.parents, al.dst_anchor)
+    root = root0 + (target - 0.5 * (p_dst[:, 0] + p_dst[:, 1]))
+    return Motion.computed(dst, motion.fps, root, local, meta=motion.meta)
 
 
 def np_quat_fix_hemisphere_pair(q: np.ndarray, ref: np.ndarray) -> np.ndarray:

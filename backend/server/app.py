@@ -41,6 +41,18 @@ COMMON = {400: E, 401: E, 413: E, 415: E, 422: E}
 EJ = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
 
 
+SSE_EVENT_SCHEMA = {
+    "type": "object", "required": ["id", "event", "data"],
+    "description": "one Server-Sent Event: `id:` seq, `event:` type, `data:` a JobEvent as JSON on one line",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the event's seq"},
+        "event": {"type": "string", "enum": list(JobEvent.model_fields["type"].annotation.__args__)},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"$ref": "#/components/schemas/JobEvent"}},
+    },
+}
+
+
 class EventStream(StreamingResponse):
     media_type = "text/event-stream"
 
@@ -120,15 +132,18 @@ def create_app(settings: ServerSettings | None = None, runner=run_job) -> FastAP
 
     @app.delete("/v1/jobs/{job_id}", response_model=JobStatus, responses={401: E, 404: E, 422: E}, tags=["jobs"])
     def cancel(job_id: str = JOB_ID) -> JobStatus:
-        """Cancel: a queued job ends at once, a running one at its next step. Finished jobs are left as they are."""
+        """Cancel: a queued job ends at once; a running one stops its work at its next step (a denoising step, a
+        window, a stage of the retargeting) and the worker takes the next job. Finished jobs are left as they are."""
         job = manager.cancel(job_id)
         if job is None:
             raise _http(404, _gone(job_id))
         return job.status_model()
 
     @app.get("/v1/jobs/{job_id}/events", response_class=EventStream, tags=["jobs"],
-             responses={200: {"description": "Server-Sent Events: `id:` seq, `event:` type, `data:` JobEvent JSON",
-                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+             responses={200: {"description": "Server-Sent Events: `id:` seq, `event:` type, `data:` JobEvent JSON "
+                                             "(each event: `itemSchema`); `:` lines are keep-alives",
+                              "content": {"text/event-stream": {"schema": {"type": "string",
+                                                                           "contentMediaType": "text/event-stream"}}}},
                         401: EJ, 404: EJ, 422: EJ})
     async def events(request: Request, job_id: str = JOB_ID,
                      after: int | None = Query(None, ge=-1, le=1_000_000_000,
@@ -159,8 +174,10 @@ def create_app(settings: ServerSettings | None = None, runner=run_job) -> FastAP
             for name, sch in extra.pop("$defs", {}).items():
                 comps.setdefault(name, sch)
             comps["JobEvent"] = extra
-            ok = spec["paths"]["/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]
-            ok["x-event-data"] = {"$ref": "#/components/schemas/JobEvent"}
+            # each event of the stream, as OpenAPI 3.2 describes sequential media types (``itemSchema``): the SSE
+            # fields, with ``data`` a JobEvent as JSON; the whole body stays a string for readers without 3.2
+            media = spec["paths"]["/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]
+            media["text/event-stream"]["itemSchema"] = SSE_EVENT_SCHEMA
             app.openapi_schema = spec
         return app.openapi_schema
 

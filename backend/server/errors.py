@@ -7,13 +7,24 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..pipelines import TASKS, RequestError
 from ..schema import ErrorBody
 
 MAX_LISTED = 5
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path``, plus OPTIONS: the ``Allow`` header."""
+    methods = set()
+    for route in app.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= set(route_methods)
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m)) + ["OPTIONS"]
 
 
 def error_response(status: int, error: str, detail=None, headers=None) -> JSONResponse:
@@ -92,7 +103,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else "error"
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette lists only the first matching route's methods
+            allow = ", ".join(allowed_methods(app, request.url.path))
+            # a plain OPTIONS is answered; a browser's CORS preflight is not (no CORS unless --cors-origin is given)
+            if request.method == "OPTIONS" and "access-control-request-method" not in request.headers:
+                return Response(status_code=204, headers={"Allow": allow})
+            headers, detail = {"Allow": allow}, f"{request.method} is not allowed here; allowed: {allow}"
+        return error_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

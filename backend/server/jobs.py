@@ -6,8 +6,10 @@ Every job keeps its full event log (``queued``, ``started``, ``progress``..., ``
 Model work runs only in the worker thread; the event loop is woken with ``call_soon_threadsafe``.
 
 Cancellation and timeouts are cooperative: they set the job's cancel flag, which the runner sees at its next
-``ctx.progress`` / ``ctx.check_cancelled`` / ``ctx.wait``. A timed-out job is also finished at once by the
-janitor (clients get the ``error`` event on time) even if its runner is stuck; its late result is discarded.
+``ctx.progress`` / ``ctx.check_cancelled`` / ``ctx.wait`` (every runner checks per step of its work: a denoising
+step, a window, a stage of the retargeting), raises, and the worker takes the next job. A timed-out job is also
+finished at once by the janitor (clients get the ``error`` event on time); its late result is discarded. Partial
+events are bounded (:mod:`backend.pipelines.preview`): down-sampled, spaced out, and dropped over a byte cap.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..pipelines import JobCancelled, JobContext, JobTimedOut, RequestError
+from ..pipelines.preview import MAX_PARTIAL_BYTES
 from ..schema import JobEvent, JobResult, JobStatus
 
 log = logging.getLogger("motionloom.jobs")
@@ -49,6 +52,7 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     frames: list[str] = field(default_factory=list)  # SSE frames, index = seq
     size: int = 0  # characters held in frames (results and partials dominate)
+    working: bool = False  # the worker thread is inside this job's runner
     _waiters: list = field(default_factory=list)
 
     @property
@@ -57,7 +61,7 @@ class Job:
 
     def status_model(self) -> JobStatus:
         return JobStatus(job_id=self.id, task=self.task, status=self.status, step=self.step, total=self.total,
-                         message=self.message)
+                         message=self.message, working=self.working)
 
     # ---------------------------------------------------------------------------------------- loop side
     def _wake(self) -> None:
@@ -168,13 +172,17 @@ class JobManager:
             return job
 
     # ------------------------------------------------------------------------------------------ events
-    def _emit(self, job: Job, type_: str, **fields) -> None:
+    def _emit(self, job: Job, type_: str, max_bytes: int | None = None, **fields) -> None:
+        """Append an event (not after the job finished). ``max_bytes``: drop the event if its frame is larger."""
         with self._lock:
             if job.finished:
                 return
-            ev = JobEvent(type=type_, job_id=job.id, seq=len(job.frames), **fields)
-            job.frames.append(sse_frame(ev))
-            job.size += len(job.frames[-1])
+            frame = sse_frame(JobEvent(type=type_, job_id=job.id, seq=len(job.frames), **fields))
+            if max_bytes is not None and len(frame) > max_bytes:
+                log.info("job %s: %s event of %d bytes dropped (limit %d)", job.id, type_, len(frame), max_bytes)
+                return
+            job.frames.append(frame)
+            job.size += len(frame)
         self._notify(job)
 
     def _notify(self, job: Job) -> None:
@@ -223,13 +231,17 @@ class JobManager:
             self._emit(job, "progress", step=step, total=total, eta_s=None if eta is None else round(eta, 3),
                        message=message)
 
-        def on_partial(spec):
-            self._emit(job, "partial", step=job.step, total=job.total, partial=spec)
+        def on_partial(spec):  # already down-sampled and spaced out by the context (backend.pipelines.preview)
+            self._emit(job, "partial", max_bytes=MAX_PARTIAL_BYTES, step=job.step, total=job.total, partial=spec)
 
         ctx = JobContext(seed=getattr(job.request, "seed", 0), on_progress=on_progress, on_partial=on_partial,
                          cancel=job.cancel, deadline=job.deadline, device=self.device)
+        job.working = True
         try:
-            result = self.runner(job.request, ctx)
+            try:
+                result = self.runner(job.request, ctx)
+            finally:
+                job.working = False  # before the terminal event: a client that sees it sees a free worker
         except JobCancelled:
             self._finish(job, "cancelled", f"cancelled at step {job.step} of {job.total}")
         except JobTimedOut:

@@ -86,7 +86,8 @@ def test_status_and_result_endpoints(client):
     job = client.submit(echo(steps=2, payload="st"))
     list(client.events(job))
     st = client.status(job)
-    assert st == {"job_id": job, "task": "echo", "status": "done", "step": 2, "total": 2, "message": None}
+    assert st == {"job_id": job, "task": "echo", "status": "done", "step": 2, "total": 2, "message": None,
+                  "working": False}
     status, res = client.request("GET", f"/v1/jobs/{job}/result")
     assert status == 200 and res["info"]["payload"] == "st"
 

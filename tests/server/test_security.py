@@ -94,3 +94,4 @@ def test_no_cors_headers_for_browsers_by_default(server):
     r.read()
     conn.close()
     assert r.getheader("access-control-allow-origin") is None and r.status >= 400
+    assert r.getheader("allow") == "POST, OPTIONS"  # a plain OPTIONS gets 204 with it (tests/server/test_contract.py)

@@ -32,6 +32,7 @@ from ...motion.edit import smoothstep
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
 from ...paths import weights_file
+from ...schema import MAX_FRAMES  # one limit for the wire and the maths
 from ..features import (
     CONTACT_DIMS,
     FEATURE_DIM_CONTACTS,
@@ -63,7 +64,6 @@ from .schedule import CosineSchedule
 DEFAULT_WEIGHTS = weights_file("text2motion")
 MODEL_NAME = "text2motion-diffusion"
 _POSE_CHANNELS = np.arange(POSE_DIMS.start, POSE_DIMS.stop)  # for Observation.set (index arrays)
-MAX_FRAMES = 10_000
 IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
 
 

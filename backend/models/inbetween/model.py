@@ -23,6 +23,7 @@ from ...motion.motion import Motion
 from ...motion.rotations import np_quat_fix_hemisphere, np_quat_slerp, np_quat_to_6d
 from ...motion.skeleton import CANONICAL, CANONICAL_FPS
 from ...paths import weights_file
+from ...schema import MAX_FRAMES  # one limit for the wire and the maths
 from ..features import FEATURE_DIM, NUM_JOINTS, Normalizer, features_to_motion
 from . import frames as fr
 from .floor import keep_feet_above_floor
@@ -229,7 +230,6 @@ class Inbetweener:
         return Motion(CANONICAL, fps, rootp, rot)
 
 
-MAX_FRAMES = 100_000
 SPEED_RANGE = (0.8, 1.25)  # the training time warp: 30 fps models run as is on 24-37.5 fps scenes
 
 
