@@ -127,7 +127,8 @@ class BoneMap:
 
 
 # --------------------------------------------------------------------------------------------- names
-_PREFIX = re.compile(r"^(?:[^:|]*[:|])?(?:mixamorig\d*[:_]?|def[-_.]|org[-_.]|mch[-_.]|cc_base_|bip0*1[ _]?|"
+_NAMESPACE = re.compile(r"^(?:[^:|]*[:|])+")  # mixamorig:, Armature|, Character:Skeleton:
+_PREFIX = re.compile(r"^(?:mixamorig\d*[:_]?|def[-_.]|org[-_.]|mch[-_.]|cc_base_|bip0*1[ _]?|"
                      r"valvebiped\.bip01_|b_|bn_|j_|jnt_|c_|rig_|sk_)", re.I)
 _SIDE_RULES = [
     (re.compile(r"left", re.I), "left"), (re.compile(r"right", re.I), "right"),
@@ -142,9 +143,13 @@ _SIDE_RULES = [
 ]
 
 
-def split_side(name: str) -> tuple[str | None, str]:
-    """('left'|'right'|None, normalised core name: lower case letters and digits, prefix and side removed)."""
-    n = _PREFIX.sub("", name)
+def split_side(name: str, prefix: str = "") -> tuple[str | None, str]:
+    """('left'|'right'|None, normalised core name: lower case letters and digits, prefix and side removed).
+    ``prefix``: a prefix the rig's names share (:func:`shared_prefix`), removed first (after any namespace)."""
+    n = _NAMESPACE.sub("", name)
+    if prefix and n.startswith(prefix) and len(n) > len(prefix):
+        n = n[len(prefix):]
+    n = _PREFIX.sub("", n)
     side = None
     for pat, s in _SIDE_RULES:
         m = pat.search(n)
@@ -154,6 +159,34 @@ def split_side(name: str) -> tuple[str | None, str]:
             break
     core = re.sub(r"[^a-z0-9]", "", n.lower())
     return side, core
+
+
+def shared_prefix(names, min_share: float = 0.6) -> str:
+    """A prefix that most bone names share and that names no body part or side (``Neo_``, ``Character1_``,
+    ``Armature_``, ``Root_``): '' when there is none. Namespaces (``mixamorig:``, ``Armature|``) are removed before
+    looking, and the prefix ends at a separator (``_ - . space``) or a lower-to-upper case step (``NeoHips``)."""
+    cores = [_NAMESPACE.sub("", str(n)) for n in names]
+    if len(cores) < 4:
+        return ""
+    counts: dict[str, int] = {}
+    for n in set(cores):
+        cuts = {m.end() for m in re.finditer(r"[_\-.\s]+", n)} | \
+               {m.start() + 1 for m in re.finditer(r"[a-z0-9](?=[A-Z])", n)}
+        for c in cuts:
+            if 0 < c < len(n):
+                counts[n[:c]] = counts.get(n[:c], 0) + 1
+    need = min_share * len(set(cores))
+    best = ""
+    for pre, k in counts.items():
+        if k < need or len(pre) <= len(best):
+            continue
+        side, core = split_side(pre)
+        if side is not None:
+            continue
+        if core and max(name_score(r, core) for r in _ALIASES) >= 0.5:
+            continue
+        best = pre
+    return best
 
 
 _ALIASES: dict[str, list[str]] = {
@@ -296,6 +329,32 @@ class _Tree:
 
 
 # --------------------------------------------------------------------------------------------- mapping
+def body_positions(positions: np.ndarray, parsed) -> np.ndarray:
+    """Rest positions re-expressed about the body's own mid-line: x across (towards the left), y back, z up (kept),
+    origin under the middle. The across axis and the mid-line come from bones named alike on both sides (the
+    mid-points of ``UpperArm.L``/``UpperArm.R`` ...); with no such pairs, the mean of all bones and +X. A rig
+    standing away from the origin, or turned, then reads the same as one at the origin facing -Y."""
+    pos = np.asarray(positions, np.float64)
+    by = {}
+    for j, (side, core) in enumerate(parsed):
+        if side is not None and core:
+            by.setdefault((side, core), []).append(j)
+    pairs = [(by[("left", c)][0], by[("right", c)][0]) for (sd, c) in by if sd == "left" and ("right", c) in by]
+    across = np.array([1.0, 0.0, 0.0])
+    if pairs:
+        l, r = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        centre = 0.5 * (pos[l] + pos[r]).mean(0)
+        a = (pos[l] - pos[r]).mean(0)
+        a[2] = 0.0
+        if np.linalg.norm(a) > 1e-9:
+            across = a / np.linalg.norm(a)
+    else:
+        centre = pos.mean(0)
+    back = np.cross(np.array([0.0, 0.0, 1.0]), across)  # across x up = forward; up x across = back
+    rot = np.stack([across, back, [0.0, 0.0, 1.0]])  # rows: the new axes in world coordinates
+    return (pos - np.array([centre[0], centre[1], 0.0])) @ rot.T
+
+
 def _sides(tree: _Tree, parsed) -> list[str | None]:
     tol = 0.015 * tree.height
     out = []
@@ -340,28 +399,105 @@ def _best_continuing(tree: "_Tree", cands, score) -> tuple[int | None, float]:
     return max(ties, key=lambda j: (straightness(j), -j)), top
 
 
-def _assign_chain(tree: _Tree, path: list[int], roles: list[str], scores, required: set[str], prior) -> dict:
+def _assign_chain(path: list[int], roles: list[str], scores, required: set[str], unary=None, pairs=None,
+                  ratio=None, pos=None) -> dict:
     """Place ordered ``roles`` on ``path`` (ancestor -> descendant), each bone at most once, keeping the order and
-    maximising name scores + ``prior(assignment)``. Required roles earn a bonus for being placed."""
+    maximising the sum of name scores (+0.6 for a required role placed, -0.35 for an optional one) and priors:
+
+    * ``unary``: role -> f(bones) (vectorised over an index array);
+    * ``pairs``: (role, next role) -> f(bones_a, bones_b) (broadcast), counted when both are placed;
+    * ``ratio``: (role_a, role_b, role_c, weight): ``-weight |log(|ab| / |bc|)|`` on rest positions ``pos`` when
+      the three (consecutive) roles are all placed.
+
+    An exact dynamic programme over the chain, per subset of placed roles (at most 2^4): O(n^2 log n) for a chain of
+    n bones (the brute force over combinations it replaces was O(n^4)). Ties go to the first placement in
+    (fewest roles, then lexicographic) order, as the brute force had it."""
     n, m = len(path), len(roles)
-    best, best_total = {}, -1e9
-    idx = range(n)
-    for k in range(m + 1):
-        for role_subset in itertools.combinations(range(m), k):
-            for bones in itertools.combinations(idx, k):
-                assign = {roles[r]: path[b] for r, b in zip(role_subset, bones)}
-                total = 0.0
-                for r, b in assign.items():
-                    s = scores(r, b)
-                    total += s + (0.6 if r in required else -0.35)
-                total += prior(assign)
-                if total > best_total + 1e-9:
-                    best, best_total = assign, total
+    if n == 0 or m == 0:
+        return {}
+    bones = np.asarray(path)
+    U = np.array([[scores(r, b) + (0.6 if r in required else -0.35) for b in path] for r in roles], np.float64)
+    for r, f in (unary or {}).items():
+        U[roles.index(r)] += f(bones)
+    later = np.arange(n)[None, :] > np.arange(n)[:, None]  # [a, b]: b comes after a on the path
+    P = {}
+    for (ra, rb), f in (pairs or {}).items():
+        P[(roles.index(ra), roles.index(rb))] = np.broadcast_to(f(bones[:, None], bones[None, :]), (n, n))
+    tri, logl = None, None
+    if ratio is not None and pos is not None:
+        tri = (roles.index(ratio[0]), roles.index(ratio[1]), roles.index(ratio[2]), float(ratio[3]))
+        pp = np.asarray(pos, np.float64)[bones]
+        logl = np.log(np.maximum(np.linalg.norm(pp[:, None] - pp[None, :], axis=-1), 1e-6))
+    best, best_total = {}, 0.0  # placing nothing scores 0
+    for k in range(1, m + 1):
+        for subset in itertools.combinations(range(m), k):
+            total, picks = _chain_dp(list(subset), U, P, tri, logl, later)
+            if total > best_total + 1e-9:
+                best, best_total = {roles[r]: path[b] for r, b in zip(subset, picks)}, total
     return best
 
 
-def _len(tree, a, b) -> float:
-    return float(np.linalg.norm(tree.pos[a] - tree.pos[b]))
+def _first_max(v: np.ndarray, tol: float = 1e-9) -> int:
+    return int(np.nonzero(v >= v.max() - tol)[0][0])
+
+
+def _chain_dp(q: list[int], U, P, tri, logl, later) -> tuple[float, list[int]]:
+    """Best increasing placement of roles ``q`` (role indices, in order) on the chain; see :func:`_assign_chain`.
+
+    Backward pass: ``B[i][a, b]`` is the best value of roles i+1.. given role i-1 on bone a and role i on bone b
+    (the ratio term couples three consecutive roles, so the state is a pair of bones). For a fixed b, the best c for
+    every a under ``-w |log|ab| - log|bc||`` comes from a sort of the candidates by log|bc| and running maxima."""
+    k, n = len(q), U.shape[1]
+    neg = -np.inf
+
+    def pair(i):  # (n, n) term between role q[i] on a and q[i+1] on b, -inf where b is not after a
+        t = P.get((q[i], q[i + 1]))
+        base = np.where(later, 0.0, neg)
+        return base if t is None else base + t
+
+    def is_tri(i):  # ratio term centred on role q[i]
+        return tri is not None and 0 < i < k - 1 and (q[i - 1], q[i], q[i + 1]) == tri[:3]
+
+    B = [None] * k
+    B[k - 1] = np.zeros((n, n))
+    H = [None] * k
+    for i in range(k - 2, -1, -1):
+        H[i] = pair(i) + U[q[i + 1]][None, :] + B[i + 1]  # [b, c]
+        if not is_tri(i):
+            B[i] = np.broadcast_to(H[i].max(1)[None, :], (n, n))
+            continue
+        w = tri[3]
+        Bi = np.full((n, n), neg)
+        for b in range(1, n - 1):
+            h = H[i][b]
+            ok = np.isfinite(h)
+            if not ok.any():
+                continue
+            beta, hv = logl[b][ok], h[ok]
+            o = np.argsort(beta, kind="stable")
+            beta, hv = beta[o], hv[o]
+            pre = np.maximum.accumulate(hv + w * beta)
+            suf = np.maximum.accumulate((hv - w * beta)[::-1])[::-1]
+            alpha = logl[:b, b]
+            j = np.searchsorted(beta, alpha, side="right")
+            lo = np.where(j > 0, pre[np.maximum(j - 1, 0)] - w * alpha, neg)
+            hi = np.where(j < len(beta), suf[np.minimum(j, len(beta) - 1)] + w * alpha, neg)
+            Bi[:b, b] = np.maximum(lo, hi)
+        B[i] = Bi
+    first = U[q[0]] + B[0][0]
+    if k == 1:
+        first = U[q[0]].copy()
+    picks = [_first_max(first)]
+    total = float(first[picks[0]])
+    if not np.isfinite(total):
+        return neg, []
+    for i in range(k - 1):
+        b = picks[-1]
+        v = H[i][b].copy()
+        if is_tri(i):
+            v = v - tri[3] * np.abs(logl[picks[-2], b] - logl[b])
+        picks.append(_first_max(v))
+    return total, picks
 
 
 def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str] | None = None) -> BoneMap:
@@ -394,8 +530,11 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         positions = np.asarray(positions, np.float64)
         if positions.shape != (len(names), 3) or not np.all(np.isfinite(positions)):
             raise BoneMapError(f"positions must be finite and of shape ({len(names)}, 3)")
+    prefix = shared_prefix(names)
+    parsed = [split_side(n, prefix) for n in names]
+    if positions is not None:
+        positions = body_positions(positions, parsed)
     tree = _Tree(names, parents, positions)
-    parsed = [split_side(n) for n in names]
     side = _sides(tree, parsed)
     claimed = {b for b in (overrides or {}).values() if b is not None}
     free = [j for j in range(len(names)) if names[j] not in claimed]
@@ -502,19 +641,11 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         path = path + tree.path(w, tree.farthest_leaf(w))
         path = [j for j in path if j not in used]
 
-        def prior(a, s=s):
-            if tree.pos is None:
-                return 0.0
-            p = 0.0
-            if "shoulder" in a and "elbow" in a and "wrist" in a:
-                r = _len(tree, a["shoulder"], a["elbow"]) / max(_len(tree, a["elbow"], a["wrist"]), 1e-6)
-                p -= 0.8 * abs(np.log(max(r, 1e-6)))
-            if "collar" in a and "shoulder" in a and abs(tree.pos[a["collar"], 0]) > abs(tree.pos[a["shoulder"], 0]):
-                p -= 0.5
-            return p
-
-        a = _assign_chain(tree, path, ["collar", "shoulder", "elbow", "wrist"],
-                          lambda r, j, s=s: score(r, j, s), {"shoulder", "elbow", "wrist"}, prior)
+        ax = None if tree.pos is None else np.abs(tree.pos[:, 0])
+        a = _assign_chain(path, ["collar", "shoulder", "elbow", "wrist"], lambda r, j, s=s: score(r, j, s),
+                          {"shoulder", "elbow", "wrist"},
+                          pairs=None if ax is None else {("collar", "shoulder"): lambda c, u: -0.5 * (ax[c] > ax[u])},
+                          ratio=("shoulder", "elbow", "wrist", 0.8), pos=tree.pos)
         for r, j in a.items():
             out[f"{s}_{r}"] = (j, 0.55 + 0.45 * score(r, j, s), "names+topology")
 
@@ -527,19 +658,6 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         path = tree.path(pelvis, k) + tree.path(k, tree.farthest_leaf(k))
         path = [j for j in path if j not in used]
 
-        def prior(a):
-            if tree.pos is None:
-                return 0.0
-            p = 0.0
-            if "hip" in a and "knee" in a and "ankle" in a:
-                r = _len(tree, a["hip"], a["knee"]) / max(_len(tree, a["knee"], a["ankle"]), 1e-6)
-                p -= 0.8 * abs(np.log(max(r, 1e-6)))
-            if "hip" in a and abs(tree.pos[a["hip"], 0]) < 0.02 * tree.height:
-                p -= 0.4  # a thigh starts off the mid-line (CMU's LHipJoint sits on it)
-            if "toe" in a and "ankle" in a and tree.pos[a["toe"], 2] > tree.pos[a["ankle"], 2] + 0.01 * tree.height:
-                p -= 0.5
-            return p
-
         def leg_score(r, j, s=s):
             sc = score(r, j, s)
             if r == "toe" and sc < 0.5 and tree.pos is not None and tree.parents[j] >= 0 and \
@@ -551,7 +669,15 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
                     sc = 0.5
             return sc
 
-        a = _assign_chain(tree, path, ["hip", "knee", "ankle", "toe"], leg_score, {"hip", "knee"}, prior)
+        if tree.pos is None:
+            a = _assign_chain(path, ["hip", "knee", "ankle", "toe"], leg_score, {"hip", "knee"})
+        else:
+            x, z, h = tree.pos[:, 0], tree.pos[:, 2], tree.height
+            # a thigh starts off the mid-line (CMU's LHipJoint sits on it); a toe is not above its ankle
+            a = _assign_chain(path, ["hip", "knee", "ankle", "toe"], leg_score, {"hip", "knee"},
+                              unary={"hip": lambda j: -0.4 * (np.abs(x[j]) < 0.02 * h)},
+                              pairs={("ankle", "toe"): lambda an, t: -0.5 * (z[t] > z[an] + 0.01 * h)},
+                              ratio=("hip", "knee", "ankle", 0.8), pos=tree.pos)
         for r, j in a.items():
             out[f"{s}_{r if r != 'toe' else 'foot'}"] = (j, 0.55 + 0.45 * leg_score(r, j, s), "names+topology")
         # IK-style rigs: the foot bone hangs off the root, not the shin
