@@ -40,6 +40,7 @@ from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
 from .cleanup import LegChain, contact_cleanup, hand_cleanup
 from .control_rigs import ControlProfile, find_profile
+from .reference import resolve as resolve_reference
 from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 
@@ -116,6 +117,7 @@ class CanonicalResult:
     motion: Motion  # on the canonical skeleton
     bone_map: BoneMap
     alignment: Alignment
+    reference: str = "rest pose"  # which reference pose the source was read against (see :mod:`.reference`)
 
 
 # --------------------------------------------------------------------------------------- prepared rigs
@@ -438,18 +440,36 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
 
 
 def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overrides: dict | None = None,
-                 reference: RigPose | None = None, skeleton: Skeleton = CANONICAL,
+                 reference="rest", skeleton: Skeleton = CANONICAL,
                  prepared: PreparedRig | None = None) -> CanonicalResult:
-    """The rig's pose channels -> canonical motion. ``reference``: a one-frame pose of the rig in which it stands
-    like the canonical rest pose (a T-pose frame) when its own rest pose is not one (Character Creator's BVH)."""
+    """The rig's pose channels -> canonical motion. ``reference``: the pose in which the rig stands like the canonical
+    rest pose (:mod:`.reference`): ``"rest"`` (default), ``"auto"`` (the rest pose if it is a T/A-pose, turned to
+    face -Y, else ``"tpose"``), ``"tpose"`` (estimated from the skeleton), a frame number of ``pose``, or a one-frame
+    :class:`RigPose` (a T-pose frame, when the rig's own rest pose is not one: Character Creator's BVH).
+    ``result.reference`` says which was used."""
     prep = prepared or prepare(rig, bone_map, overrides)
     m = pose_to_motion(prep, pose)
-    ref_local = None
-    if reference is not None:
-        ref_local = pose_to_motion(prep, reference).rotations[0]
+    ref_local, used = _reference(prep, m, reference)
     al = align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
                dst_ground=_canonical_ground(skeleton))
-    return CanonicalResult(transfer(m, al), prep.bone_map, al)
+    return CanonicalResult(transfer(m, al), prep.bone_map, al, used)
+
+
+def _reference(prep: PreparedRig, m: Motion, reference) -> tuple[np.ndarray | None, str]:
+    """Reference local rotations on the driving skeleton (None: the rest pose) and a sentence saying which."""
+    if reference is None:
+        return None, "rest pose"
+    if isinstance(reference, RigPose):
+        return pose_to_motion(prep, reference).rotations[0], "the given pose"
+    if isinstance(reference, (int, np.integer)) and not isinstance(reference, bool):
+        if not 0 <= int(reference) < m.num_frames:
+            raise RetargetError(f"reference frame {int(reference)} is outside the motion (frames 0 to "
+                                f"{m.num_frames - 1})")
+        return m.rotations[int(reference)].copy(), f"frame {int(reference)}"
+    try:
+        return resolve_reference(prep.driving, prep.mapping, reference)
+    except ValueError as e:
+        raise RetargetError(str(e)) from None
 
 
 def retarget(src_rig: Rig, pose: RigPose, dst_rig: Rig, contact_cleanup_on: bool = True, **kwargs) -> RetargetResult:

@@ -356,10 +356,13 @@ def body_positions(positions: np.ndarray, parsed) -> np.ndarray:
 
 
 def _sides(tree: _Tree, parsed) -> list[str | None]:
+    """Side of each bone: from its name, else from its rest position across the body, except for bones named as a
+    centre part (a ``Head`` swaying off the mid-line in a rest pose that is a frame of motion is still the head)."""
     tol = 0.015 * tree.height
     out = []
-    for j, (side, _) in enumerate(parsed):
-        if side is None and tree.pos is not None:
+    for j, (side, core) in enumerate(parsed):
+        if side is None and tree.pos is not None and \
+                max(name_score(r, core) for r in ("pelvis", "spine", "neck", "head")) < 0.8:
             x = tree.pos[j, 0]
             side = "left" if x > tol else "right" if x < -tol else None
         out.append(side)
