@@ -38,7 +38,8 @@ def run(request: RetargetRequest, ctx: JobContext, model=None) -> JobResult:
     try:
         if src.space == "rig":
             source = RigBinding(request.source_rig)
-            canon = source.to_canonical(source.spec_to_pose(src))
+            canon = source.to_canonical(source.spec_to_pose(src), reference=request.source_reference)
+            info["source_reference"] = source.reference_used
         else:
             canon = spec_to_canonical_motion(src)
         if "fps" in request.model_fields_set and abs(canon.fps - request.fps) > 1e-6:
