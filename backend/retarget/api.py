@@ -38,7 +38,7 @@ from ..motion.motion import Motion, MotionError
 from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_slerp
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
-from .cleanup import LegChain, contact_cleanup, hand_cleanup
+from .cleanup import LegChain, contact_cleanup, floor_allowance, hand_cleanup, keep_above_floor
 from .control_rigs import ControlProfile, find_profile
 from .reference import resolve as resolve_reference
 from .rig import Rig
@@ -408,6 +408,27 @@ def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
     return out
 
 
+def body_joints(prep: PreparedRig) -> list[int]:
+    """Driving-skeleton joints of the body: mapped bones and everything below them (fingers, toes, twist bones),
+    not the root bones above the hips or IK targets beside the body."""
+    drv = prep.driving
+    out = set()
+    for b in prep.mapping.values():
+        j = drv.index(b)
+        out.add(j)
+        out.update(_descendants(drv, j))
+    return sorted(out)
+
+
+def floor_points(prep: PreparedRig, feet_at_rest_height: bool = True):
+    """Body points and their floors (:func:`backend.retarget.cleanup.floor_allowance`) of a prepared rig; ankles
+    and toes may not go below their rest heights unless ``feet_at_rest_height`` is off."""
+    drv = prep.driving
+    feet = [drv.index(prep.mapping[f"{s}_{j}"]) for s in ("left", "right") for j in ("ankle", "foot")
+            if f"{s}_{j}" in prep.mapping] if feet_at_rest_height else []
+    return floor_allowance(drv, body_joints(prep), prep.ground, feet)
+
+
 def arm_chains(prep: PreparedRig) -> dict:
     drv = prep.driving
     out = {}
@@ -431,6 +452,8 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
         out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend)
+        out, lift = keep_above_floor(out, *floor_points(prep), blend=blend)
+        info["floor_lift_max_m"] = float(lift.max())
     if hand_targets:
         try:
             out = hand_cleanup(out, arm_chains(prep), hand_targets)

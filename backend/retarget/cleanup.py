@@ -17,6 +17,11 @@ Per leg, per frame:
 * analytic two-bone IK (:mod:`backend.retarget.ik`) moves thigh and shin; the foot keeps its world rotation;
 * while ankle and toe are both planted (foot flat), the foot turns about the pinned ankle so the toe stays put too.
 
+Then the whole body keeps above the floor (:func:`keep_above_floor`): on frames where any body point (every bone
+head of the body, every leaf bone's tail) would go below the floor, the body is lifted by the depth, the lift eased
+in and out so it never pops; ankles and toes count from their rest heights over the floor (they never go below
+those), a point whose rest height is under the floor (a heel tail) from there.
+
 Optional hand targets put wrists on given world positions with given weights (same IK on the arms).
 """
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from ..motion.contacts import true_runs
 from ..motion.edit import smoothstep
 from ..motion.motion import Motion
+from ..motion.rotations import np_quat_apply
 from .ik import fk_subset, solve_limb
 
 
@@ -115,28 +121,43 @@ def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
 
 def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6) -> Motion:
     """While ankle and toe are both planted, turn the foot about the (already pinned) ankle so the toe stays put too;
-    fade in and out like the leg correction. Only the ankle's rotation changes."""
-    from ..motion.rotations import np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
+    fade in and out like the leg correction. Only the ankle's rotation changes.
+
+    Each flat run has its own pin and its own weight (1 on the run, easing to 0 over ``blend`` frames either side);
+    a frame between two close runs takes a share of both turns, so the foot never snaps from one pin to the
+    other. Around a run the turn of its first / last frame fades in / out, over ``blend`` frames or more for a big
+    turn (at most 3 degrees a frame, 30 frames at most)."""
+    from ..motion.rotations import np_quat_angle, np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
     if leg.toe is None or not flat.any():
         return motion
     sk = motion.skeleton
     g, p = fk_subset(motion, [leg.toe])
     ankle, toe = p[:, leg.ankle], p[:, leg.toe]
-    desired = toe.copy()
+    T = len(flat)
+    turn = np.tile([0, 0, 0, 1.0], (T, 1))
+    frames = np.arange(T)
     for start, stop in true_runs(flat):
         pin = toe[start:stop].mean(0)
         pin[2] = max(pin[2], ground + leg.toe_clearance)
-        desired[start:stop] = pin
-    w = _ramp_weights(flat, blend)
-    # outside the runs, aim at the nearest run's pin, weighted down
-    runs = true_runs(flat)
-    for t in np.nonzero((w > 0) & ~flat)[0]:
-        start, stop = min(runs, key=lambda r: min(abs(r[0] - t), abs(r[1] - 1 - t)))
-        desired[t] = desired[start] if t < start else desired[stop - 1]
-    on = w > 0
-    r = np_quat_between(toe[on] - ankle[on], desired[on] - ankle[on])
-    r = np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on])
-    g_new = np_quat_mul(r, g[on, leg.ankle])
+        d = np.maximum(0, np.maximum(start - frames, frames - (stop - 1)))  # frames away from the run
+        ends = np.array([start, stop - 1])
+        big = np.degrees(np_quat_angle(np_quat_between(np_quat_apply(turn[ends], toe[ends] - ankle[ends]),
+                                                       pin - ankle[ends]), np.array([0, 0, 0, 1.0]))).max()
+        # a big turn fades over more frames: smoothstep's steepest step is 1.5 / (n + 1) of it; keep that <= 3 deg
+        n = int(min(30, max(blend, np.ceil(1.5 * big / 3.0) - 1))) if blend > 0 else 0
+        w = np.where(d == 0, 1.0, smoothstep(np.clip(1.0 - d / (n + 1), 0.0, 1.0))) if n > 0 else \
+            (d == 0).astype(float)
+        on = w > 0
+        # this run's turn, on the foot as the turns so far have left it; outside the run, the turn of its first or
+        # last frame fades (aiming at the pin from a foot that swings away would grow the turn instead)
+        near = np.clip(frames[on], start, stop - 1)
+        cur = np_quat_apply(turn[near], toe[near] - ankle[near])
+        r = np_quat_between(cur, pin - ankle[near])
+        turn[on] = np_quat_mul(np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on]), turn[on])
+    on = np.abs(turn[:, 3]) < 1.0 - 1e-12
+    if not on.any():
+        return motion
+    g_new = np_quat_mul(turn[on], g[on, leg.ankle])
     par = sk.parents[leg.ankle]
     rot = motion.rotations.copy()
     rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
@@ -181,3 +202,48 @@ def hand_cleanup(motion: Motion, arms: dict[str, tuple[int, int, int, np.ndarray
         goal = cur + w[:, None] * (pos_t - cur)
         out = solve_limb(out, (s, e, wr), goal, (w > 0).astype(float), hinge)
     return out
+
+
+def floor_allowance(motion_skeleton, body: list[int], ground: float, feet: list[int] = ()) -> tuple[list, np.ndarray]:
+    """Body points of a skeleton and the lowest height each may go: ``[(joint, end-site offset or None)]`` (heads of
+    ``body`` joints, and the tails of those without children) and (N,) floors: ``ground``, a foot joint's rest height
+    (``feet``), or a point's own rest height where that is below the floor."""
+    sk = motion_skeleton
+    rest = sk.rest_positions()
+    pts, low = [], []
+    feet = set(feet)
+    for j in body:
+        pts.append((j, None))
+        low.append(rest[j, 2] if j in feet else min(ground, rest[j, 2]))
+        if not sk.children(j) and j in sk.end_sites:
+            tip = np.asarray(sk.end_sites[j], np.float64)
+            pts.append((j, tip))
+            low.append(min(ground, rest[j, 2] + tip[2]))
+    return pts, np.asarray(low, np.float64)
+
+
+def point_heights(motion: Motion, pts) -> np.ndarray:
+    """(T, N) world heights of body points (see :func:`floor_allowance`)."""
+    from ..motion.rotations import np_quat_apply
+    g, p = motion.global_rotations_and_positions()
+    out = np.empty((motion.num_frames, len(pts)))
+    for k, (j, tip) in enumerate(pts):
+        out[:, k] = p[:, j, 2] if tip is None else (p[:, j] + np_quat_apply(g[:, j], np.broadcast_to(tip, (len(p), 3))))[:, 2]
+    return out
+
+
+def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6) -> tuple[Motion, np.ndarray]:
+    """Lift the body (its root) on frames where a body point would be below its floor (see module docstring).
+    The lift is a running maximum of the depth over +-``blend`` frames, averaged over the same window: never less
+    than the depth, eased in and out. Returns the motion and the lift per frame (m)."""
+    depth = np.maximum(0.0, (low[None, :] - point_heights(motion, pts)).max(1))
+    if not np.any(depth > 1e-9):
+        return motion, np.zeros(motion.num_frames)
+    T, w = len(depth), max(int(blend), 0)
+    pad = np.pad(depth, w, mode="edge")
+    peak = np.array([pad[t:t + 2 * w + 1].max() for t in range(T)])
+    pad = np.pad(peak, w, mode="edge")
+    lift = np.maximum(np.convolve(pad, np.ones(2 * w + 1) / (2 * w + 1), mode="valid"), depth)
+    root = motion.root_pos.copy()
+    root[:, 2] += lift
+    return motion.copy(root_pos=root), lift
