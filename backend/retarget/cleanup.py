@@ -119,14 +119,17 @@ def _ramp_weights(mask: np.ndarray, blend: int) -> np.ndarray:
     return w
 
 
-def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6) -> Motion:
+def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6,
+              toe_contact: np.ndarray | None = None) -> Motion:
     """While ankle and toe are both planted, turn the foot about the (already pinned) ankle so the toe stays put too;
     fade in and out like the leg correction. Only the ankle's rotation changes.
 
     Each flat run has its own pin and its own weight (1 on the run, easing to 0 over ``blend`` frames either side);
     a frame between two close runs takes a share of both turns, so the foot never snaps from one pin to the
     other. Around a run the turn of its first / last frame fades in / out, over ``blend`` frames or more for a big
-    turn (at most 3 degrees a frame, 30 frames at most)."""
+    turn (at most 3 degrees a frame, 30 frames at most, never further than the next run). A run's aim holds through
+    the toe-only contact frames next to it (``toe_contact``: heel rising before lift-off, toe touching first): the
+    toe stays on its pin there, and the fade starts where the toe leaves the floor."""
     from ..motion.rotations import np_quat_angle, np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
     if leg.toe is None or not flat.any():
         return motion
@@ -136,20 +139,32 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
     T = len(flat)
     turn = np.tile([0, 0, 0, 1.0], (T, 1))
     frames = np.arange(T)
-    for start, stop in true_runs(flat):
+    runs = true_runs(flat)
+    for k, (start, stop) in enumerate(runs):
+        gap_pre = start - runs[k - 1][1] if k > 0 else T
+        gap_post = runs[k + 1][0] - stop if k + 1 < len(runs) else T
         pin = toe[start:stop].mean(0)
         pin[2] = max(pin[2], ground + leg.toe_clearance)
+        if toe_contact is not None:  # hold the aim through the toe-only contact frames next to the run
+            lo = runs[k - 1][1] if k > 0 else 0
+            hi = runs[k + 1][0] if k + 1 < len(runs) else T
+            while start > lo and toe_contact[start - 1]:
+                start -= 1
+            while stop < hi and toe_contact[stop]:
+                stop += 1
         d = np.maximum(0, np.maximum(start - frames, frames - (stop - 1)))  # frames away from the run
         ends = np.array([start, stop - 1])
         big = np.degrees(np_quat_angle(np_quat_between(np_quat_apply(turn[ends], toe[ends] - ankle[ends]),
                                                        pin - ankle[ends]), np.array([0, 0, 0, 1.0]))).max()
         # a big turn fades over more frames: smoothstep's steepest step is 1.5 / (n + 1) of it; keep that <= 3 deg
+        # (but not into the next run's frames, where that run must hold its own pin)
         n = int(min(30, max(blend, np.ceil(1.5 * big / 3.0) - 1))) if blend > 0 else 0
-        w = np.where(d == 0, 1.0, smoothstep(np.clip(1.0 - d / (n + 1), 0.0, 1.0))) if n > 0 else \
-            (d == 0).astype(float)
+        n = np.where(frames < start, max(min(blend, n), min(n, gap_pre)), max(min(blend, n), min(n, gap_post)))
+        w = np.where(d == 0, 1.0, smoothstep(np.clip(1.0 - d / (n + 1), 0.0, 1.0)))
         on = w > 0
         # this run's turn, on the foot as the turns so far have left it; outside the run, the turn of its first or
-        # last frame fades (aiming at the pin from a foot that swings away would grow the turn instead)
+        # last frame fades (aiming at the pin from a foot that swings in or away makes one-frame snaps: measured,
+        # 4-10 pops on four clips, for 0.1 cm/s less skating)
         near = np.clip(frames[on], start, stop - 1)
         cur = np_quat_apply(turn[near], toe[near] - ankle[near])
         r = np_quat_between(cur, pin - ankle[near])
@@ -178,7 +193,7 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
         out = solve_limb(out, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge)
-        out = flat_foot(out, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend)
+        out = flat_foot(out, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend, contacts[:, k, 1])
     return out
 
 
