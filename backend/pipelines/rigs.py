@@ -39,8 +39,9 @@ from ..schema import Array, BoneMapEntry, MotionSpec, PoseBoneProperty, RigSpec
 from .context import RequestError
 from .convert import subset_parents, unknown_names
 
-# Canonical joints a rig must have for any transfer (the transfer places the body by its hips and legs).
-REQUIRED_JOINTS = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+# Canonical joints a rig must have for any transfer (the transfer places the body by its hips and legs; a leg may
+# be a single bone, so knees and ankles are used where the rig has them).
+REQUIRED_JOINTS = ("pelvis", "left_hip", "right_hip")
 
 
 class RigBinding:

@@ -45,7 +45,8 @@ from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 
 MAX_FRAMES = 100_000
-REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
+REQUIRED = ("pelvis", "left_hip", "right_hip")  # legs may be single bones (blocky characters): no knee, no ankle
+LEG_JOINTS = ("hip", "knee", "ankle")
 _CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
 
 
@@ -194,18 +195,27 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     missing = [j for j in REQUIRED if j not in mapping]
     if missing:
         legs = [j for j in missing if j != "pelvis"]
-        what = "no legs" if len(legs) >= 3 else "no " + ", ".join(m.replace("_", " ") for m in missing)
+        what = "no legs" if len(legs) == 2 else "no " + ", ".join(m.replace("_", " ") for m in missing)
         raise RetargetError(f"rig {rig.name!r} cannot be retargeted: it has {what} (missing: {', '.join(missing)}). "
-                            f"Retargeting needs hips and both legs (hip, knee, ankle); map them with overrides if "
-                            f"the automatic map missed them.")
+                            f"Retargeting needs hips and both legs (hip, and knee and ankle where the rig has "
+                            f"them); map them with overrides if the automatic map missed them.")
     sk = source.skeleton
     rest_pos = sk.rest_positions()
+    ground = source.floor_height()
     for s in ("left", "right"):  # a leg hangs down: refuse maps that would drive legs with arms or a tail
-        hip, ankle = rest_pos[sk.index(mapping[f"{s}_hip"])], rest_pos[sk.index(mapping[f"{s}_ankle"])]
+        hip = rest_pos[sk.index(mapping[f"{s}_hip"])]
+        end_name = mapping.get(f"{s}_ankle")
+        if end_name is not None:
+            ankle = rest_pos[sk.index(end_name)]
+        else:  # a single-bone leg: its lowest point (tail) is the foot, and the floor is no higher
+            end_name = mapping[f"{s}_hip"]
+            ankle = lowest_point(sk, sk.index(end_name))
+            if source.floor is None:
+                ground = min(ground, float(ankle[2]))
         leg = np.linalg.norm(hip - ankle)
-        if not hip[2] - ankle[2] > 0.5 * leg:
+        if not hip[2] - ankle[2] > 0.5 * leg or leg < 1e-6:
             raise RetargetError(f"rig {rig.name!r}: the bones mapped as the {s} leg ({mapping[f'{s}_hip']} -> "
-                                f"{mapping[f'{s}_ankle']}) do not hang down in the rest pose; this rig has no usable "
+                                f"{end_name}) do not hang down in the rest pose; this rig has no usable "
                                 f"legs (map them with overrides if they exist)")
     new_parent = list(sk.parents)
     location_bones = []
@@ -259,8 +269,18 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
                    {x for bones in profile.split.values() for x in bones[1:]}} | set(profile.split)
         written &= set(sk.names)
     written = tuple(b for b in sk.names if b in written)
-    return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, source.floor_height(),
-                       profile)
+    return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, ground, profile)
+
+
+def lowest_point(sk: Skeleton, j: int) -> np.ndarray:
+    """The lowest rest point (bone head or leaf tail) of joint j's subtree: the foot of a single-bone leg."""
+    rest = sk.rest_positions()
+    pts = []
+    for k in [j] + list(_descendants(sk, j)):
+        pts.append(rest[k])
+        if not sk.children(k) and k in sk.end_sites:
+            pts.append(rest[k] + np.asarray(sk.end_sites[k], np.float64))
+    return min(pts, key=lambda p: p[2])
 
 
 def _ancestors(sk, j):
@@ -387,8 +407,9 @@ def source_contacts(motion: Motion) -> np.ndarray:
     return np.stack([c[:, [0, 1]], c[:, [2, 3]]], axis=1)
 
 
-def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
-    """Left and right leg chains on the driving skeleton, with hinge axes and rest clearances over the floor."""
+def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain | None]:
+    """Left and right leg chains on the driving skeleton, with hinge axes and rest clearances over the floor (None
+    for a leg without a mapped knee and ankle)."""
     drv = prep.driving
     rest = drv.rest_positions()
     across = rest[drv.index(prep.mapping["left_hip"])] - rest[drv.index(prep.mapping["right_hip"])]
@@ -396,6 +417,9 @@ def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
     across /= max(np.linalg.norm(across), 1e-9)
     out = []
     for s in ("left", "right"):
+        if not all(f"{s}_{j}" in prep.mapping for j in LEG_JOINTS):
+            out.append(None)  # a single-bone leg: nothing to plant by IK
+            continue
         ids = [drv.index(prep.mapping[f"{s}_{j}"]) for j in ("hip", "knee", "ankle")]
         toe = prep.mapping.get(f"{s}_foot")
         t = drv.index(toe) if toe is not None else None
@@ -451,7 +475,10 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
-        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend)
+        legs = leg_chains(prep, al)
+        keep = [k for k, leg in enumerate(legs) if leg is not None]
+        if keep:
+            out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend)
         out, lift = keep_above_floor(out, *floor_points(prep), blend=blend)
         info["floor_lift_max_m"] = float(lift.max())
     if hand_targets:

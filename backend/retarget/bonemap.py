@@ -586,6 +586,16 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
                 if j is not None and js >= 0.8:
                     knee[s] = (j, 0.0)
                     break
+    # legs and the head the user named are anchors too (their bones are claimed, so the searches above skip them):
+    # overriding the hips must not lose the pelvis found through them
+    idx = {n: j for j, n in enumerate(names)}
+    for s in ("left", "right"):
+        for role in ("knee", "hip", "ankle"):
+            b = (overrides or {}).get(f"{s}_{role}")
+            if knee[s][0] is None and b in idx:
+                knee[s] = (idx[b], 1.0)
+    if up_anchor is None and (overrides or {}).get("head") in idx:
+        up_anchor = idx[overrides["head"]]
     kl, kr = knee["left"][0], knee["right"][0]
     pelvis = tree.lca([kl, kr, up_anchor]) if kl is not None and kr is not None else None
     if pelvis is not None and pelvis in (kl, kr):
@@ -681,6 +691,9 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
                               unary={"hip": lambda j: -0.4 * (np.abs(x[j]) < 0.02 * h)},
                               pairs={("ankle", "toe"): lambda an, t: -0.5 * (z[t] > z[an] + 0.01 * h)},
                               ratio=("hip", "knee", "ankle", 0.8), pos=tree.pos)
+        if "knee" in a and "hip" not in a and "ankle" not in a and tree.parents[a["knee"]] == pelvis:
+            # a whole leg in one bone (blocky characters): it hangs off the hips, so it plays the hip
+            a = {"hip": a["knee"], **{r: j for r, j in a.items() if r not in ("hip", "knee")}}
         for r, j in a.items():
             out[f"{s}_{r if r != 'toe' else 'foot'}"] = (j, 0.55 + 0.45 * leg_score(r, j, s), "names+topology")
         # IK-style rigs: the foot bone hangs off the root, not the shin
