@@ -8,6 +8,10 @@ same retarget pipeline the service runs (bone maps found automatically; override
   every joint node, translation on the hips and any bone moved by location), mesh, skin and materials kept;
 * ``.bvh``: the target skeleton (a BVH target keeps its file's joint order) with the result, metres, ``--up`` up;
 * ``.json``: the wire ``JobResult`` (rig channels, bone map with confidences, numbers).
+
+``--reference`` (auto, rest, tpose or a frame) says in which pose a BVH source stands like a T-pose
+(:mod:`backend.retarget.reference`), ``--source-up`` its up axis. The printed report names the reference used, the
+source's unit scale and up axis and both characters' heights, and warns about heights outside 0.3-3 m.
 """
 from __future__ import annotations
 
