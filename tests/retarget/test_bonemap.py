@@ -301,7 +301,7 @@ def _brute_force(path, roles, scores, required, unary=None, pairs=None, ratio=No
 
 @pytest.mark.parametrize("seed", range(40))
 def test_chain_dp_equals_the_brute_force_search(seed):
-    from backend.retarget.bonemap import _assign_chain
+    from backend.retarget.chain_dp import assign_chain as _assign_chain
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 11))
     J = n + 3
