@@ -56,5 +56,7 @@ def run(request: RetargetRequest, ctx: JobContext, model=None) -> JobResult:
     info["properties"] = len(spec.properties or [])
     info["contact_cleanup"] = "on" if request.contact_cleanup else "off"
     info["leg_scale"] = round(float(res.info.get("scale", 1.0)), 6)  # target leg length / canonical
+    rest_z = target.rig.skeleton.rest_positions()[:, 2]
+    info["target_height_m"] = round(float(rest_z.max() - rest_z.min()), 4)  # as read: say the scale assumed
     ctx.progress(3, 3)
     return JobResult(motions=[spec], bone_map=target.bone_map_entries(), model=MODEL_NAME, info=info)

@@ -124,6 +124,7 @@ def test_retarget_from_a_file_whose_rest_is_its_first_frame_over_http(client):
            "target_rig": target.model_dump(mode="json"), "contact_cleanup": False}
     result = JobResult.model_validate(client.run(req))
     assert result.info["source_reference"].startswith("T-pose estimated from the skeleton")
+    assert 1.0 < result.info["target_height_m"] < 2.5
     b = RigBinding(target)
     out = b.world_motion(b.spec_to_pose(result.motions[0]))
     limb, heading = limb_and_heading_errors(m, CMU, out, b.mapping)
