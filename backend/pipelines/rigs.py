@@ -30,7 +30,7 @@ from ..motion.rotations import np_matrix_to_quat, np_quat_apply, np_quat_between
     np_quat_to_matrix
 from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
 from ..retarget.api import PreparedRig, RetargetResult, RigPose, _sub_rig, from_canonical, pose_to_motion, prepare, \
-    to_canonical
+    required_joints, to_canonical
 from ..retarget.bonemap import BoneMap, rig_bone_map
 from ..retarget.control_rigs import find_profile
 from ..retarget.rig import Rig, RigError
@@ -39,9 +39,9 @@ from ..schema import Array, BoneMapEntry, MotionSpec, PoseBoneProperty, RigSpec
 from .context import RequestError
 from .convert import subset_parents, unknown_names
 
-# Canonical joints a rig must have for any transfer (the transfer places the body by its hips and legs; a leg may
-# be a single bone, so knees and ankles are used where the rig has them).
-REQUIRED_JOINTS = ("pelvis", "left_hip", "right_hip")
+# Canonical joints a rig must have for any transfer (the transfer places the body by its hips and legs); knees and
+# ankles too, except on a leg that is a single bone (``backend.retarget.api.required_joints``).
+REQUIRED_JOINTS = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 class RigBinding:
@@ -100,7 +100,8 @@ class RigBinding:
         self.bone_map: BoneMap = bm
         self.mapping = bm.mapping()
         self.confidence = {c: bm.confidence(c) for c in CANONICAL_JOINTS}
-        self.missing_required = [c for c in REQUIRED_JOINTS if c not in self.mapping]
+        need = required_joints(self.solve_rig.skeleton, self.mapping)
+        self.missing_required = [c for c in REQUIRED_JOINTS if c in need and c not in self.mapping]
         if self.prepared is not None:
             self.translation_bone = self.prepared.location_bones[0]
         else:

@@ -192,10 +192,11 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     unknown = [b for b in mapping.values() if b not in source.skeleton.index_of]
     if unknown:
         raise RetargetError(f"bone map names bones the rig {rig.name!r} does not have: {', '.join(unknown[:5])}")
-    missing = [j for j in REQUIRED if j not in mapping]
+    missing = [j for j in required_joints(source.skeleton, mapping) if j not in mapping]
     if missing:
         legs = [j for j in missing if j != "pelvis"]
-        what = "no legs" if len(legs) == 2 else "no " + ", ".join(m.replace("_", " ") for m in missing)
+        what = "no legs" if len(legs) == 2 and all(j.endswith("_hip") for j in legs) else \
+            "no " + ", ".join(m.replace("_", " ") for m in missing)
         raise RetargetError(f"rig {rig.name!r} cannot be retargeted: it has {what} (missing: {', '.join(missing)}). "
                             f"Retargeting needs hips and both legs (hip, and knee and ankle where the rig has "
                             f"them); map them with overrides if the automatic map missed them.")
@@ -270,6 +271,18 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
         written &= set(sk.names)
     written = tuple(b for b in sk.names if b in written)
     return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, ground, profile)
+
+
+def required_joints(sk: Skeleton, mapping: dict) -> list[str]:
+    """Canonical joints a rig must have mapped: the pelvis and both hips, and the knee and ankle of every leg whose
+    hip bone has bones below it (only a leg that is one bone, as on blocky characters, goes without them; a leg of
+    several bones with a knee or foot the map missed is named, not retargeted half)."""
+    out = list(REQUIRED)
+    for s in ("left", "right"):
+        hip = mapping.get(f"{s}_hip")
+        if hip is None or hip not in sk.index_of or sk.children(sk.index(hip)):
+            out += [f"{s}_knee", f"{s}_ankle"]
+    return out
 
 
 def lowest_point(sk: Skeleton, j: int) -> np.ndarray:
@@ -477,9 +490,11 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     if contact_cleanup_on:
         legs = leg_chains(prep, al)
         keep = [k for k, leg in enumerate(legs) if leg is not None]
+        floor = floor_points(prep)
         if keep:
-            out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend)
-        out, lift = keep_above_floor(out, *floor_points(prep), blend=blend)
+            out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend,
+                                  floor)
+        out, lift = keep_above_floor(out, *floor, blend=blend)
         info["floor_lift_max_m"] = float(lift.max())
     if hand_targets:
         try:

@@ -13,7 +13,8 @@ Per leg, per frame:
   offset: the foot keeps its orientation and rolls about its toe);
 * around contacts, the correction (target minus transferred ankle) fades in and out over ``blend`` frames with a
   smoothstep, so there is no pop at lift-off or touch-down;
-* on every frame the ankle and toe are kept at or above their rest heights over the floor;
+* on every frame the ankle and toe are kept at or above their rest heights over the floor (targets lifted, and after
+  the flat-foot turn the leg solved again where a foot still dips, the lift eased);
 * analytic two-bone IK (:mod:`backend.retarget.ik`) moves thigh and shin; the foot keeps its world rotation;
 * while ankle and toe are both planted (foot flat), the foot turns about the pinned ankle so the toe stays put too.
 
@@ -179,10 +180,19 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
     return motion.copy(rotations=rot)
 
 
+def _ancestors(sk, j):
+    out, k = set(), sk.parents[j]
+    while k >= 0:
+        out.add(int(k))
+        k = sk.parents[k]
+    return out
+
+
 def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, ground: float,
-                    blend: int = 6) -> Motion:
+                    blend: int = 6, floor=None) -> Motion:
     """Hold planted feet and keep feet above the floor. ``contacts`` (T, len(legs), 2) bool: per leg, (ankle, toe)
-    contact of the *source* on each frame."""
+    contact of the *source* on each frame. ``floor``: (points, lowest heights) of :func:`floor_allowance`; the
+    points on a foot (its toes' tips) are kept above theirs by the leg, not by lifting the body."""
     contacts = np.asarray(contacts, bool)
     if contacts.shape != (motion.num_frames, len(legs), 2):
         raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
@@ -194,6 +204,23 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
         out = solve_limb(out, (leg.hip, leg.knee, leg.ankle), target, moved.astype(float), leg.hinge)
         out = flat_foot(out, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend, contacts[:, k, 1])
+        # feet never below their rest heights, nor any point of the foot (a toe's tip) below the floor (a flat-foot
+        # turn, an out-of-reach target can leave them there): the ankle goes up by the deficit, eased, and the leg
+        # is solved again (the hips stay where they are)
+        _, pos = fk_subset(out, [leg.ankle] + ([leg.toe] if leg.toe is not None else []))
+        deficit = np.maximum(0.0, ground + leg.ankle_clearance - pos[:, leg.ankle, 2])
+        if leg.toe is not None:
+            deficit = np.maximum(deficit, ground + leg.toe_clearance - pos[:, leg.toe, 2])
+        if floor is not None:
+            sk = out.skeleton
+            mine = [k for k, (j, _) in enumerate(floor[0]) if j == leg.ankle or leg.ankle in _ancestors(sk, j)]
+            if mine:
+                h = point_heights(out, [floor[0][k] for k in mine])
+                deficit = np.maximum(deficit, (floor[1][mine][None, :] - h).max(1))
+        if np.any(deficit > 1e-7):
+            lift = eased_cover(deficit, blend)
+            target = pos[:, leg.ankle] + lift[:, None] * np.array([0.0, 0.0, 1.0])
+            out = solve_limb(out, (leg.hip, leg.knee, leg.ankle), target, (lift > 1e-9).astype(float), leg.hinge)
     return out
 
 
@@ -247,6 +274,18 @@ def point_heights(motion: Motion, pts) -> np.ndarray:
     return out
 
 
+def eased_cover(depth: np.ndarray, blend: int) -> np.ndarray:
+    """A smooth (T,) curve never below ``depth`` (T,): its running maximum over +-``blend`` frames, averaged over the
+    same window (each frame's depth is inside the window of every frame it is averaged over)."""
+    T, w = len(depth), max(int(blend), 0)
+    if w == 0:
+        return depth.copy()
+    pad = np.pad(depth, w, mode="edge")
+    peak = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1).max(1)
+    pad = np.pad(peak, w, mode="edge")
+    return np.maximum(np.convolve(pad, np.ones(2 * w + 1) / (2 * w + 1), mode="valid"), depth)
+
+
 def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6) -> tuple[Motion, np.ndarray]:
     """Lift the body (its root) on frames where a body point would be below its floor (see module docstring).
     The lift is a running maximum of the depth over +-``blend`` frames, averaged over the same window: never less
@@ -254,11 +293,7 @@ def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6) -> tu
     depth = np.maximum(0.0, (low[None, :] - point_heights(motion, pts)).max(1))
     if not np.any(depth > 1e-9):
         return motion, np.zeros(motion.num_frames)
-    T, w = len(depth), max(int(blend), 0)
-    pad = np.pad(depth, w, mode="edge")
-    peak = np.array([pad[t:t + 2 * w + 1].max() for t in range(T)])
-    pad = np.pad(peak, w, mode="edge")
-    lift = np.maximum(np.convolve(pad, np.ones(2 * w + 1) / (2 * w + 1), mode="valid"), depth)
+    lift = eased_cover(depth, blend)
     root = motion.root_pos.copy()
     root[:, 2] += lift
     return motion.copy(root_pos=root), lift
