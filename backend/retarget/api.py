@@ -195,7 +195,7 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     missing = [j for j in required_joints(source.skeleton, mapping) if j not in mapping]
     if missing:
         legs = [j for j in missing if j != "pelvis"]
-        what = "no legs" if len(legs) == 2 and all(j.endswith("_hip") for j in legs) else \
+        what = "no legs" if {"left_hip", "right_hip"} <= set(legs) else \
             "no " + ", ".join(m.replace("_", " ") for m in missing)
         raise RetargetError(f"rig {rig.name!r} cannot be retargeted: it has {what} (missing: {', '.join(missing)}). "
                             f"Retargeting needs hips and both legs (hip, and knee and ankle where the rig has "
