@@ -438,9 +438,17 @@ class RetargetRequest(_JobBase):
     source: MotionSpec
     target_rig: RigSpec
     contact_cleanup: bool = True
+    source_reference: Literal["auto", "rest", "tpose"] | Annotated[int, Field(ge=0)] = Field(
+        default="auto", description="pose in which the source rig stands like a T-pose (rig-space sources): 'auto' "
+                                    "(its rest pose if that is a T/A-pose, else an estimate from its bones), 'rest', "
+                                    "'tpose' (the estimate), or a frame of the source motion (0 = its first frame); "
+                                    "the result's info says which was used")
 
     @model_validator(mode="after")
     def _check(self):
+        if isinstance(self.source_reference, int) and self.source_reference >= self.source.num_frames:
+            raise ValueError(f"source_reference frame {self.source_reference} is outside the source motion (frames 0 "
+                             f"to {self.source.num_frames - 1})")
         if self.source.space == "rig":
             if self.source_rig is None:
                 raise ValueError("a source motion in rig space needs source_rig")

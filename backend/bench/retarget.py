@@ -8,6 +8,9 @@ Timed, each the median of ``--repeats`` runs on one CPU thread (``torch.set_num_
 this process (``time.process_time``: on a shared machine other processes' load does not count, wall time does):
 
 * ``bone_map``: automatic bone map + driving skeleton (once per rig; cached by callers);
+* ``bone_map_long_chain``: the automatic bone map of the same rig with a 220-bone rope hanging from its left hand
+  (a 225-bone limb path: the old O(n^4) search did not answer in 300 s; the chain DP is O(n^2 log n)), beside
+  ``bone_map_plain``, the map of the rig without the rope, in the same run;
 * ``motionloom``: :func:`~backend.retarget.api.from_canonical` with contact cleanup on a prepared rig (its rest
   alignment with the canonical skeleton made on the first call and kept on the prepared rig);
 * ``motionloom_per_request``: the same from scratch: ``prepare`` (bone map, driving skeleton), the alignment, the
@@ -72,6 +75,21 @@ def mixamo65(data: Path = DATA):
     return out
 
 
+def with_rope(rig, bones: int = 220):
+    """``rig`` with a chain of ``bones`` bones hanging from its left hand (a long limb path for the bone map)."""
+    from ..retarget.rig import Rig
+    names, parents = list(rig.names), list(rig.skeleton.parents)
+    rest, prev = list(rig.rest_local), rig.index("mixamorig:LeftHand")
+    for k in range(bones):
+        m = rest[prev].copy()
+        m[:3, 3] = m[:3, 3] + np.array([0.01, 0.0, -0.004])
+        names.append(f"rope_{k:03d}")
+        parents.append(prev)
+        rest.append(m)
+        prev = len(names) - 1
+    return Rig.from_matrices(names, parents, np.stack(rest), name=f"{rig.name}+rope{bones}")
+
+
 def bench_motion(frames: int, data: Path = DATA):
     from ..retarget.api import to_canonical
     from ..retarget.rig_files import bvh_rig_and_pose
@@ -101,6 +119,12 @@ def run(frames=1000, repeats=3, data: Path = DATA) -> dict:
     rig = mixamo65(data)
     motion = bench_motion(frames, data)
     t_map, prep = _time(lambda: prepare(rig), repeats)
+    from ..retarget.bonemap import rig_bone_map
+    roped = with_rope(rig)
+    t_plain, _ = _time(lambda: rig_bone_map(rig), repeats)
+    t_rope, bm_rope = _time(lambda: rig_bone_map(roped), repeats)
+    if bm_rope.mapping() != rig_bone_map(rig).mapping():
+        raise RuntimeError("the rope changed the bone map")
     t_full, res = _time(lambda: from_canonical(rig, motion, prepared=prep), repeats)
     t_cold, _ = _time(lambda: from_canonical(rig, motion, prepared=prepare(rig)), repeats)
     t_bare, _ = _time(lambda: from_canonical(rig, motion, prepared=prep, contact_cleanup_on=False), repeats)
@@ -108,8 +132,11 @@ def run(frames=1000, repeats=3, data: Path = DATA) -> dict:
     t_back, _ = _time(lambda: to_canonical(rig, res.pose, prepared=prep), repeats)
     row = lambda t: {"seconds": round(t, 4), "frames_per_s": round(frames / t, 1), "x_naive_time": round(t / t_naive, 2)}
     return {"rig": rig.name, "bones": len(rig.names), "frames": frames, "repeats": repeats, "threads": 1,
-            "bone_map": {"seconds": round(t_map, 4)}, "motionloom": row(t_full),
-            "motionloom_per_request": row(t_cold), "motionloom_no_cleanup": row(t_bare),
+            "bone_map": {"seconds": round(t_map, 4)},
+            "bone_map_plain": {"seconds": round(t_plain, 4), "bones": len(rig.names)},
+            "bone_map_long_chain": {"seconds": round(t_rope, 4), "bones": len(roped.names),
+                                    "x_plain_time": round(t_rope / max(t_plain, 1e-9), 2)},
+            "motionloom": row(t_full), "motionloom_per_request": row(t_cold), "motionloom_no_cleanup": row(t_bare),
             "naive": row(t_naive), "to_canonical": row(t_back)}
 
 
@@ -122,4 +149,7 @@ def main(args) -> int:
             r = res[k]
             print(f"{k:24s} {r['seconds']:8.3f} s  {r['frames_per_s']:9.1f} frames/s  {r['x_naive_time']:6.2f}x naive")
         print(f"{'bone_map':24s} {res['bone_map']['seconds']:8.3f} s (once per rig)", file=sys.stdout)
+        r = res["bone_map_long_chain"]
+        print(f"{'bone_map_long_chain':24s} {r['seconds']:8.3f} s  ({r['bones']} bones, {r['x_plain_time']:.2f}x the "
+              f"{res['bone_map_plain']['bones']}-bone map)")
     return 0

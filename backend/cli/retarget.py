@@ -8,6 +8,10 @@ same retarget pipeline the service runs (bone maps found automatically; override
   every joint node, translation on the hips and any bone moved by location), mesh, skin and materials kept;
 * ``.bvh``: the target skeleton (a BVH target keeps its file's joint order) with the result, metres, ``--up`` up;
 * ``.json``: the wire ``JobResult`` (rig channels, bone map with confidences, numbers).
+
+``--reference`` (auto, rest, tpose or a frame) says in which pose a BVH source stands like a T-pose
+(:mod:`backend.retarget.reference`), ``--source-up`` its up axis. The printed report names the reference used, the
+source's unit scale and up axis and both characters' heights, and warns about heights outside 0.3-3 m.
 """
 from __future__ import annotations
 
@@ -26,6 +30,12 @@ def register(subparsers):
     p.add_argument("--fps", type=float, default=None, help="frame rate of the result (default: the source's)")
     p.add_argument("--no-cleanup", action="store_true", help="no foot-contact cleanup (transfer only)")
     p.add_argument("--up", default="Y", choices=["Y", "Z"], help="up axis of a written BVH (default Y)")
+    p.add_argument("--reference", default="auto",
+                   help="pose in which the source stands like a T-pose: auto (default: its rest pose if that is a "
+                        "T/A-pose, else an estimate from its bones), rest, tpose (the estimate), or a frame number")
+    p.add_argument("--source-up", default="auto", choices=["auto", "X", "Y", "Z", "-X", "-Y", "-Z"],
+                   help="up axis of a BVH source (default auto: from its rest pose, checked against the motion's "
+                        "floor)")
     p.set_defaults(func=run)
 
 
@@ -58,15 +68,11 @@ def run(args) -> int:
     try:
         if gltf_out and Path(args.to).suffix.lower() not in (".glb", ".gltf", ".vrm"):
             raise RequestError(f"{out_path.name}: a glTF output needs a glTF target (.glb, .gltf or .vrm)")
-        m = load_motion_file(args.source)
+        reference = _reference_arg(args.reference)
+        m = load_motion_file(args.source, up=args.source_up)
         target, target_rig, target_sk = load_target_rig(args.to)
         if args.map:
-            try:
-                overrides = json.loads(args.map)
-            except ValueError:
-                raise RequestError(f"--map must be a JSON object, e.g. {{\"left_knee\": \"Knee_L\"}}; got "
-                                   f"{args.map!r}") from None
-            target = type(target).model_validate({**target.model_dump(), "bone_map": overrides})
+            target = type(target).model_validate({**target.model_dump(), "bone_map": _map_arg(args.map)})
         if is_canonical(m.skeleton):
             source_rig, source = None, canonical_motion_to_spec(m, start_frame=0)
         else:  # a BVH: its skeleton is the source rig (world-aligned, floor z = 0), its motion that rig's channels
@@ -76,7 +82,7 @@ def run(args) -> int:
                                 fps=m.fps, start_frame=0, rotations=Array.from_numpy(rot),
                                 root_translation=Array.from_numpy(loc), root_bone=m.skeleton.names[0])
         req = RetargetRequest(source=source, source_rig=source_rig, target_rig=target, fps=args.fps or m.fps,
-                              contact_cleanup=not args.no_cleanup)
+                              contact_cleanup=not args.no_cleanup, source_reference=reference)
         result = run_job(req, JobContext(on_progress=print_progress()))
         binding = RigBinding(target)
         pose = binding.spec_to_pose(result.motions[0])
@@ -96,10 +102,58 @@ def run(args) -> int:
             if target_sk is not None:
                 out = reorder_onto(out, target_sk)
             write_result(result, out, out_path, up=args.up)
-    except (ValidationError, RequestError, RigError, OSError, ValueError) as e:
+    except ValidationError as e:
+        from ..server.errors import summarize
+        print(f"retarget: {summarize(e.errors())[0]}", file=sys.stderr)
+        return 2
+    except (RequestError, RigError, OSError, ValueError) as e:
         print(f"retarget: {e}", file=sys.stderr)
         return 2
     mapped = sum(1 for e in result.bone_map or [] if e.bone)
+    sizes = {"source_unit_scale": m.meta.get("file_unit_scale"), "source_up_axis": m.meta.get("file_up_axis"),
+             "source_height_m": round(_height(m.skeleton.rest_positions()), 3),
+             "target_height_m": round(_height(target_rig.skeleton.rest_positions()), 3)}
+    for who in ("source", "target"):
+        h = sizes[f"{who}_height_m"]
+        if not 0.3 <= h <= 3.0:
+            print(f"retarget: the {who} stands {h:.2f} m tall as read (file units taken as "
+                  f"{'metres' if who == 'target' else _units(sizes['source_unit_scale'])}); if it is meant to be "
+                  f"another size, scale it in its file", file=sys.stderr)
     print(json.dumps({"model": result.model, "frames": frames, "mapped_joints": mapped, "out": str(out_path),
-                      **result.info}))
+                      **{k: v for k, v in sizes.items() if v is not None}, **result.info}))
     return 0
+
+
+def _height(rest) -> float:
+    return float(rest[:, 2].max() - rest[:, 2].min())
+
+
+def _units(scale) -> str:
+    return {None: "metres", 1.0: "metres", 0.01: "centimetres"}.get(scale, f"1 unit = {scale:.4g} m, a 1.7 m adult")
+
+
+def _reference_arg(text: str):
+    from ..pipelines import RequestError
+    if text in ("auto", "rest", "tpose"):
+        return text
+    if text.isdigit():
+        return int(text)
+    raise RequestError(f"--reference must be auto, rest, tpose or a frame number (0 = the first frame); got {text!r}")
+
+
+def _map_arg(text: str) -> dict:
+    """``--map`` JSON -> {canonical joint: bone name}, with a sentence for anything else."""
+    import json
+
+    from ..pipelines import RequestError
+    try:
+        overrides = json.loads(text)
+    except ValueError:
+        overrides = None
+    if not isinstance(overrides, dict):
+        raise RequestError(f"--map must be a JSON object, e.g. {{\"left_knee\": \"Knee_L\"}}; got {text!r}")
+    bad = [k for k, v in overrides.items() if not isinstance(v, str) or not v]
+    if bad:
+        raise RequestError(f"--map: {bad[0]!r} must name a bone (a non-empty string), got "
+                           f"{json.dumps(overrides[bad[0]])}; leave a joint out to let the automatic map choose")
+    return overrides

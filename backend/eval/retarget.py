@@ -178,7 +178,32 @@ def clip_metrics(prep, al, src, out, contacts) -> dict:
               for a, b in (("hip", "knee"), ("knee", "ankle")))
     ee = np.mean([np.linalg.norm(p_dst[:, d] - ref[:, s], axis=-1) for d, s in pairs], axis=0) / leg
     return {"skate_sum": skate_sum, "skate_n": skate_n, "depth_sum": float(depth.sum()), "ee_sum": float(ee.sum()),
-            "frames": out.num_frames}
+            "frames": out.num_frames, "pops": foot_pops(prep, src, out), "below": below_floor(prep, out)}
+
+
+def foot_pops(prep, src, out, factor: float = 3.0, floor_deg: float = 3.0) -> int:
+    """Frames on which a target ankle turns (world rotation, frame to frame) more than ``factor`` times its source
+    ankle's turn and more than ``floor_deg`` degrees: the one-frame snaps a contact cleanup must not make."""
+    from ..motion.rotations import np_quat_angle
+    g_out = out.global_rotations_and_positions()[0]
+    g_src = src.global_rotations_and_positions()[0]
+    drv, sk = prep.driving, src.skeleton
+    bad = np.zeros(max(out.num_frames - 1, 0), bool)
+    for s in ("left", "right"):
+        a, b = drv.index(prep.mapping[f"{s}_ankle"]), sk.index(f"{s}_ankle")
+        turn = np.degrees(np_quat_angle(g_out[1:, a], g_out[:-1, a]))
+        ref = np.degrees(np_quat_angle(g_src[1:, b], g_src[:-1, b]))
+        bad |= (turn > factor * ref) & (turn > floor_deg)
+    return int(bad.sum())
+
+
+def below_floor(prep, out) -> float:
+    """Deepest any body point (bone head or leaf tail) goes below the floor over the clip (m; a point whose rest
+    height is under the floor, from there)."""
+    from ..retarget.api import floor_points
+    from ..retarget.cleanup import point_heights
+    pts, low = floor_points(prep, feet_at_rest_height=False)
+    return float(max(0.0, (low[None, :] - point_heights(out, pts)).max()))
 
 
 def roundtrip_deg(a, b, joints=None, world=False) -> float:
@@ -194,13 +219,15 @@ def roundtrip_deg(a, b, joints=None, world=False) -> float:
     return float(err.mean())
 
 
-def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: Path = DATA) -> dict:
+def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: Path = DATA,
+             floor_work=True) -> dict:
     import torch
     torch.set_num_threads(1)
     from ..retarget.api import from_canonical, prepare, source_contacts, to_canonical
     from ..retarget.naive import naive_from_canonical, naive_to_canonical
 
     clips, source = test_clips(max_clips, max_frames, data)
+    floor_clips = floor_work_clips(max_frames) if floor_work else []
     loaders = character_loaders(data)
     names = characters or list(loaders)
     unknown = [n for n in names if n not in loaders]
@@ -211,7 +238,8 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
         t0 = time.time()
         rig = loaders[name]()
         prep = prepare(rig)
-        acc = {m: {"skate_sum": 0.0, "skate_n": 0, "depth_sum": 0.0, "ee_sum": 0.0, "frames": 0, "rt": [],
+        acc = {m: {"skate_sum": 0.0, "skate_n": 0, "depth_sum": 0.0, "ee_sum": 0.0, "frames": 0, "pops": 0,
+                   "below": 0.0, "rt": [],
                    "rt_clean": [], "rt_mapped": [], "rt_world": []} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
         for cid, src in clips:
             contacts = source_contacts(src)
@@ -222,7 +250,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
                                     ("naive", nmot)):
                 m = clip_metrics(prep, full.alignment, src, res_motion, contacts)
                 for k, v in m.items():
-                    acc[key][k] += v
+                    acc[key][k] = max(acc[key][k], v) if k == "below" else acc[key][k] + v
             n = src.num_frames
             back = to_canonical(rig, bare.pose, prepared=prep).motion
             acc["motionloom"]["rt"].append((roundtrip_deg(src, back), n))
@@ -240,11 +268,15 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
                 "penetration_cm": round(100 * a["depth_sum"] / max(a["frames"], 1), 3),
                 "ee_error": round(a["ee_sum"] / max(a["frames"], 1), 4),
                 "roundtrip_deg": round(sum(r * n for r, n in a["rt"]) / max(w, 1), 3),
+                "foot_pop_frames": int(a["pops"]),
+                "below_floor_cm_max": round(100 * a["below"], 2),
             }
             if a["rt_clean"]:
                 out[key]["roundtrip_with_cleanup_deg"] = round(sum(r * n for r, n in a["rt_clean"]) / max(w, 1), 3)
                 out[key]["roundtrip_mapped_deg"] = round(sum(r * n for r, n in a["rt_mapped"]) / max(w, 1), 3)
                 out[key]["roundtrip_world_deg"] = round(sum(r * n for r, n in a["rt_world"]) / max(w, 1), 3)
+        if floor_clips:
+            out["floor_work"] = _floor_work(rig, prep, floor_clips)
         ml, nv = out["motionloom"], out["naive"]
         out["skate_ratio_vs_naive"] = round(ml["foot_skate_cm_s"] / max(nv["foot_skate_cm_s"], 1e-9), 3)
         out["bones"] = len(rig.names)
@@ -254,7 +286,52 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
         log(f"[eval retarget] {name}: skate {ml['foot_skate_cm_s']:.2f} vs naive {nv['foot_skate_cm_s']:.2f} cm/s, "
             f"round trip {ml['roundtrip_deg']:.2f} deg ({time.time() - t0:.1f} s)")
     return {"source": source, "clips": [cid for cid, _ in clips], "frames": int(sum(m.num_frames for _, m in clips)),
-            "characters": results}
+            "floor_work_clips": [cid for cid, _ in floor_clips], "characters": results}
+
+
+FLOOR_WORK = ("deepmimic/crawl", "deepmimic/getup_facedown", "deepmimic/roll")
+
+
+def floor_work_clips(max_frames=600) -> list:
+    """Floor work from the corpus (any split): a crawl, a get-up from lying face down, a forward roll. [] without a
+    corpus."""
+    try:
+        from ..data.corpus import load_corpus
+        corpus = load_corpus()
+    except (ImportError, FileNotFoundError, OSError):
+        return []
+    out = []
+    for cid in FLOOR_WORK:
+        try:
+            m = corpus.by_id(cid).motion
+        except KeyError:
+            continue
+        out.append((cid, m.slice(0, max_frames) if m.num_frames > max_frames else m))
+    return out
+
+
+def _floor_work(rig, prep, clips) -> dict:
+    """Feet and floor on the floor-work clips: pops, deepest point below the floor, skating, foot penetration."""
+    from ..retarget.api import from_canonical, source_contacts
+    from ..retarget.naive import naive_from_canonical
+    acc = {k: {"pops": 0, "below": 0.0, "skate_sum": 0.0, "skate_n": 0, "depth_sum": 0.0, "frames": 0}
+           for k in ("motionloom", "motionloom_no_cleanup", "naive")}
+    for _, src in clips:
+        contacts = source_contacts(src)
+        full = from_canonical(rig, src, prepared=prep)
+        for key, mot in (("motionloom", full.motion),
+                         ("motionloom_no_cleanup", from_canonical(rig, src, prepared=prep,
+                                                                  contact_cleanup_on=False).motion),
+                         ("naive", naive_from_canonical(prep, src)[1])):
+            m = clip_metrics(prep, full.alignment, src, mot, contacts)
+            a = acc[key]
+            a["pops"] += m["pops"]
+            a["below"] = max(a["below"], m["below"])
+            for k in ("skate_sum", "skate_n", "depth_sum", "frames"):
+                a[k] += m[k]
+    return {key: {"foot_pop_frames": int(a["pops"]), "below_floor_cm_max": round(100 * a["below"], 2),
+                  "foot_skate_cm_s": round(100 * a["skate_sum"] / max(a["skate_n"], 1), 3),
+                  "penetration_cm": round(100 * a["depth_sum"] / max(a["frames"], 1), 3)} for key, a in acc.items()}
 
 
 def markdown_table(res: dict) -> str:

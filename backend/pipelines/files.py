@@ -133,12 +133,13 @@ def is_canonical(skeleton: Skeleton) -> bool:
     return tuple(skeleton.names) == CANONICAL_JOINTS
 
 
-def load_motion_file(path: str | Path) -> Motion:
-    """A motion from ``.bvh`` (Z up, metres after conversion) or a wire ``MotionSpec`` ``.json`` (canonical)."""
+def load_motion_file(path: str | Path, up: str = "auto") -> Motion:
+    """A motion from ``.bvh`` (Z up, metres after conversion; ``up``: the file's up axis, default guessed) or a wire
+    ``MotionSpec`` ``.json`` (canonical)."""
     path = Path(path)
     if path.suffix.lower() == ".bvh":
         from ..motion.formats.bvh import load_bvh
-        return load_bvh(path)
+        return load_bvh(path, up=up)
     if path.suffix.lower() == ".json":
         from .convert import spec_to_canonical_motion
         return spec_to_canonical_motion(MotionSpec.model_validate_json(path.read_text()))

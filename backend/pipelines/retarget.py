@@ -42,7 +42,8 @@ def run(request: RetargetRequest, ctx: JobContext, model=None, bindings=None) ->
     info = {"frames": src.num_frames, "source_space": src.space}
     try:
         if src.space == "rig":
-            canon = source.to_canonical(source.spec_to_pose(src))
+            canon = source.to_canonical(source.spec_to_pose(src), reference=request.source_reference)
+            info["source_reference"] = source.reference_used
         else:
             canon = spec_to_canonical_motion(src)
         if "fps" in request.model_fields_set and abs(canon.fps - request.fps) > 1e-6:
@@ -59,5 +60,7 @@ def run(request: RetargetRequest, ctx: JobContext, model=None, bindings=None) ->
     info["properties"] = len(spec.properties or [])
     info["contact_cleanup"] = "on" if request.contact_cleanup else "off"
     info["leg_scale"] = round(float(res.info.get("scale", 1.0)), 6)  # target leg length / canonical
+    rest_z = target.rig.skeleton.rest_positions()[:, 2]
+    info["target_height_m"] = round(float(rest_z.max() - rest_z.min()), 4)  # as read: say the scale assumed
     ctx.progress(3, 3)
     return JobResult(motions=[spec], bone_map=target.bone_map_entries(), model=MODEL_NAME, info=info)

@@ -34,13 +34,13 @@ from ..motion.rotations import (
 )
 from ..motion.skeleton import CANONICAL_JOINTS, SkeletonError
 from ..retarget.api import (
-    REQUIRED,
     PreparedRig,
     RetargetResult,
     RigPose,
     from_canonical,
     pose_to_motion,
     prepare,
+    required_joints,
     to_canonical,
 )
 from ..retarget.bonemap import BoneMap, rig_bone_map
@@ -92,6 +92,7 @@ class RigBinding:
                 self.solve_rig = self._solve_rig_of(turned(spec, self.up_fix))
         self.problem: str | None = None
         self.prepared: PreparedRig | None = None
+        self.reference_used: str | None = None  # set by to_canonical
         # RetargetError, BoneMapError, RigError and SkeletonError are ValueErrors; the rest guards degenerate rigs
         # (zero-length bones, collapsed rest frames) so a request never becomes a server error
         try:
@@ -108,7 +109,9 @@ class RigBinding:
         self.bone_map: BoneMap = bm
         self.mapping = bm.mapping()
         self.confidence = {c: bm.confidence(c) for c in CANONICAL_JOINTS}
-        self.missing_required = [c for c in REQUIRED if c not in self.mapping]  # hips and legs
+        # hips and legs (knees and ankles too, except on a leg that is a single bone)
+        self.missing_required = [c for c in required_joints(self.solve_rig.skeleton, self.mapping)
+                                 if c not in self.mapping]
         if self.prepared is not None:
             self.translation_bone = self.prepared.location_bones[0]
         else:
@@ -178,15 +181,19 @@ class RigBinding:
         except RetargetError as e:
             raise RequestError(f"retargeting onto rig {self.spec.name!r}: {e}") from None
 
-    def to_canonical(self, pose: RigPose) -> Motion:
+    def to_canonical(self, pose: RigPose, reference="rest") -> Motion:
         """This rig's channels -> canonical motion. Bones outside the solve (fingers on a control rig, ...) are
-        ignored; unlisted bones are at rest."""
+        ignored; unlisted bones are at rest. ``reference``: the pose the rig is read against
+        (:mod:`backend.retarget.reference`: "rest", "auto", "tpose" or a frame of ``pose``); which one was used is
+        left in :attr:`reference_used`."""
         self.require_body()
         pose = self._solve_pose(pose)
         try:
-            motion = to_canonical(self.prepared.rig, pose, prepared=self.prepared).motion
+            res = to_canonical(self.prepared.rig, pose, prepared=self.prepared, reference=reference)
         except RetargetError as e:
             raise RequestError(f"rig {self.spec.name!r}: {e}") from None
+        self.reference_used = res.reference
+        motion = res.motion
         return motion if self.up_fix is None else turn_body(motion, np_quat_inv(self.up_fix))
 
     def world(self, pose: RigPose) -> tuple[tuple, np.ndarray, np.ndarray]:

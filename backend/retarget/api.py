@@ -39,14 +39,17 @@ from ..motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul, np_quat_
 from ..motion.skeleton import CANONICAL, CANONICAL_JOINTS, FOOT_JOINTS, Skeleton, SkeletonError, topological_order
 from ..schema import MAX_FRAMES  # one limit for the wire and the maths
 from .bonemap import BoneMap, BoneMapError, rig_bone_map
-from .cleanup import LegChain, contact_cleanup, hand_cleanup
+from .cleanup import LegChain, contact_cleanup, floor_allowance, hand_cleanup, keep_above_floor
 from .control_rigs import ControlProfile, find_profile
+from .reference import resolve as resolve_reference
 from .rig import Rig
 from .transfer import Alignment, RetargetError, align, transfer
 from .views import sub_rig
 
-# canonical joints a rig must have for any transfer (the body is placed by its hips and legs)
-REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle")
+# canonical joints a rig must have for any transfer (the body is placed by its hips and legs); legs may be single
+# bones (blocky characters): no knee, no ankle (see :func:`required_joints`)
+REQUIRED = ("pelvis", "left_hip", "right_hip")
+LEG_JOINTS = ("hip", "knee", "ankle")
 _CANON_PARENT = {n: (CANONICAL_JOINTS[p] if p >= 0 else None) for n, p in zip(CANONICAL_JOINTS, CANONICAL.parents)}
 
 
@@ -118,6 +121,7 @@ class CanonicalResult:
     motion: Motion  # on the canonical skeleton
     bone_map: BoneMap
     alignment: Alignment
+    reference: str = "rest pose"  # which reference pose the source was read against (see :mod:`.reference`)
 
 
 # --------------------------------------------------------------------------------------- prepared rigs
@@ -185,21 +189,31 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
     unknown = [b for b in mapping.values() if b not in source.skeleton.index_of]
     if unknown:
         raise RetargetError(f"bone map names bones the rig {rig.name!r} does not have: {', '.join(unknown[:5])}")
-    missing = [j for j in REQUIRED if j not in mapping]
+    missing = [j for j in required_joints(source.skeleton, mapping) if j not in mapping]
     if missing:
         legs = [j for j in missing if j != "pelvis"]
-        what = "no legs" if len(legs) >= 3 else "no " + ", ".join(m.replace("_", " ") for m in missing)
+        what = "no legs" if {"left_hip", "right_hip"} <= set(legs) else \
+            "no " + ", ".join(m.replace("_", " ") for m in missing)
         raise RetargetError(f"rig {rig.name!r} cannot be retargeted: it has {what} (missing: {', '.join(missing)}). "
-                            f"Retargeting needs hips and both legs (hip, knee, ankle); map them with overrides if "
-                            f"the automatic map missed them.")
+                            f"Retargeting needs hips and both legs (hip, and knee and ankle where the rig has "
+                            f"them); map them with overrides if the automatic map missed them.")
     sk = source.skeleton
     rest_pos = sk.rest_positions()
+    ground = source.floor_height()
     for s in ("left", "right"):  # a leg hangs down: refuse maps that would drive legs with arms or a tail
-        hip, ankle = rest_pos[sk.index(mapping[f"{s}_hip"])], rest_pos[sk.index(mapping[f"{s}_ankle"])]
+        hip = rest_pos[sk.index(mapping[f"{s}_hip"])]
+        end_name = mapping.get(f"{s}_ankle")
+        if end_name is not None:
+            ankle = rest_pos[sk.index(end_name)]
+        else:  # a single-bone leg: its lowest point (tail) is the foot, and the floor is no higher
+            end_name = mapping[f"{s}_hip"]
+            ankle = lowest_point(sk, sk.index(end_name))
+            if source.floor is None:
+                ground = min(ground, float(ankle[2]))
         leg = np.linalg.norm(hip - ankle)
-        if not hip[2] - ankle[2] > 0.5 * leg:
+        if not hip[2] - ankle[2] > 0.5 * leg or leg < 1e-6:
             raise RetargetError(f"rig {rig.name!r}: the bones mapped as the {s} leg ({mapping[f'{s}_hip']} -> "
-                                f"{mapping[f'{s}_ankle']}) do not hang down in the rest pose; this rig has no usable "
+                                f"{end_name}) do not hang down in the rest pose; this rig has no usable "
                                 f"legs (map them with overrides if they exist)")
     new_parent = list(sk.parents)
     location_bones = []
@@ -253,8 +267,30 @@ def prepare(rig: Rig, bone_map: BoneMap | None = None, overrides: dict | None = 
                    {x for bones in profile.split.values() for x in bones[1:]}} | set(profile.split)
         written &= set(sk.names)
     written = tuple(b for b in sk.names if b in written)
-    return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, source.floor_height(),
-                       profile)
+    return PreparedRig(rig, source, bm, mapping, driving, inv, location_bones, written, ground, profile)
+
+
+def required_joints(sk: Skeleton, mapping: dict) -> list[str]:
+    """Canonical joints a rig must have mapped: the pelvis and both hips, and the knee and ankle of every leg whose
+    hip bone has bones below it (only a leg that is one bone, as on blocky characters, goes without them; a leg of
+    several bones with a knee or foot the map missed is named, not retargeted half)."""
+    out = list(REQUIRED)
+    for s in ("left", "right"):
+        hip = mapping.get(f"{s}_hip")
+        if hip is None or hip not in sk.index_of or sk.children(sk.index(hip)):
+            out += [f"{s}_knee", f"{s}_ankle"]
+    return out
+
+
+def lowest_point(sk: Skeleton, j: int) -> np.ndarray:
+    """The lowest rest point (bone head or leaf tail) of joint j's subtree: the foot of a single-bone leg."""
+    rest = sk.rest_positions()
+    pts = []
+    for k in [j] + sk.descendants(j):
+        pts.append(rest[k])
+        if not sk.children(k) and k in sk.end_sites:
+            pts.append(rest[k] + np.asarray(sk.end_sites[k], np.float64))
+    return min(pts, key=lambda p: p[2])
 
 
 # --------------------------------------------------------------------------------------- channels <-> world
@@ -377,8 +413,9 @@ def source_contacts(motion: Motion) -> np.ndarray:
     return np.stack([c[:, [0, 1]], c[:, [2, 3]]], axis=1)
 
 
-def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
-    """Left and right leg chains on the driving skeleton, with hinge axes and rest clearances over the floor."""
+def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain | None]:
+    """Left and right leg chains on the driving skeleton, with hinge axes and rest clearances over the floor (None
+    for a leg without a mapped knee and ankle)."""
     drv = prep.driving
     rest = drv.rest_positions()
     across = rest[drv.index(prep.mapping["left_hip"])] - rest[drv.index(prep.mapping["right_hip"])]
@@ -386,6 +423,9 @@ def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
     across /= max(np.linalg.norm(across), 1e-9)
     out = []
     for s in ("left", "right"):
+        if not all(f"{s}_{j}" in prep.mapping for j in LEG_JOINTS):
+            out.append(None)  # a single-bone leg: nothing to plant by IK
+            continue
         ids = [drv.index(prep.mapping[f"{s}_{j}"]) for j in ("hip", "knee", "ankle")]
         toe = prep.mapping.get(f"{s}_foot")
         t = drv.index(toe) if toe is not None else None
@@ -396,6 +436,27 @@ def leg_chains(prep: PreparedRig, alignment: Alignment) -> list[LegChain]:
         out.append(LegChain(ids[0], ids[1], ids[2], t, -across, float(rest[ids[2], 2] - g),
                             float(rest[t, 2] - g) if t is not None else float(rest[ids[2], 2] - g)))
     return out
+
+
+def body_joints(prep: PreparedRig) -> list[int]:
+    """Driving-skeleton joints of the body: mapped bones and everything below them (fingers, toes, twist bones),
+    not the root bones above the hips or IK targets beside the body."""
+    drv = prep.driving
+    out = set()
+    for b in prep.mapping.values():
+        j = drv.index(b)
+        out.add(j)
+        out.update(drv.descendants(j))
+    return sorted(out)
+
+
+def floor_points(prep: PreparedRig, feet_at_rest_height: bool = True):
+    """Body points and their floors (:func:`backend.retarget.cleanup.floor_allowance`) of a prepared rig; ankles
+    and toes may not go below their rest heights unless ``feet_at_rest_height`` is off."""
+    drv = prep.driving
+    feet = [drv.index(prep.mapping[f"{s}_{j}"]) for s in ("left", "right") for j in ("ankle", "foot")
+            if f"{s}_{j}" in prep.mapping] if feet_at_rest_height else []
+    return floor_allowance(drv, body_joints(prep), prep.ground, feet)
 
 
 def arm_chains(prep: PreparedRig) -> dict:
@@ -425,8 +486,16 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
+        legs = leg_chains(prep, al)
+        keep = [k for k, leg in enumerate(legs) if leg is not None]
+        floor = floor_points(prep)
+        if keep:
+            check()
+            out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend,
+                                  floor, check=check)
         check()
-        out = contact_cleanup(out, leg_chains(prep, al), source_contacts(motion), prep.ground, blend, check=check)
+        out, lift = keep_above_floor(out, *floor, blend=blend)
+        info["floor_lift_max_m"] = float(lift.max())
     if hand_targets:
         check()
         try:
@@ -438,22 +507,40 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
 
 
 def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overrides: dict | None = None,
-                 reference: RigPose | None = None, skeleton: Skeleton = CANONICAL,
+                 reference="rest", skeleton: Skeleton = CANONICAL,
                  prepared: PreparedRig | None = None) -> CanonicalResult:
-    """The rig's pose channels -> canonical motion. ``reference``: a one-frame pose of the rig in which it stands
-    like the canonical rest pose (a T-pose frame) when its own rest pose is not one (Character Creator's BVH)."""
+    """The rig's pose channels -> canonical motion. ``reference``: the pose in which the rig stands like the canonical
+    rest pose (:mod:`.reference`): ``"rest"`` (default), ``"auto"`` (the rest pose if it is a T/A-pose, turned to
+    face -Y, else ``"tpose"``), ``"tpose"`` (estimated from the skeleton), a frame number of ``pose``, or a one-frame
+    :class:`RigPose` (a T-pose frame, when the rig's own rest pose is not one: Character Creator's BVH).
+    ``result.reference`` says which was used."""
     prep = prepared or prepare(rig, bone_map, overrides)
     m = pose_to_motion(prep, pose)
-    ref_local = None
-    if reference is not None:
-        ref_local = pose_to_motion(prep, reference).rotations[0]
+    ref_local, used = _reference(prep, m, reference)
 
     def make():
         return align(prep.driving, skeleton, dict(prep.mapping), src_ref_local=ref_local, src_ground=prep.ground,
                      dst_ground=_canonical_ground(skeleton))
 
-    al = make() if reference is not None else prep.alignment("to", skeleton, make)
-    return CanonicalResult(transfer(m, al), prep.bone_map, al)
+    al = make() if ref_local is not None else prep.alignment("to", skeleton, make)
+    return CanonicalResult(transfer(m, al), prep.bone_map, al, used)
+
+
+def _reference(prep: PreparedRig, m: Motion, reference) -> tuple[np.ndarray | None, str]:
+    """Reference local rotations on the driving skeleton (None: the rest pose) and a sentence saying which."""
+    if reference is None:
+        return None, "rest pose"
+    if isinstance(reference, RigPose):
+        return pose_to_motion(prep, reference).rotations[0], "the given pose"
+    if isinstance(reference, (int, np.integer)) and not isinstance(reference, bool):
+        if not 0 <= int(reference) < m.num_frames:
+            raise RetargetError(f"reference frame {int(reference)} is outside the motion (frames 0 to "
+                                f"{m.num_frames - 1})")
+        return m.rotations[int(reference)].copy(), f"frame {int(reference)}"
+    try:
+        return resolve_reference(prep.driving, prep.mapping, reference)
+    except ValueError as e:
+        raise RetargetError(str(e)) from None
 
 
 def retarget(src_rig: Rig, pose: RigPose, dst_rig: Rig, contact_cleanup_on: bool = True, **kwargs) -> RetargetResult:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..motion.skeleton import CANONICAL_JOINTS, ancestors, descendants
+from .chain_dp import assign_chain as _assign_chain
 
 # the joints every retarget needs and that the mapping quality is judged on ("major bones")
 MAJOR_JOINTS: tuple[str, ...] = (
@@ -127,7 +127,8 @@ class BoneMap:
 
 
 # --------------------------------------------------------------------------------------------- names
-_PREFIX = re.compile(r"^(?:[^:|]*[:|])?(?:mixamorig\d*[:_]?|def[-_.]|org[-_.]|mch[-_.]|cc_base_|bip0*1[ _]?|"
+_NAMESPACE = re.compile(r"^(?:[^:|]*[:|])+")  # mixamorig:, Armature|, Character:Skeleton:
+_PREFIX = re.compile(r"^(?:mixamorig\d*[:_]?|def[-_.]|org[-_.]|mch[-_.]|cc_base_|bip0*1[ _]?|"
                      r"valvebiped\.bip01_|b_|bn_|j_|jnt_|c_|rig_|sk_)", re.IGNORECASE)
 _SIDE_RULES = [
     (re.compile(r"left", re.IGNORECASE), "left"), (re.compile(r"right", re.IGNORECASE), "right"),
@@ -142,9 +143,13 @@ _SIDE_RULES = [
 ]
 
 
-def split_side(name: str) -> tuple[str | None, str]:
-    """('left'|'right'|None, normalised core name: lower case letters and digits, prefix and side removed)."""
-    n = _PREFIX.sub("", name)
+def split_side(name: str, prefix: str = "") -> tuple[str | None, str]:
+    """('left'|'right'|None, normalised core name: lower case letters and digits, prefix and side removed).
+    ``prefix``: a prefix the rig's names share (:func:`shared_prefix`), removed first (after any namespace)."""
+    n = _NAMESPACE.sub("", name)
+    if prefix and n.startswith(prefix) and len(n) > len(prefix):
+        n = n[len(prefix):]
+    n = _PREFIX.sub("", n)
     side = None
     for pat, s in _SIDE_RULES:
         m = pat.search(n)
@@ -154,6 +159,34 @@ def split_side(name: str) -> tuple[str | None, str]:
             break
     core = re.sub(r"[^a-z0-9]", "", n.lower())
     return side, core
+
+
+def shared_prefix(names, min_share: float = 0.6) -> str:
+    """A prefix that most bone names share and that names no body part or side (``Neo_``, ``Character1_``,
+    ``Armature_``, ``Root_``): '' when there is none. Namespaces (``mixamorig:``, ``Armature|``) are removed before
+    looking, and the prefix ends at a separator (``_ - . space``) or a lower-to-upper case step (``NeoHips``)."""
+    cores = [_NAMESPACE.sub("", str(n)) for n in names]
+    if len(cores) < 4:
+        return ""
+    counts: dict[str, int] = {}
+    for n in set(cores):
+        cuts = {m.end() for m in re.finditer(r"[_\-.\s]+", n)} | \
+               {m.start() + 1 for m in re.finditer(r"[a-z0-9](?=[A-Z])", n)}
+        for c in cuts:
+            if 0 < c < len(n):
+                counts[n[:c]] = counts.get(n[:c], 0) + 1
+    need = min_share * len(set(cores))
+    best = ""
+    for pre, k in counts.items():
+        if k < need or len(pre) <= len(best):
+            continue
+        side, core = split_side(pre)
+        if side is not None:
+            continue
+        if core and max(name_score(r, core) for r in _ALIASES) >= 0.5:
+            continue
+        best = pre
+    return best
 
 
 _ALIASES: dict[str, list[str]] = {
@@ -281,11 +314,40 @@ class _Tree:
 
 
 # --------------------------------------------------------------------------------------------- mapping
+def body_positions(positions: np.ndarray, parsed) -> np.ndarray:
+    """Rest positions re-expressed about the body's own mid-line: x across (towards the left), y back, z up (kept),
+    origin under the middle. The across axis and the mid-line come from bones named alike on both sides (the
+    mid-points of ``UpperArm.L``/``UpperArm.R`` ...); with no such pairs, the mean of all bones and +X. A rig
+    standing away from the origin, or turned, then reads the same as one at the origin facing -Y."""
+    pos = np.asarray(positions, np.float64)
+    by = {}
+    for j, (side, core) in enumerate(parsed):
+        if side is not None and core:
+            by.setdefault((side, core), []).append(j)
+    pairs = [(by[("left", c)][0], by[("right", c)][0]) for (sd, c) in by if sd == "left" and ("right", c) in by]
+    across = np.array([1.0, 0.0, 0.0])
+    if pairs:
+        l, r = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        centre = 0.5 * (pos[l] + pos[r]).mean(0)
+        a = (pos[l] - pos[r]).mean(0)
+        a[2] = 0.0
+        if np.linalg.norm(a) > 1e-9:
+            across = a / np.linalg.norm(a)
+    else:
+        centre = pos.mean(0)
+    back = np.cross(np.array([0.0, 0.0, 1.0]), across)  # across x up = forward; up x across = back
+    rot = np.stack([across, back, [0.0, 0.0, 1.0]])  # rows: the new axes in world coordinates
+    return (pos - np.array([centre[0], centre[1], 0.0])) @ rot.T
+
+
 def _sides(tree: _Tree, parsed) -> list[str | None]:
+    """Side of each bone: from its name, else from its rest position across the body, except for bones named as a
+    centre part (a ``Head`` swaying off the mid-line in a rest pose that is a frame of motion is still the head)."""
     tol = 0.015 * tree.height
     out = []
-    for j, (side, _) in enumerate(parsed):
-        if side is None and tree.pos is not None:
+    for j, (side, core) in enumerate(parsed):
+        if side is None and tree.pos is not None and \
+                max(name_score(r, core) for r in ("pelvis", "spine", "neck", "head")) < 0.8:
             x = tree.pos[j, 0]
             side = "left" if x > tol else "right" if x < -tol else None
         out.append(side)
@@ -325,30 +387,6 @@ def _best_continuing(tree: _Tree, cands, score) -> tuple[int | None, float]:
     return max(ties, key=lambda j: (straightness(j), -j)), top
 
 
-def _assign_chain(tree: _Tree, path: list[int], roles: list[str], scores, required: set[str], prior) -> dict:
-    """Place ordered ``roles`` on ``path`` (ancestor -> descendant), each bone at most once, keeping the order and
-    maximising name scores + ``prior(assignment)``. Required roles earn a bonus for being placed."""
-    n, m = len(path), len(roles)
-    best, best_total = {}, -1e9
-    idx = range(n)
-    for k in range(m + 1):
-        for role_subset in itertools.combinations(range(m), k):
-            for bones in itertools.combinations(idx, k):
-                assign = {roles[r]: path[b] for r, b in zip(role_subset, bones)}
-                total = 0.0
-                for r, b in assign.items():
-                    s = scores(r, b)
-                    total += s + (0.6 if r in required else -0.35)
-                total += prior(assign)
-                if total > best_total + 1e-9:
-                    best, best_total = assign, total
-    return best
-
-
-def _len(tree, a, b) -> float:
-    return float(np.linalg.norm(tree.pos[a] - tree.pos[b]))
-
-
 def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str] | None = None) -> BoneMap:
     """Map the canonical 22 joints onto a rig's bones (see module docstring).
 
@@ -379,8 +417,11 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         positions = np.asarray(positions, np.float64)
         if positions.shape != (len(names), 3) or not np.all(np.isfinite(positions)):
             raise BoneMapError(f"positions must be finite and of shape ({len(names)}, 3)")
+    prefix = shared_prefix(names)
+    parsed = [split_side(n, prefix) for n in names]
+    if positions is not None:
+        positions = body_positions(positions, parsed)
     tree = _Tree(names, parents, positions)
-    parsed = [split_side(n) for n in names]
     side = _sides(tree, parsed)
     claimed = {b for b in (overrides or {}).values() if b is not None}
     free = [j for j in range(len(names)) if names[j] not in claimed]
@@ -429,6 +470,16 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
                 if j is not None and js >= 0.8:
                     knee[s] = (j, 0.0)
                     break
+    # legs and the head the user named are anchors too (their bones are claimed, so the searches above skip them):
+    # overriding the hips must not lose the pelvis found through them
+    idx = {n: j for j, n in enumerate(names)}
+    for s in ("left", "right"):
+        for role in ("knee", "hip", "ankle"):
+            b = (overrides or {}).get(f"{s}_{role}")
+            if knee[s][0] is None and b in idx:
+                knee[s] = (idx[b], 1.0)
+    if up_anchor is None and (overrides or {}).get("head") in idx:
+        up_anchor = idx[overrides["head"]]
     kl, kr = knee["left"][0], knee["right"][0]
     pelvis = tree.lca([kl, kr, up_anchor]) if kl is not None and kr is not None else None
     if pelvis is not None and pelvis in (kl, kr):
@@ -487,19 +538,11 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         path = path + tree.path(w, tree.farthest_leaf(w))
         path = [j for j in path if j not in used]
 
-        def prior(a, s=s):
-            if tree.pos is None:
-                return 0.0
-            p = 0.0
-            if "shoulder" in a and "elbow" in a and "wrist" in a:
-                r = _len(tree, a["shoulder"], a["elbow"]) / max(_len(tree, a["elbow"], a["wrist"]), 1e-6)
-                p -= 0.8 * abs(np.log(max(r, 1e-6)))
-            if "collar" in a and "shoulder" in a and abs(tree.pos[a["collar"], 0]) > abs(tree.pos[a["shoulder"], 0]):
-                p -= 0.5
-            return p
-
-        a = _assign_chain(tree, path, ["collar", "shoulder", "elbow", "wrist"],
-                          lambda r, j, s=s: score(r, j, s), {"shoulder", "elbow", "wrist"}, prior)
+        ax = None if tree.pos is None else np.abs(tree.pos[:, 0])
+        a = _assign_chain(path, ["collar", "shoulder", "elbow", "wrist"], lambda r, j, s=s: score(r, j, s),
+                          {"shoulder", "elbow", "wrist"},
+                          pairs=None if ax is None else {("collar", "shoulder"): lambda c, u, ax=ax: -0.5 * (ax[c] > ax[u])},
+                          ratio=("shoulder", "elbow", "wrist", 0.8), pos=tree.pos)
         for r, j in a.items():
             out[f"{s}_{r}"] = (j, 0.55 + 0.45 * score(r, j, s), "names+topology")
 
@@ -512,19 +555,6 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
         path = tree.path(pelvis, k) + tree.path(k, tree.farthest_leaf(k))
         path = [j for j in path if j not in used]
 
-        def prior(a):
-            if tree.pos is None:
-                return 0.0
-            p = 0.0
-            if "hip" in a and "knee" in a and "ankle" in a:
-                r = _len(tree, a["hip"], a["knee"]) / max(_len(tree, a["knee"], a["ankle"]), 1e-6)
-                p -= 0.8 * abs(np.log(max(r, 1e-6)))
-            if "hip" in a and abs(tree.pos[a["hip"], 0]) < 0.02 * tree.height:
-                p -= 0.4  # a thigh starts off the mid-line (CMU's LHipJoint sits on it)
-            if "toe" in a and "ankle" in a and tree.pos[a["toe"], 2] > tree.pos[a["ankle"], 2] + 0.01 * tree.height:
-                p -= 0.5
-            return p
-
         def leg_score(r, j, s=s):
             sc = score(r, j, s)
             if r == "toe" and sc < 0.5 and tree.pos is not None and tree.parents[j] >= 0 and \
@@ -536,7 +566,18 @@ def auto_bone_map(names, parents=None, positions=None, overrides: dict[str, str]
                     sc = 0.5
             return sc
 
-        a = _assign_chain(tree, path, ["hip", "knee", "ankle", "toe"], leg_score, {"hip", "knee"}, prior)
+        if tree.pos is None:
+            a = _assign_chain(path, ["hip", "knee", "ankle", "toe"], leg_score, {"hip", "knee"})
+        else:
+            x, z, h = tree.pos[:, 0], tree.pos[:, 2], tree.height
+            # a thigh starts off the mid-line (CMU's LHipJoint sits on it); a toe is not above its ankle
+            a = _assign_chain(path, ["hip", "knee", "ankle", "toe"], leg_score, {"hip", "knee"},
+                              unary={"hip": lambda j, x=x, h=h: -0.4 * (np.abs(x[j]) < 0.02 * h)},
+                              pairs={("ankle", "toe"): lambda an, t, z=z, h=h: -0.5 * (z[t] > z[an] + 0.01 * h)},
+                              ratio=("hip", "knee", "ankle", 0.8), pos=tree.pos)
+        if "knee" in a and "hip" not in a and "ankle" not in a and tree.parents[a["knee"]] == pelvis:
+            # a whole leg in one bone (blocky characters): it hangs off the hips, so it plays the hip
+            a = {"hip": a["knee"], **{r: j for r, j in a.items() if r not in ("hip", "knee")}}
         for r, j in a.items():
             out[f"{s}_{r if r != 'toe' else 'foot'}"] = (j, 0.55 + 0.45 * leg_score(r, j, s), "names+topology")
         # IK-style rigs: the foot bone hangs off the root, not the shin

@@ -188,7 +188,8 @@ def write_animation(src_path, out_path, rig: Rig, world_rot: np.ndarray, world_p
     are every rig bone's world turn from its rest frame and head position per frame (``Motion`` convention, rig
     order), e.g. :meth:`backend.pipelines.rigs.RigBinding.world`. Every joint node gets a rotation channel (its local
     rotation in glTF's Y-up space, which like ours is XYZW); the nodes of ``translation_bones`` (the hips) also get a
-    translation channel. Meshes, skins, materials and any animations already in the file are kept.
+    translation channel, as the first animation (Blender makes it the active action). Meshes, skins, materials and any
+    animations already in the file are kept, after it.
     """
     import pygltflib
     out_path = Path(out_path)
@@ -252,7 +253,7 @@ def write_animation(src_path, out_path, rig: Rig, world_rot: np.ndarray, world_p
             anim.samplers.append(pygltflib.AnimationSampler(input=t_acc, output=v_acc, interpolation="LINEAR"))
             anim.channels.append(pygltflib.AnimationChannel(
                 sampler=len(anim.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=n, path=path)))
-    g.animations = list(g.animations or []) + [anim]
+    g.animations = [anim] + list(g.animations or [])  # first: importers (Blender) make the first one active
     if g.buffers:
         g.buffers[0].byteLength = len(blob)
     else:

@@ -112,6 +112,19 @@ class Alignment:
     fill: list = None  # [(target joint, mapped ancestor or -1, mapped descendant, fraction)] in-chain blends
 
 
+def _drop(sk: Skeleton, ref_pos: np.ndarray, ref_rot: np.ndarray, j: int) -> float:
+    """Height of joint j over the lowest point (head or leaf tail) of its subtree in the reference pose."""
+    low, stack = ref_pos[j, 2], [j]
+    while stack:
+        k = stack.pop()
+        low = min(low, ref_pos[k, 2])
+        kids = sk.children(k)
+        if not kids and k in sk.end_sites:
+            low = min(low, (ref_pos[k] + np_quat_apply(ref_rot[k], np.asarray(sk.end_sites[k], np.float64)))[2])
+        stack.extend(kids)
+    return float(ref_pos[j, 2] - low)
+
+
 def _leg_length(sk: Skeleton, ref_pos: np.ndarray, chain: list[int]) -> float:
     return float(sum(np.linalg.norm(ref_pos[a] - ref_pos[b]) for a, b in itertools.pairwise(chain)))
 
@@ -152,12 +165,17 @@ def align(src: Skeleton, dst: Skeleton, joint_map: dict[str, str], src_ref_local
     heading = np_matrix_to_quat(fd.matrix @ fs.matrix.T)
     C = fd.matrix @ fs.matrix.T
 
-    # leg length ratio (averaged over both legs)
+    # leg length ratio (averaged over both legs); a leg mapped by its hip alone (a single-bone leg) compares the
+    # hips' heights over the lowest point below them on each side
     ratios = []
     for chain in LEG_CHAINS:
-        pairs_c = [need(n) for n in chain]
-        ld = _leg_length(dst, dp, [d for d, _ in pairs_c])
-        ls = _leg_length(src, sp, [s for _, s in pairs_c])
+        if all(sem.get(n) in joint_map for n in chain):
+            pairs_c = [need(n) for n in chain]
+            ld = _leg_length(dst, dp, [d for d, _ in pairs_c])
+            ls = _leg_length(src, sp, [s for _, s in pairs_c])
+        else:
+            d, s_ = need(chain[0])
+            ld, ls = _drop(dst, dp, dg, d), _drop(src, sp, sg, s_)
         if ls > 1e-6 and ld > 1e-6:
             ratios.append(ld / ls)
     if not ratios:

@@ -104,3 +104,46 @@ def test_deepmimic_clip_reads_upright(fixture_data):
     p = m.positions()
     head, ankle = m.skeleton.index("neck"), m.skeleton.index("left_ankle")
     assert (p[:, head, 2] - p[:, ankle, 2]).min() > 1.0  # Z up after conversion
+
+
+def _lying_rest_copy(src, path, turn_deg=90.0):
+    """The same motion in the same file axes, but with a rest pose turned ``turn_deg`` about the file's X axis (a
+    rest lying on its back, as breakdance files have): offsets turned, rotations compensated."""
+    from backend.motion.rotations import np_quat_apply, np_quat_inv, np_quat_mul
+    from backend.motion.skeleton import Skeleton
+    f = read_bvh(src)
+    a = np.radians(turn_deg)
+    R = np.array([np.sin(a / 2), 0.0, 0.0, np.cos(a / 2)])
+    sk = f.skeleton
+    sk2 = Skeleton(sk.names, sk.parents, np_quat_apply(R, sk.offsets),
+                   {k: np_quat_apply(R, v) for k, v in sk.end_sites.items()})
+    rot = np_quat_mul(np_quat_mul(R, f.rotations), np_quat_inv(R))
+    rot[:, 0] = np_quat_mul(f.rotations[:, 0], np_quat_inv(R))
+    m = f.motion().copy(skeleton=sk2, rotations=rot)
+    write_bvh(m, path, up="Z", channels=f.channels)
+    return f
+
+
+def test_bvh_up_axis_comes_from_the_motion_when_the_rest_pose_lies_on_its_side(tmp_path, cmu_walk):
+    """A Y-up file whose rest pose lies on its back: the rest says Z is up (the clip would load lying on its side), the
+    floor the feet keep returning to says Y. Loaded upright, the same as the original."""
+    from backend.motion.formats.bvh import guess_up_axis
+    path = tmp_path / "lying.bvh"
+    _lying_rest_copy(cmu_walk, path)
+    assert guess_up_axis(read_bvh(path).skeleton) != "Y"  # the rest-pose guess alone is wrong
+    a, b = load_bvh(cmu_walk), load_bvh(path)
+    assert b.meta["file_up_axis"] == "Y" == a.meta["file_up_axis"]
+    assert np.abs(a.positions() - b.positions()).max() < 1e-4
+    assert load_bvh(path, up="X").meta["file_up_axis"] == "X"  # the user can still say
+    with pytest.raises(BVHError, match="up axis must be"):
+        load_bvh(path, up="W")
+
+
+def test_bvh_up_axis_guess_agrees_with_the_rest_pose_on_the_shared_cmu_files(shared_data):
+    from backend.motion.formats.bvh import guess_up_axis, guess_up_axis_for
+    files = sorted((shared_data / "cmu_bvh_mb_friendly" / "bvh").glob("*.bvh")) + \
+        sorted((shared_data / "cmu_bvh11_max" / "bvh").glob("*.bvh"))
+    assert files
+    for p in files:
+        f = read_bvh(p)
+        assert guess_up_axis_for(f) == guess_up_axis(f.skeleton) == "Y", p.name

@@ -340,3 +340,45 @@ def test_rig_from_the_wire_schema():
     a = from_canonical(rig, src).motion.positions()
     b = from_canonical(load_rig_cached("tests/fixtures/rigs/quaternius_male_casual.json"), src).motion.positions()
     assert np.abs(a - b).max() < 1e-4 * rig.unit_scale + 1e-4  # float32 on the wire
+
+
+def _blocky():
+    """A 6-bone blocky character: body, head, and whole legs and arms as single bones (tails at feet and hands)."""
+    names = ["Body", "Head", "Leg.L", "Leg.R", "Arm.L", "Arm.R"]
+    parents = [-1, 0, 0, 0, 0, 0]
+    heads = np.array([[0, 0, 0.9], [0, 0, 1.45], [0.15, 0, 0.9], [-0.15, 0, 0.9], [0.25, 0, 1.35], [-0.25, 0, 1.35]])
+    tails = np.array([[0, 0, 1.45], [0, 0, 1.75], [0.15, 0, 0.0], [-0.15, 0, 0.0], [0.85, 0, 1.35],
+                      [-0.85, 0, 1.35]])
+    rest = np.tile(np.eye(4), (6, 1, 1))
+    rest[:, :3, 3] = heads
+    return Rig.from_matrices(names, parents, rest, tails=tails, name="blocky")
+
+
+def test_a_blocky_character_with_single_bone_legs_is_retargeted():
+    """Issue 16: whole-leg bones (no knees) were refused. The legs take the thighs' directions, the hips travel by the
+    ratio of leg lengths (hip heights over the feet), the feet stay above the floor; overriding the hips keeps the
+    pelvis."""
+    rig = _blocky()
+    src = walk_clip().slice(0, 60)
+    res = from_canonical(rig, src)
+    bm = res.bone_map
+    assert bm.bone("pelvis") == "Body" and bm.bone("left_hip") == "Leg.L" and bm.bone("right_hip") == "Leg.R"
+    assert bm.bone("left_knee") is None and bm.bone("left_ankle") is None and bm.bone("head") == "Head"
+    assert res.alignment.scale == pytest.approx(0.9 / 0.9, abs=0.15)  # hip height over the foot, each side
+    prep = prepare(rig)
+    assert prep.ground == pytest.approx(0.0)  # the legs' tails, not the lowest bone head (the hips)
+    g, _p = res.motion.global_rotations_and_positions()
+    pc = src.positions()
+    drv = prep.driving
+    for s in ("left", "right"):
+        j = drv.index(f"Leg.{s[0].upper()}")
+        leg = np_quat_to_matrix(g[:, j]) @ np.array([0, 0, -1.0])  # the rest leg points down
+        thigh = pc[:, CANONICAL_JOINTS.index(f"{s}_knee")] - pc[:, CANONICAL_JOINTS.index(f"{s}_hip")]
+        thigh /= np.linalg.norm(thigh, axis=-1, keepdims=True)
+        assert np.degrees(np.arccos(np.clip(np.sum(leg * thigh, -1), -1, 1))).max() < 1.0
+    travel = np.linalg.norm(res.motion.root_pos[-1, :2] - res.motion.root_pos[0, :2])
+    assert travel > 0.5
+    over = from_canonical(rig, src, overrides={"left_hip": "Leg.L", "right_hip": "Leg.R"})
+    assert over.bone_map.bone("pelvis") == "Body"
+    back = to_canonical(rig, res.pose).motion
+    assert back.num_frames == 60 and np.all(np.isfinite(back.rotations))

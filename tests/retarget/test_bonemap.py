@@ -8,7 +8,15 @@ import pytest
 from retarget_helpers import EXPECTED, load_expected, load_rig_cached
 
 from backend.motion.skeleton import CANONICAL_JOINTS
-from backend.retarget.bonemap import MAJOR_JOINTS, BoneMap, BoneMapError, auto_bone_map, rig_bone_map, split_side
+from backend.retarget.bonemap import (
+    MAJOR_JOINTS,
+    BoneMap,
+    BoneMapError,
+    auto_bone_map,
+    rig_bone_map,
+    shared_prefix,
+    split_side,
+)
 
 CASES = [(f.name, rig) for f in sorted(EXPECTED.glob("*.json")) for rig in json.loads(f.read_text())["rigs"]]
 
@@ -238,3 +246,96 @@ def test_duplicate_and_cyclic_bone_lists_are_rejected():
         auto_bone_map(["a", "b", "a"], [-1, 0, 1])
     with pytest.raises(BoneMapError, match="cyclic parent chain"):
         auto_bone_map(["a", "b", "c"], [2, 0, 1])
+
+
+# ------------------------------------------------------------------------- prefixes, off-origin rests, the DP
+@pytest.mark.parametrize("prefix", ["Neo_", "mixamorig:", "Armature|", "CC_Base_", "Bip01 ", "DEF-", "Character1_",
+                                    "Neo:Neo_"])
+@pytest.mark.parametrize("with_positions", [True, False])
+def test_any_bone_name_prefix_or_namespace_gives_the_same_map(prefix, with_positions):
+    """The CMU MotionBuilder skeleton (LeftShoulder = collar, LeftArm = upper arm) under prefixes nobody listed:
+    the map is the unprefixed one, bone for bone (issue 16: ``Neo_`` sent both upper arms to the clavicles)."""
+    rig = load_rig_cached("cmu_bvh_mb_friendly/bvh/02_01.bvh")
+    sk = rig.skeleton
+    exp = load_expected("cmu_bvh_mb_friendly.json")["map"]
+    names = [prefix + n for n in sk.names]
+    bm = auto_bone_map(names, sk.parents, sk.rest_positions() if with_positions else None)
+    wrong = {j: (bm.bone(j), e) for j, e in exp.items()
+             if not _ok([prefix + x for x in e] if isinstance(e, list) else prefix + e, bm.bone(j))}
+    assert not wrong
+    assert shared_prefix(names) in (prefix, prefix.split(":")[-1], "")
+
+
+def test_shared_prefix_never_eats_a_body_part_or_a_side():
+    assert shared_prefix(["Hips", "Spine", "LeftArm", "RightArm", "LeftLeg"]) == ""
+    assert shared_prefix(["Left_a", "Left_b", "Left_c", "Left_d", "x"]) == ""
+    assert shared_prefix(["hand_1", "hand_2", "hand_3", "hand_4"]) == ""
+    assert shared_prefix(["Neo_Hips", "Neo_Spine", "Neo_LeftArm", "Neo_RightArm", "Root"]) == "Neo_"
+    assert split_side("Neo_LeftArm", "Neo_") == ("left", "arm")
+
+
+@pytest.mark.parametrize("style", ["ue", "blender", "prefixed"])
+def test_a_rest_pose_away_from_the_origin_and_turned_gives_the_same_map(style):
+    """Centre bones of a character standing 3 m to the side were read as 'left'; a turned character as well."""
+    names, parents, pos, truth = humanoid(style, spine=3, twist=True)
+    for shift, yaw in (([3.0, 0, 0], 0.0), ([-2.0, 5.0, 0.3], 0.0), ([1.5, -4.0, 0], 70.0), ([0, 0, 0], 180.0)):
+        c, s_ = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+        R = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1.0]])
+        bm = auto_bone_map(names, parents, pos @ R.T + np.array(shift))
+        assert {j: bm.bone(j) for j in truth} == truth, (shift, yaw)
+
+
+def _brute_force(path, roles, scores, required, unary=None, pairs=None, ratio=None, pos=None):
+    """The search the DP replaced: every subset of roles on every increasing choice of bones, O(n^4)."""
+    import itertools
+    best, best_total = {}, -1e9
+    for k in range(len(roles) + 1):
+        for rs in itertools.combinations(range(len(roles)), k):
+            for bs in itertools.combinations(range(len(path)), k):
+                a = {roles[r]: path[b] for r, b in zip(rs, bs)}
+                total = sum(scores(r, b) + (0.6 if r in required else -0.35) for r, b in a.items())
+                total += sum(float(f(np.array(a[r]))) for r, f in (unary or {}).items() if r in a)
+                total += sum(float(f(np.array(a[x]), np.array(a[y]))) for (x, y), f in (pairs or {}).items()
+                             if x in a and y in a)
+                if ratio is not None and all(r in a for r in ratio[:3]):
+                    l1 = np.linalg.norm(pos[a[ratio[0]]] - pos[a[ratio[1]]])
+                    l2 = np.linalg.norm(pos[a[ratio[1]]] - pos[a[ratio[2]]])
+                    total -= ratio[3] * abs(np.log(max(l1, 1e-6)) - np.log(max(l2, 1e-6)))
+                if total > best_total + 1e-9:
+                    best, best_total = a, total
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_chain_dp_equals_the_brute_force_search(seed):
+    from backend.retarget.chain_dp import assign_chain as _assign_chain
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 11))
+    J = n + 3
+    path = sorted(rng.choice(J, n, replace=False).tolist())
+    pos = rng.normal(size=(J, 3))
+    roles = ["hip", "knee", "ankle", "toe"]
+    # coarse scores make exact ties common (as on rigs with unnamed bones)
+    table = {(r, j): float(rng.choice([0.0, 0.0, 0.5, 0.9, 1.0])) for r in roles for j in range(J)}
+    scores = lambda r, j: table[(r, j)]
+    unary = {"hip": lambda j: -0.4 * (np.abs(pos[j, 0]) < 0.3)}
+    pairs = {("ankle", "toe"): lambda a, t: -0.5 * (pos[t, 2] > pos[a, 2])}
+    kw = {"unary": unary, "pairs": pairs, "ratio": ("hip", "knee", "ankle", 0.8), "pos": pos}
+    req = {"hip", "knee"}
+    assert _assign_chain(path, roles, scores, req, **kw) == _brute_force(path, roles, scores, req, **kw)
+    assert _assign_chain(path, roles, scores, req) == _brute_force(path, roles, scores, req)
+
+
+def test_a_225_bone_chain_maps_the_arm_it_belongs_to():
+    """Issue 15 item 9: a hand carrying a 220-bone rope made the limb path 225 bones, which the old O(n^4) search
+    did not finish in 300 s. The DP places the same arm (timed in ``bench retarget``, not here)."""
+    names, parents, pos, truth = humanoid("ue", spine=3)
+    names, parents, pos = list(names), list(parents), [p for p in pos]
+    prev = names.index("hand_l")
+    for k in range(220):
+        names.append(f"rope_{k:03d}")
+        parents.append(prev)
+        pos.append(pos[prev] + np.array([0.01, 0.0, -0.004]))
+        prev = len(names) - 1
+    bm = auto_bone_map(names, parents, np.array(pos))
+    assert {j: bm.bone(j) for j in truth} == truth

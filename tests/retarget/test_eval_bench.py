@@ -22,6 +22,13 @@ def test_eval_retarget_json_reports_both_methods_per_character():
         # what the issue asks of MotionLoom: half the naive copy's skating at most
         assert c["motionloom"]["foot_skate_cm_s"] <= 0.5 * c["naive"]["foot_skate_cm_s"], name
         assert c["motionloom"]["ee_error"] < c["naive"]["ee_error"], name
+        # issue 16: feet planted without one-frame ankle snaps, every body part above the floor, on the test clip
+        # and on the floor work (crawl, get-up, roll)
+        assert c["motionloom"]["foot_pop_frames"] == 0 and c["motionloom"]["below_floor_cm_max"] < 2.0, name
+        if res["floor_work_clips"]:
+            fw = c["floor_work"]["motionloom"]
+            assert fw["foot_pop_frames"] == 0 and fw["below_floor_cm_max"] < 2.0, (name, fw)
+            assert c["floor_work"]["motionloom_no_cleanup"]["below_floor_cm_max"] > 2.0, "the floor work goes low"
     assert res["characters"]["anny_mixamo_child"]["motionloom"]["roundtrip_deg"] < 2.0
 
 

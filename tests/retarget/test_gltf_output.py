@@ -161,3 +161,33 @@ def test_json_rig_dump_targets_work_too(tmp_path, capsys):
     s = JobResult.model_validate_json(out.read_text()).motions[0]
     assert s.root_bone == "Body" and set(s.location_bones) == {"Foot.L", "Foot.R"}
     assert np.ptp(s.locations.numpy(), axis=0).max() > 0.1
+
+
+def test_a_glb_that_already_has_an_animation_gets_ours_first(walk_on_child, tmp_path, capsys):
+    """Blender makes a file's first animation the active action: the retargeted one must be it."""
+    again = tmp_path / "again.glb"
+    assert main(["retarget", str(DATA / WALK), "--to", str(walk_on_child["glb"]), "--out", str(again),
+                 "--fps", "30", "--no-cleanup"]) == 0
+    out = pygltflib.GLTF2().load_binary(str(again))
+    assert [a.name for a in out.animations] == ["motionloom_02_01", "motionloom_02_01"]
+    assert len(out.animations[0].channels) == len(out.animations[1].channels)
+
+
+def test_cli_reports_reference_units_and_heights_and_refuses_bad_maps_in_a_sentence(tmp_path, capsys):
+    walk, rig_json = str(need(DATA / WALK)), str(Path(__file__).resolve().parents[1] / "fixtures" / "rigs" /
+                                                  "quaternius_male_casual.json")
+    out = tmp_path / "q.json"
+    assert main(["retarget", walk, "--to", rig_json, "--out", str(out), "--reference", "auto"]) == 0
+    report = _json_line(capsys.readouterr().out)
+    assert report["source_reference"] == "rest pose (a T/A-pose)"
+    assert report["source_up_axis"] == "Y" and 0.01 < report["source_unit_scale"] < 0.1
+    assert 1.5 < report["source_height_m"] < 2.0 and report["target_height_m"] > 3.0
+    assert main(["retarget", walk, "--to", rig_json, "--out", str(out), "--reference", "3"]) == 0
+    assert _json_line(capsys.readouterr().out)["source_reference"] == "frame 3"
+    for args, words in ((["--map", '{"left_knee": null}'], "'left_knee' must name a bone"),
+                        (["--map", "[1, 2]"], "--map must be a JSON object"),
+                        (["--reference", "bind"], "--reference must be auto, rest, tpose or a frame number"),
+                        (["--reference", "100000"], "source_reference frame 100000 is outside")):
+        assert main(["retarget", walk, "--to", rig_json, "--out", str(tmp_path / "x.json")] + args) == 2
+        err = capsys.readouterr().err
+        assert words in err and "pydantic" not in err and "Traceback" not in err, err

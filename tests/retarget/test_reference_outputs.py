@@ -3,7 +3,9 @@
 ``tests/fixtures/retarget_reference.npz`` holds a 90-frame CMU walk on the canonical skeleton and what
 ``from_canonical`` (with and without contact cleanup) and ``to_canonical`` made of it on three rigs before the
 vectorisation (commit fce9e66, the per-joint loops): the 65-bone Mixamo bench rig, the Rigify dump (FK controls and
-switch properties) and the Quaternius dump (feet moved by location). Speed is measured by ``python -m backend bench
+switch properties) and the Quaternius dump (feet moved by location). Issue 16 changed the cleanup's maths (per-run
+flat foot, feet solved again where they dip, the body kept above the floor): the outputs were then remade by the
+per-joint code of the issue-16 branch (commit 7e5da23) on the same walk. Speed is measured by ``python -m backend bench
 retarget``, not here. Regenerate (only when the maths is meant to change): ``python
 tests/retarget/test_reference_outputs.py``.
 """

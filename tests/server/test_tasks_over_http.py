@@ -104,3 +104,31 @@ def test_text2motion_on_the_real_corpus_over_http(client):
     hips = joint_positions(b, s)["mixamorig:Hips"]
     assert np.abs(hips[:, :2] - path[:, :2]).max() < 0.05
     assert any(e["type"] == "partial" for e in events)
+
+
+def test_retarget_from_a_file_whose_rest_is_its_first_frame_over_http(client):
+    """Issue 16 over a real socket: a rig-space source (``Neo_`` names, away from the origin, its rest pose a turned
+    frame of the walk) is read against an estimated T-pose by default, the result says so, and the limbs and heading
+    of the result follow the source; a reference frame outside the motion is a 422 with a sentence."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "retarget"))
+    from source_rigs import CMU, cmu_clip, file_rig, limb_and_heading_errors
+
+    from backend.pipelines.files import rig_spec_from_rig
+    m = cmu_clip(40, yaw=79.0)
+    rig, pose = file_rig(m, "Neo_", shift=(2.0, -3.0, 0.0), rest_frame=0, roll=30.0)
+    spec = rig_spec_from_rig(rig)
+    source = RigBinding(spec).pose_to_spec(pose, 0, root_bone=rig.names[0])
+    target = mixamo_rig()
+    req = {"task": "retarget", "source": source.model_dump(mode="json"), "source_rig": spec.model_dump(mode="json"),
+           "target_rig": target.model_dump(mode="json"), "contact_cleanup": False}
+    result = JobResult.model_validate(client.run(req))
+    assert result.info["source_reference"].startswith("T-pose estimated from the skeleton")
+    assert 1.0 < result.info["target_height_m"] < 2.5
+    b = RigBinding(target)
+    out = b.world_motion(b.spec_to_pose(result.motions[0]))
+    limb, heading = limb_and_heading_errors(m, CMU, out, b.mapping)
+    assert limb < 5.0 and heading < 5.0, (limb, heading)
+    status, body = client.request("POST", "/v1/jobs", {**req, "source_reference": 40})
+    assert status == 422 and "source_reference frame 40 is outside the source motion" in str(body), body

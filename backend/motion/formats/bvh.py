@@ -267,9 +267,58 @@ def guess_up_axis(skeleton: Skeleton) -> str:
     return ("" if v[a] > 0 else "-") + "XYZ"[a]
 
 
+def floor_steadiness(skeleton: Skeleton, rotations: np.ndarray, root_pos: np.ndarray,
+                     max_frames: int = 400) -> dict[str, tuple[float, float]] | None:
+    """For each signed axis ('X', '-X', ... '-Z'): (spread of the per-frame lowest joint along it, the body's median
+    extent along it), both over the skeleton's size. Along the real up axis the lowest joint keeps coming back to
+    the floor (contacts), so its spread is small (median minus 5th percentile: airborne frames aside), and the
+    floor side is steadier than the ceiling side. None for clips under 30 frames."""
+    from ..kinematics import fk
+    T = len(rotations)
+    size = float(np.linalg.norm(np.ptp(skeleton.rest_positions(), 0)))
+    if T < 30 or not size > 0:
+        return None
+    idx = np.unique(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int))
+    pos = fk(rotations[idx], root_pos[idx], skeleton.offsets, skeleton.parents)[1]
+    out = {}
+    for a in range(3):
+        ext = float(np.median(np.ptp(pos[..., a], 1))) / size
+        for sign in (1.0, -1.0):
+            floor = (sign * pos[..., a]).min(1)
+            out[("" if sign > 0 else "-") + "XYZ"[a]] = (float(np.percentile(floor, 50) -
+                                                              np.percentile(floor, 5)) / size, ext)
+    return out
+
+
+def guess_up_axis_for(f: BVHFile) -> str:
+    """The up axis of a file: from its rest pose (:func:`guess_up_axis`), unless the motion clearly says otherwise
+    (:func:`floor_steadiness`), as for clips whose rest pose lies on its side (a breakdance, LaFAN1's rest along X)
+    or stands on its head (Character Creator BVH read as -Y). The motion wins when its steadiest floor is steady
+    (under 5% of the body's size) and, for the same axis flipped, twice as steady as the rest guess's; for another
+    axis, three times as steady (holding at least half the body's extent along the rest guess), or as steady with
+    the body at least twice as tall along it (a walk along Z has a steady floor across X too)."""
+    rest = guess_up_axis(f.skeleton)
+    st = floor_steadiness(f.skeleton, f.rotations, f.root_pos)
+    if st is None:
+        return rest
+    best = min(st, key=lambda k: st[k][0])
+    spread, ext = st[best]
+    r_spread, r_ext = st[rest]
+    if best == rest or spread >= 0.05:
+        return rest
+    if best[-1] == rest[-1]:
+        return best if spread < 0.5 * r_spread else rest
+    clearly_steadier = spread < r_spread / 3.0 and r_spread > 0.1 and ext >= 0.5 * r_ext
+    clearly_taller = ext >= 2.0 * r_ext and spread <= r_spread  # upright along it, the rest guess across the body
+    return best if clearly_steadier or clearly_taller else rest
+
+
 def guess_unit_scale(skeleton: Skeleton, up: str) -> float:
-    """Factor from file units to metres, from the rest height: metres, centimetres or inches (CMU)."""
-    axis = "XYZ".index(up[-1])
+    """Factor from file units to metres, from the rest height (along the rest pose's feet-to-head axis, which is
+    ``up`` unless the rest lies down): metres, centimetres, else an adult about 1.7 m tall."""
+    # the rest pose's own feet-to-head axis: the up axis, or, for a rest lying across it (the motion stands up),
+    # the axis the body lies along
+    axis = "XYZ".index(guess_up_axis(skeleton)[-1])
     pos = skeleton.rest_positions()
     h = float(pos[:, axis].max() - pos[:, axis].min())
     if 0.4 < h < 3.0:
@@ -303,10 +352,13 @@ def change_basis(motion: Motion, q: np.ndarray, scale: float) -> Motion:
 
 
 def load_bvh(path: str | Path, up: str = "auto", scale: float | str = "auto") -> Motion:
-    """Read a BVH into the project's world: Z up, metres. ``up``: 'auto', 'Y', 'Z'...; ``scale``: 'auto' or a
-    factor from file units to metres."""
+    """Read a BVH into the project's world: Z up, metres. ``up``: 'auto' (rest pose, checked against the motion's
+    floor: :func:`guess_up_axis_for`), 'Y', 'Z', '-Y'...; ``scale``: 'auto' or a factor from file units to metres.
+    ``meta`` records both (``file_up_axis``, ``file_unit_scale``)."""
     f = read_bvh(path)
-    up = guess_up_axis(f.skeleton) if up == "auto" else up
+    up = guess_up_axis_for(f) if up == "auto" else up
+    if up not in ("X", "Y", "Z", "-X", "-Y", "-Z"):
+        raise BVHError(f"up axis must be 'auto', 'X', 'Y', 'Z', '-X', '-Y' or '-Z', got {up!r}")
     s = guess_unit_scale(f.skeleton, up) if scale == "auto" else float(scale)
     m = change_basis(f.motion(), axis_change_quat(up), s)
     m.meta.update({"source_file": str(path), "file_up_axis": up, "file_unit_scale": s})
