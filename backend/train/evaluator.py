@@ -73,7 +73,6 @@ def run(args) -> int:
     text_emb = enc.encode(bank.texts)
     enc.save()
     text_t = torch.tensor(text_emb)
-    dup = torch.tensor(text_emb @ text_emb.T > args.dup_threshold)
     rng = np.random.default_rng([args.seed, rank])
 
     def batch_inputs(b, r, bk, crop=True):
@@ -129,7 +128,8 @@ def run(args) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         xin, m, clip, tid = batch_inputs(per_rank, rng, bank)
-        same = dup[tid][:, tid] | (clip[:, None] == clip[None, :])
+        emb = text_t[tid]  # near-duplicate texts are not negatives (per batch: a corpus-wide matrix is 30k x 30k)
+        same = (emb @ emb.T > args.dup_threshold) | (clip[:, None] == clip[None, :])
         model.train()
         zm = net.module.encode_motion_inputs(xin, m) if distributed else model.encode_motion_inputs(xin, m)
         zt = model.text(text_t[tid])
