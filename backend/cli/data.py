@@ -96,15 +96,15 @@ def cmd_build(args) -> int:
     command = "python -m backend data build " + " ".join(shlex.quote(a) for a in sys.argv[3:])
     build_corpus(chain(), out, command.strip(), skipped, sentences=sentences, exclude=set(args.exclude_source),
                  workers=args.workers)
-    from ..data.corpus import load_corpus
-    print(json.dumps(load_corpus(path=out).stats(), indent=1))
+    from ..data.corpus import manifest_stats
+    print(json.dumps(manifest_stats(out), indent=1))
     print(f"corpus written to {out}")
     return 0
 
 
 def cmd_stats(args) -> int:
-    from ..data.corpus import load_corpus
-    st = load_corpus(path=_corpus_path(args.corpus)).stats()
+    from ..data.corpus import manifest_stats
+    st = manifest_stats(_corpus_path(args.corpus))
     if args.json:
         print(json.dumps(st))
     else:

@@ -27,9 +27,11 @@ from ..motion.motion import Motion
 from ..motion.skeleton import CANONICAL, CANONICAL_FPS, FOOT_JOINTS
 from .codec import CODEC, decode, encode
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = REPO / "data" / "corpus"
-CORPUS_V3 = REPO / "data" / "corpus_v3"
+from ..paths import CACHE, DATA
+
+DEFAULT_CORPUS = DATA / "corpus"
+CORPUS_V3 = DATA / "corpus_v3"
+DECODED_CACHE = CACHE / "corpus"  # v3 decoded and resampled to 30 fps, keyed by the npz's checksum
 SPLITS = ("train", "val", "test")
 
 
@@ -153,6 +155,39 @@ def save_corpus(path: Path, clips: list[Clip], manifest: dict) -> None:
     (path / "manifest.json").write_text(head[:-2] + ',\n "clips": [\n' + lines + "\n ]\n}\n")
 
 
+def _arrays_30fps(npz_path: Path, manifest: dict):
+    """A v3 corpus's arrays at 30 fps: (root, rotations, contacts, bounds). Decoding and resampling 9 hours costs
+    tens of seconds, so the result is cached under ``.cache/corpus`` by the checksum of ``corpus.npz`` (the
+    manifest's; a rebuilt corpus gets a new entry)."""
+    sha = manifest.get("sha256", {}).get("corpus.npz", "")
+    cached = DECODED_CACHE / f"{sha[:20]}.npz" if sha else None
+    if cached is not None and cached.is_file():
+        with np.load(cached) as z:
+            return z["root_pos"], z["rotations"], z["contacts"], z["bounds"]
+    with np.load(npz_path) as z:
+        root, rot, contacts, bounds = decode(z)
+    roots, rots, cons = [], [], []
+    for k, meta in enumerate(manifest["clips"]):
+        a, b = int(bounds[k]), int(bounds[k + 1])
+        m = Motion(CANONICAL, meta.get("fps", CANONICAL_FPS), root[a:b], rot[a:b], contacts=contacts[a:b],
+                   contact_joints=FOOT_JOINTS)
+        m = m.resample(CANONICAL_FPS)
+        roots.append(m.root_pos.astype(np.float32))
+        rots.append(m.rotations.astype(np.float32))
+        cons.append(m.contacts)
+    out = (np.concatenate(roots), np.concatenate(rots), np.concatenate(cons),
+           np.cumsum([0] + [len(r) for r in roots]).astype(np.int64))
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp.npz")
+            np.savez(tmp, root_pos=out[0], rotations=out[1], contacts=out[2], bounds=out[3])
+            tmp.replace(cached)
+        except OSError:  # a read-only checkout still loads, only slower
+            pass
+    return out
+
+
 @lru_cache(maxsize=4)
 def _load(path: str) -> Corpus:
     p = Path(path)
@@ -160,20 +195,17 @@ def _load(path: str) -> Corpus:
     if not man_path.exists() or not npz_path.exists():
         raise FileNotFoundError(f"no corpus at {p}: run `python -m backend data build` first")
     manifest = json.loads(man_path.read_text())
-    with np.load(npz_path) as z:
-        if "codec" in z:
-            root, rot, contacts, bounds = decode(z)
-        else:
+    if "codec" in manifest:
+        root, rot, contacts, bounds = _arrays_30fps(npz_path, manifest)
+    else:
+        with np.load(npz_path) as z:
             root, rot, contacts, bounds = z["root_pos"], z["rotations"], z["contacts"], z["bounds"]
     sources = manifest.get("sources", {})
     clips = []
     for k, meta in enumerate(manifest["clips"]):
         a, b = int(bounds[k]), int(bounds[k + 1])
-        m = Motion(CANONICAL, meta.get("fps", CANONICAL_FPS), root[a:b], rot[a:b], contacts=contacts[a:b].astype(bool),
+        m = Motion(CANONICAL, CANONICAL_FPS, root[a:b], rot[a:b], contacts=contacts[a:b].astype(bool),
                    contact_joints=FOOT_JOINTS, meta={"name": meta["id"]})
-        if abs(m.fps - CANONICAL_FPS) > 1e-6:
-            m = m.resample(CANONICAL_FPS)
-            m.meta = {"name": meta["id"]}
         src = sources.get(meta["source"], {})
         extra = {k2: v for k2, v in meta.items() if k2 not in _CLIP_KEYS}
         if "attribution" in src:
@@ -181,6 +213,25 @@ def _load(path: str) -> Corpus:
         clips.append(Clip(meta["id"], meta["take"], meta["source"], meta.get("licence", src.get("licence", "")),
                           list(meta["texts"]), meta["split"], m, extra))
     return Corpus(clips, manifest, p)
+
+
+def manifest_stats(path: str | Path) -> dict:
+    """:meth:`Corpus.stats` from the manifest alone (no motion decoded): what ``data stats`` prints."""
+    p = Path(path)
+    man = json.loads((p / "manifest.json").read_text())
+    clips = []
+    for meta in man["clips"]:
+        fps = meta.get("fps", CANONICAL_FPS)
+        n = meta["frames"] if abs(fps - CANONICAL_FPS) < 1e-6 else round((meta["frames"] - 1) / fps * CANONICAL_FPS) + 1
+        clips.append(Clip(meta["id"], meta["take"], meta["source"], "", list(meta["texts"]), meta["split"],
+                          _FrameCount(n), {k: v for k, v in meta.items() if k not in _CLIP_KEYS}))
+    return Corpus(clips, man, p).stats()
+
+
+@dataclass
+class _FrameCount:
+    """Stands in for a motion where only its length at 30 fps is needed (:func:`manifest_stats`)."""
+    num_frames: int
 
 
 def load_corpus(split: str | None = None, path: str | Path | None = None) -> Corpus:
