@@ -26,7 +26,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
 
 def run_cli(*args):
-    return subprocess.run([PY, "-m", "backend", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([PY, "-m", "backend", *args], capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
