@@ -108,20 +108,32 @@ def default_corpus():
 
 
 def run_corpus(args) -> dict:
+    import time
+
     from ..data.corpus import load_corpus
     from ..models.inbetween import evaluate as E
     from ..models.inbetween import protocol as P
+    wall, t0 = {}, time.perf_counter()
+
+    def lap(name):
+        nonlocal t0
+        wall[name] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
     model = None if args.baselines_only else load_model(args.weights)
     corpus = load_corpus(path=args.corpus or default_corpus())
     clips = [c for c in corpus.clips if c.split == args.split][:args.limit]
     motions = [c.motion for c in clips]
+    lap("load")
     stats = E.position_stats([c.motion for c in corpus.clips if c.split == "train"])
+    lap("train_stats")
     stride = args.stride or P.TEST_WINDOW_STRIDE
     # the spline row is the model with its network off; a model that predicts poses directly has no spline under it
     spline = model is not None and model.use_residual
     res = E.evaluate(model, motions, stats, stride=stride, with_spline=spline)
+    lap("protocol")
     walk_clips = [c for c in corpus.clips if c.split == args.split]
     res["sparse_walk"] = sparse_walk(model, walk_clips, limit=args.limit, spline=spline)
+    lap("sparse_walk")
     if model is not None:
         res["key_error"] = {"benchmark_windows": res["key_error_max"],
                             "sparse_walk_fill": res["sparse_walk"].pop("key_error_max")}
@@ -129,8 +141,10 @@ def run_corpus(args) -> dict:
     else:
         res["key_error_max"] = None
     res["latency_ms"] = latency(model, args.repeats, motions)
+    lap("latency")
     if args.figure and model is not None:
         res["figure"] = draw_figure(model, motions, args.figure)
+    res["wall_s"] = wall
     res["split"] = args.split
     res["data"] = f"corpus v{corpus.version} ({corpus.path.name}): {len(motions)} {args.split} takes" + \
         (f" (--limit {args.limit})" if args.limit else "")
