@@ -128,7 +128,7 @@ def run_corpus(args) -> dict:
     lap("train_stats")
     stride = args.stride or P.TEST_WINDOW_STRIDE
     # the spline row is the model with its network off; a model that predicts poses directly has no spline under it
-    spline = model is not None and model.use_residual
+    spline = model is not None and getattr(model, "use_residual", True)
     res = E.evaluate(model, motions, stats, stride=stride, with_spline=spline)
     lap("protocol")
     walk_clips = [c for c in corpus.clips if c.split == args.split]

@@ -1,7 +1,5 @@
-"""Sparse-walk metrics (backend.models.inbetween.sparse_walk) on synthetic motions with known answers, the spline row
-of the benchmark (the model with its network off), and the eval command's JSON on the committed demo corpus."""
-import json
-
+"""Sparse-walk metrics (backend.models.inbetween.sparse_walk) on synthetic motions with known answers, and the spline
+row of the benchmark (the model with its network off)."""
 import numpy as np
 import pytest
 
@@ -135,27 +133,3 @@ def test_spline_row_is_the_model_with_its_network_off(noisy_model, corpus):
     keyed = list(range(10)) + [root.shape[1] - 1]
     assert E.key_error(s_root, s_rot, root, rot, keyed) < 1e-6
     assert E.key_error(m_root, m_rot, root, rot, keyed) < 1e-6
-
-
-def test_eval_json_has_every_row_on_a_quick_run(trained, capsys, tmp_path):
-    from backend.cli import main
-    from backend.data.corpus import DEFAULT_CORPUS
-    out = tmp_path / "eval.json"
-    # the demo corpus has its 181-frame walks in the train split only
-    assert main(["eval", "inbetween", "--corpus", str(DEFAULT_CORPUS), "--split", "train", "--limit", "2",
-                 "--repeats", "2", "--json",
-                 "--out", str(out)]) == 0
-    res = json.loads(capsys.readouterr().out)
-    assert json.loads(out.read_text()) == res
-    for row in ("model", "slerp", "spline"):
-        for metric in ("l2p", "l2q", "npss"):
-            assert set(res[row][metric]) == {"5", "15", "30", "45"}
-            assert all(np.isfinite(v) and v >= 0 for v in res[row][metric].values())
-    assert res["key_error_max"] < 1e-5
-    assert res["key_error"]["sparse_walk_fill"] < 1e-12  # fill writes the keys back exactly
-    sw = res["sparse_walk"]
-    assert sw["windows"] == 2
-    for row in ("model", "slerp", "spline"):
-        assert {"skate_ratio_vs_real", "contact_count_error", "key_accel_ratio"} <= set(sw[row])
-        assert sw[row]["contact_count_error"] >= 0 and sw[row]["key_accel_ratio"] > 0
-    assert res["latency_ms"]["threads"] == 1 and res["latency_ms"]["model"] > 0
