@@ -1,7 +1,9 @@
-"""The benchmark on canonical clips: protocol windows from a corpus split, the model and both baselines, metrics.
+"""The benchmark on canonical clips: protocol windows from a corpus split, the model and the baselines, metrics.
 
 Used by ``python -m backend eval inbetween`` (test split) and by training (validation split). See
-:mod:`.protocol` for what the metrics are and how they are normalised.
+:mod:`.protocol` for what the metrics are and how they are normalised. Rows: ``model``; ``spline`` (with
+``with_spline``: the same model with its network switched off, i.e. the velocity-continuing spline its residual sits
+on, through the same code path); ``slerp`` (SLERP + linear root); ``zerovel``.
 """
 from __future__ import annotations
 
@@ -34,11 +36,22 @@ def clip_windows(motions, length: int, stride: int) -> tuple[np.ndarray, np.ndar
     return root, rot, where
 
 
-def position_stats(train_motions) -> tuple[np.ndarray, np.ndarray]:
-    """The benchmark's normalisation: global-position mean/std over training windows of 50 frames every 20."""
-    root, rot, _ = clip_windows(train_motions, P.STATS_WINDOW, P.STATS_STRIDE)
-    _, gpos = P.global_pose(root, rot, CANONICAL.offsets, CANONICAL.parents)
-    return P.position_stats(gpos)
+def position_stats(train_motions, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmark's normalisation: global-position mean/std over training windows of 50 frames every 20.
+    Accumulated ``chunk`` motions at a time (sums in float64), so 9 hours of training takes stay in bounded memory."""
+    train_motions = list(train_motions)
+    n, s1, s2 = 0, 0.0, 0.0
+    for a in range(0, len(train_motions), chunk):
+        root, rot, _ = clip_windows(train_motions[a:a + chunk], P.STATS_WINDOW, P.STATS_STRIDE)
+        if len(root) == 0:
+            continue
+        _, gpos = P.global_pose(root, rot, CANONICAL.offsets, CANONICAL.parents)
+        flat = gpos.reshape(-1, gpos.shape[-2] * 3)
+        n, s1, s2 = n + len(flat), s1 + flat.sum(0), s2 + np.square(flat).sum(0)
+    if n == 0:
+        raise ValueError(f"no training window of {P.STATS_WINDOW} frames: the statistics need longer clips")
+    mean = s1 / n
+    return mean, np.sqrt(np.maximum(s2 / n - mean ** 2, 0.0))
 
 
 def to_features(root: np.ndarray, rot: np.ndarray) -> torch.Tensor:
@@ -74,13 +87,37 @@ def model_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PA
     return p_root, p_rot
 
 
+def spline_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PAST):
+    """The model's own non-learned base on benchmark windows: :func:`model_windows` with the network switched off
+    (``use_network = False``; the residual is zero, so the output is the spline the residual would be added to)."""
+    was = model.use_network
+    model.use_network = False
+    try:
+        return model_windows(model, root, rot, n_past)
+    finally:
+        model.use_network = was
+
+
+def key_error(pred_root, pred_rot, root, rot, frames) -> float:
+    """Largest difference at the keyed ``frames`` between a prediction and the keys it was given: quaternion
+    components (the sign nearest the key's) and root metres, over every window."""
+    q, k = pred_rot[:, frames], rot[:, frames]
+    dq = np.minimum(np.abs(q - k).max(-1), np.abs(q + k).max(-1))
+    dr = np.abs(pred_root[:, frames] - root[:, frames])
+    return float(max(dq.max(initial=0.0), dr.max(initial=0.0)))
+
+
 def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WINDOW_STRIDE, fps=CANONICAL_FPS,
-             foot_length: int = 30) -> dict:
-    """Benchmark table for the model (if given) and both baselines on ``motions``."""
+             foot_length: int = 30, with_spline: bool = False) -> dict:
+    """Benchmark table for the model (if given), its spline base (``with_spline``) and both classical baselines on
+    ``motions``. With a model, ``key_error_max`` is the largest key error (:func:`key_error`) of the model's (and the
+    spline's) predictions over every window of every length."""
     mean, std = stats
-    res: dict = {"lengths": list(lengths), "windows": {}, "model": {"l2p": {}, "l2q": {}, "npss": {}},
-                 "slerp": {"l2p": {}, "l2q": {}, "npss": {}}, "zerovel": {"l2p": {}, "l2q": {}, "npss": {}}}
+    rows = ["slerp", "zerovel"] + (["model"] + (["spline"] if with_spline else []) if model is not None else [])
+    res: dict = {"lengths": list(lengths), "windows": {}}
+    res.update({r: {"l2p": {}, "l2q": {}, "npss": {}} for r in rows})
     skate = {}
+    worst = 0.0
     for n in lengths:
         root, rot, _ = clip_windows(motions, P.N_PAST + n + 1, stride)
         res["windows"][str(n)] = len(root)
@@ -89,6 +126,10 @@ def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WIND
         preds = {"slerp": P.interpolation(root, rot), "zerovel": P.zero_velocity(root, rot)}
         if model is not None:
             preds["model"] = model_windows(model, root, rot)
+            if with_spline:
+                preds["spline"] = spline_windows(model, root, rot)
+            keyed = list(range(P.N_PAST)) + [root.shape[1] - 1]
+            worst = max([worst] + [key_error(*preds[r], root, rot, keyed) for r in ("model", "spline") if r in preds])
         for name, (r, q) in preds.items():
             m = P.transition_metrics(r, q, root, rot, CANONICAL.offsets, CANONICAL.parents, mean, std)
             for k, v in m.items():
@@ -97,9 +138,9 @@ def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WIND
             for name, (r, q) in list(preds.items()) + [("ground_truth", (root, rot))]:
                 _, pos = P.global_pose(r, q, CANONICAL.offsets, CANONICAL.parents)
                 skate[name] = P.foot_skate_windows(pos[:, :, TOES], fps)
-    if model is None:
-        res.pop("model")
     res["foot_skate"] = skate
+    if model is not None:
+        res["key_error_max"] = worst
     return res
 
 
