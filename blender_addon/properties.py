@@ -179,8 +179,8 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
     retarget_frame_end: IntProperty(name="End", default=250, description="Last source frame to retarget")
     retarget_reference: EnumProperty(
         name="Reference Pose", default="AUTO",
-        items=[("AUTO", "Auto", "The source's rest pose if it is a T- or A-pose, else a T-pose estimated from its "
-                                "bones (the result says which was used)"),
+        items=[("AUTO", "Auto", ("The source's rest pose if it is a T- or A-pose, else a T-pose estimated from "
+                                 "its bones (the result says which was used)")),
                ("REST", "Rest", "The source's rest pose"),
                ("FRAME", "Frame", "A frame of the source in which it stands in a T- or A-pose"),
                ("TPOSE", "Estimated T-pose", "A T-pose estimated from the source skeleton's own geometry")],

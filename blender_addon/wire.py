@@ -131,8 +131,10 @@ def check_fps(fps: float, what: str = "the scene") -> float:
     """A frame rate the backend accepts (``MIN_FPS``..``MAX_FPS``), else a sentence saying what to change."""
     fps = float(fps)
     if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        fix = ("set a frame rate in that range (Output Properties > Format > Frame Rate)" if what == "the scene"
+               else "resample it to a rate in that range first")
         raise WireError(f"{what} runs at {fps:g} fps, outside the {MIN_FPS:g}-{MAX_FPS:g} fps the backend works "
-                        "with: set a frame rate in that range (Output Properties > Format > Frame Rate)")
+                        f"with: {fix}")
     return fps
 
 

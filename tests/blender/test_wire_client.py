@@ -231,3 +231,9 @@ def test_task_models_reads_the_model_list():
     assert wire.check_model(models, "inbetween", "b") == "b" and wire.check_model(models, "inbetween", "") is None
     with pytest.raises(wire.WireError, match="'a' is not available on this backend \\(x\\)"):
         wire.check_model(models, "inbetween", "a")
+
+
+def test_a_source_motion_outside_the_frame_rates_says_so():
+    with pytest.raises(wire.WireError, match="the source motion runs at 480 fps, outside the 1-240 fps the backend "
+                                             "works with: resample it"):
+        _src(5, 480.0)
