@@ -57,6 +57,52 @@ def _set_joint_choice(self, value):
             return
 
 
+ACTIVE_MODEL = "ACTIVE"  # the model chooser's first item: the task's active model (no ``model`` field sent)
+_model_items: dict = {}  # per task, kept alive like _joint_items
+
+
+def model_choices(task: str, chosen: str = "") -> list:
+    """Enum items of a task's model chooser: Active Model, then the available models of the cached list (from
+    Check Connection / Start Backend), then ``chosen`` if the list no longer has it."""
+    from . import tasks, wire
+    listed = wire.task_models(tasks.CONNECTION.get("models"), task)
+    active = next((c.name for c in listed if c.active), "")
+    items = [(ACTIVE_MODEL, f"Active Model ({active})" if active else "Active Model",
+              "The model the backend serves this task with by default", 0)]
+    names = [c for c in listed if c.available]
+    for c in names:
+        items.append((c.name, c.name + (f" ({c.kind})" if c.kind else ""), c.note or c.name, len(items)))
+    if chosen and chosen not in {c.name for c in names}:
+        gone = next((c for c in listed if c.name == chosen), None)
+        items.append((chosen, f"{chosen} (not available)" if gone else f"{chosen} (not listed)",
+                      "Chosen before; the backend does not offer it now", len(items)))
+    _model_items[task] = items
+    return items
+
+
+def _model_prop(task: str, attr: str):
+    """A dropdown over :func:`model_choices` that stores the chosen name in the string property ``attr`` ("" =
+    active model), so the choice survives the list changing (reconnects, another backend)."""
+    def items(self, context):
+        return model_choices(task, getattr(self, attr))
+
+    def get(self):
+        chosen = getattr(self, attr)
+        return next((v for ident, _n, _d, v in model_choices(task, chosen) if chosen and ident == chosen), 0)
+
+    def set(self, value):
+        ident = next((i for i, _n, _d, v in model_choices(task, getattr(self, attr)) if v == value), ACTIVE_MODEL)
+        setattr(self, attr, "" if ident == ACTIVE_MODEL else ident)
+
+    return EnumProperty(name="Model", items=items, get=get, set=set,
+                        description="Which of the backend's models serves this task (Check Connection lists them)")
+
+
+def _model_name(task: str):
+    return StringProperty(name="Model Name", default="",
+                          description=f"The {task} model to ask for by name (empty: the backend's active model)")
+
+
 class MOTIONLOOM_PG_joint_target(bpy.types.PropertyGroup):
     """Pin a joint to an empty's world position on one frame."""
     empty: PointerProperty(name="Empty", type=bpy.types.Object, poll=_is_empty,
@@ -78,6 +124,13 @@ class MOTIONLOOM_PG_bone_map_item(bpy.types.PropertyGroup):
 
 
 class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
+    # the model each task asks for ("" = the active one) and its dropdown
+    generate_model: _model_name("text2motion")
+    generate_model_choice: _model_prop("text2motion", "generate_model")
+    inbetween_model: _model_name("inbetween")
+    inbetween_model_choice: _model_prop("inbetween", "inbetween_model")
+    retarget_model: _model_name("retarget")
+    retarget_model_choice: _model_prop("retarget", "retarget_model")
     # generate
     prompt: StringProperty(name="Prompt", default="a person walks forward", maxlen=500,
                            description="Describe the motion, e.g. 'a person walks forward and waves'")
@@ -124,6 +177,17 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
                                      description="Retarget only these frames of the source (else the whole action)")
     retarget_frame_start: IntProperty(name="Start", default=1, description="First source frame to retarget")
     retarget_frame_end: IntProperty(name="End", default=250, description="Last source frame to retarget")
+    retarget_reference: EnumProperty(
+        name="Reference Pose", default="AUTO",
+        items=[("AUTO", "Auto", ("The source's rest pose if it is a T- or A-pose, else a T-pose estimated from "
+                                 "its bones (the result says which was used)")),
+               ("REST", "Rest", "The source's rest pose"),
+               ("FRAME", "Frame", "A frame of the source in which it stands in a T- or A-pose"),
+               ("TPOSE", "Estimated T-pose", "A T-pose estimated from the source skeleton's own geometry")],
+        description="The pose in which the source stands like a T-pose: rotations transfer as turns from it")
+    retarget_reference_frame: IntProperty(name="Reference Frame", default=1,
+                                          description="Source frame (as in Start/End) in which the source stands in "
+                                                      "a T- or A-pose; it must be inside the retargeted frames")
     preset_path: StringProperty(name="Bone Map Preset", subtype="FILE_PATH", default="//bone_map.json",
                                 description="JSON file a rig's bone map is saved to and loaded from")
 

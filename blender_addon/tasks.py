@@ -75,6 +75,16 @@ def _frames(settings, fps: float) -> int:
     return max(2, round(settings.duration_seconds * fps))
 
 
+def chosen_model(settings, task: str, attr: str) -> str | None:
+    """The model the panel asks for (None: the active one), refused when the cached list knows it unavailable."""
+    return wire.check_model(CONNECTION.get("models"), task, getattr(settings, attr))
+
+
+def served_by(result) -> str:
+    """The status line's note on which model served a result."""
+    return f"model {result.model}"
+
+
 def _stream(context, request: dict) -> client.JobStream:
     return client.JobStream(preferences.backend(context), request)
 
@@ -173,8 +183,9 @@ def start_generate(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
     rig_read.require_armature(obj)
-    fps = channels.scene_fps(scene)
+    fps = wire.check_fps(channels.scene_fps(scene))
     frames = wire.check_frames(_frames(s, fps))
+    model = chosen_model(s, "text2motion", "generate_model")
     start = scene.frame_start
     traj = trajectories.sample_trajectory(s.trajectory, frames) if s.trajectory else None
     targets = []
@@ -190,7 +201,7 @@ def start_generate(context, obj) -> jobs.Job:
     rig = rig_read.read_rig(obj)
     req = wire.text2motion_request(s.prompt, frames, fps, start_frame=start, seed=s.seed,
                                    num_variations=s.variations, rig=rig.spec(bone_map_overrides(obj)),
-                                   trajectory=traj, joint_targets=targets)
+                                   trajectory=traj, joint_targets=targets, model=model)
     preview = Preview(obj)
     name, prompt = action_name(s.prompt), s.prompt
     mode = s.apply_mode
@@ -209,7 +220,8 @@ def start_generate(context, obj) -> jobs.Job:
         undo_push("MotionLoom Generate")
         job.actions = names
         job.result = result
-        text = f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, {result.model})"
+        text = (f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, "
+                f"{served_by(result)})")
         if targets:
             job.target_errors = measure_targets(live_object(obj_name), targets, result)
             text += "; " + describe_target_errors(job.target_errors, bpy.context.scene)
@@ -225,6 +237,8 @@ def start_inbetween(context, obj) -> jobs.Job:
     s = context.scene.motionloom
     scene = context.scene
     rig_read.require_armature(obj)
+    fps = wire.check_fps(channels.scene_fps(scene))
+    model = chosen_model(s, "inbetween", "inbetween_model")
     bones = None
     if s.inbetween_bones == "SELECTED":
         sel = [pb.name for pb in obj.pose.bones if compat.pose_bone_selected(pb)]
@@ -236,9 +250,8 @@ def start_inbetween(context, obj) -> jobs.Job:
             else (scene.frame_start, scene.frame_end)
         keys = key_read.read_keys(obj, bones, frame_range=rng)
     rig = rig_read.read_rig(obj)
-    fps = channels.scene_fps(scene)
     req = wire.inbetween_request(keys.spec(), fps, rig=rig.spec(bone_map_overrides(obj)),
-                                 frame_range=keys.frame_range)
+                                 frame_range=keys.frame_range, model=model)
     action, _slot = compat.assigned(obj)
     fingerprint = action_write.action_fingerprint(action)
     obj_name, act_name = obj.name, action.name
@@ -269,7 +282,7 @@ def start_inbetween(context, obj) -> jobs.Job:
         job.keys_added = n
         job.result = result
         lo, hi = keys.frame_range
-        return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({result.model})"
+        return f"filled {n} keys on {len(keys.bones)} bones between frames {lo} and {hi} ({served_by(result)})"
 
     job = jobs.Job("inbetween", "In-between", stream=_stream(context, req), on_partial=on_partial,
                    on_result=on_result, preview=preview,
@@ -326,9 +339,33 @@ def read_source(context, target):
     return action_write.run_steps(read_source_steps(context, target, None))
 
 
+REFERENCES = {"AUTO": "auto", "REST": "rest", "TPOSE": "tpose"}  # the panel's Reference Pose -> source_reference
+
+
+def source_reference(choice: str, f: int, motion, scene_fps: float):
+    """The request's ``source_reference`` for the panel's Reference Pose ``choice``: "auto" / "rest" / "tpose", or
+    for Frame the sample of ``motion`` (as sent, after cropping) that sits on source frame ``f``."""
+    if choice != "FRAME":
+        return REFERENCES[choice]
+    i = round((f - motion.start_frame) * motion.fps / scene_fps)
+    last = motion.start_frame + (motion.num_frames - 1) * scene_fps / motion.fps
+    if not 0 <= i < motion.num_frames:
+        raise channels.SceneError(f"the reference frame {f} is outside the source frames being retargeted "
+                                  f"({motion.start_frame}..{last:g}): pick a frame inside them")
+    return int(i)
+
+
+def describe_reference(result) -> str:
+    """The status line's note on the reference pose the backend read the source against."""
+    used = result.info.get("source_reference")
+    return f"; reference pose: {used}" if used else ""
+
+
 def start_retarget(context, target) -> jobs.Job:
     s = context.scene.motionloom
     rig_read.require_armature(target, "the target (the selected armature)")
+    fps = wire.check_fps(channels.scene_fps(context.scene))
+    model = chosen_model(s, "retarget", "retarget_model")
     backend = preferences.backend(context)
     current = None
     if s.retarget_pose_as_rest:
@@ -336,9 +373,9 @@ def start_retarget(context, target) -> jobs.Job:
     else:
         rig = rig_read.read_rig(target)
     target_map = bone_map_overrides(target)
-    fps = channels.scene_fps(context.scene)
     obj_name = target.name
     mode, in_place = s.apply_mode, s.retarget_in_place
+    reference_choice = (s.retarget_reference, s.retarget_reference_frame)
 
     def on_rest(m):  # a result solved against the current pose, back onto the real rest
         return m if current is None or m.space != "rig" else channels.compose_with_pose(m, current)
@@ -356,8 +393,9 @@ def start_retarget(context, target) -> jobs.Job:
         source = wire.motion_spec(motion.bones, motion.parents, motion.fps, motion.rotations_xyzw, root_loc,
                                   motion.start_frame, "rig", motion.root_bone, motion.location_bones or None,
                                   motion.locations)
+        reference = source_reference(*reference_choice, motion, fps)
         req = wire.retarget_request(source, rig.spec(target_map), fps, source_rig=src_rig.spec(src_map),
-                                    start_frame=motion.start_frame)
+                                    start_frame=motion.start_frame, model=model, source_reference=reference)
         return client.JobStream(backend, req)
 
     def on_partial(job, m):
@@ -374,7 +412,8 @@ def start_retarget(context, target) -> jobs.Job:
         job.result = result
         if result.bone_map:
             job.bone_map = list(result.bone_map)
-        return f"created {names[0]!r} ({result.motions[0].num_frames} frames, {result.model})"
+        return (f"created {names[0]!r} ({result.motions[0].num_frames} frames, {served_by(result)})"
+                + describe_reference(result))
 
     job.prepare, job.on_partial, job.on_result = prepare(), on_partial, on_result
     job.message = "reading the source"

@@ -60,6 +60,15 @@ def draw_backend_log(layout, expanded: bool) -> None:
             box.label(text=line[:90] or " ")
 
 
+def draw_model_chooser(layout, settings, task: str, attr: str, only_if_choice: bool = False) -> None:
+    """The task's model dropdown (filled after Check Connection); with ``only_if_choice`` it shows only when the
+    backend offers more than one model for the task, or one was chosen before."""
+    from . import properties
+    if only_if_choice and len(properties.model_choices(task, getattr(settings, attr))) <= 2:
+        return
+    layout.prop(settings, attr + "_choice", text="Model")
+
+
 class MOTIONLOOM_PT_main(_Panel, bpy.types.Panel):
     bl_label = "MotionLoom"
 
@@ -143,6 +152,7 @@ class MOTIONLOOM_PT_generate(_Panel, bpy.types.Panel):
         col = row.column(align=True)
         col.operator("motionloom.target_add", text="", icon="ADD")
         col.operator("motionloom.target_remove", text="", icon="REMOVE")
+        draw_model_chooser(layout, s, "text2motion", "generate_model")
         layout.prop(s, "apply_mode", expand=True)
         if _armature(context) is None:
             layout.label(text="Select an armature", icon="INFO")
@@ -158,6 +168,7 @@ class MOTIONLOOM_PT_inbetween(_Panel, bpy.types.Panel):
         s = context.scene.motionloom
         layout.prop(s, "inbetween_bones", expand=True)
         layout.prop(s, "inbetween_range", expand=True)
+        draw_model_chooser(layout, s, "inbetween", "inbetween_model")
         obj = _armature(context)
         if obj is None:
             layout.label(text="Select an armature", icon="INFO")
@@ -198,6 +209,11 @@ class MOTIONLOOM_PT_retarget(_Panel, bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(s, "retarget_frame_start")
             row.prop(s, "retarget_frame_end")
+        row = layout.row(align=True)
+        row.prop(s, "retarget_reference", text="Reference")
+        if s.retarget_reference == "FRAME":
+            row.prop(s, "retarget_reference_frame", text="")
+        draw_model_chooser(layout, s, "retarget", "retarget_model", only_if_choice=True)
         layout.prop(s, "apply_mode", expand=True)
         obj = _armature(context)
         layout.label(text=f"Target: {obj.name}" if obj else "Target: select an armature", icon="ARMATURE_DATA")

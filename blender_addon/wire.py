@@ -17,6 +17,11 @@ import numpy as np
 SCHEMA_VERSION = "1"
 MAX_FRAMES = 10_000
 MAX_PROMPT_CHARS = 500
+MAX_BONES = 1_000  # bones of a rig or a motion
+MAX_FRAME_BONES = 2_000_000  # frames x bones (x variations) of a request's result
+MIN_FPS = 1.0  # frame rates of requests and motions
+MAX_FPS = 240.0
+SOURCE_REFERENCES = ("auto", "rest", "tpose")  # a retarget request's source_reference, or a source frame (int)
 EVENT_TYPES = ("queued", "started", "progress", "partial", "result", "error", "cancelled")
 TERMINAL_EVENTS = ("result", "error", "cancelled")
 # the canonical (SMPL) joints bone maps and joint targets name; equal to backend.motion.skeleton.CANONICAL_JOINTS
@@ -62,6 +67,7 @@ def rig_spec(name: str, bones, parents, rest_matrices, tails=None, matrix_world=
              bone_map: dict | None = None, floor: float | None = None) -> dict:
     """RigSpec: ``rest_matrices`` are ``bone.matrix_local`` (B,4,4, armature space); ``floor``: world height of the
     ground the rig stands on (None: the backend takes its rest pose's lowest joint)."""
+    check_bones(len(bones), f"rig {name!r}")
     d = {"name": name[:256], "bones": list(bones), "parents": [int(p) for p in parents],
          "rest_matrices": encode_array(rest_matrices, f"rest matrices of rig {name!r}")}
     if tails is not None:
@@ -110,13 +116,47 @@ def key_spec(frames, bones, rotations_xyzw, root_translation, mask=None, root_ma
 
 def motion_spec(bones, parents, fps, rotations_xyzw, root_translation, start_frame=1, space="rig",
                 root_bone=None, location_bones=None, locations=None) -> dict:
+    check_bones(len(bones), "the source motion")
     d = {"schema_version": SCHEMA_VERSION, "space": space, "bones": list(bones), "parents": [int(p) for p in parents],
-         "fps": float(fps), "start_frame": int(start_frame),
+         "fps": check_fps(fps, "the source motion"), "start_frame": int(start_frame),
          "rotations": encode_array(rotations_xyzw, "motion rotations"),
          "root_translation": encode_array(root_translation, "motion root translation")}
     if root_bone is not None:
         d["root_bone"] = root_bone
     _location_channels(d, location_bones, locations, "motion")
+    return d
+
+
+def check_fps(fps: float, what: str = "the scene") -> float:
+    """A frame rate the backend accepts (``MIN_FPS``..``MAX_FPS``), else a sentence saying what to change."""
+    fps = float(fps)
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        fix = ("set a frame rate in that range (Output Properties > Format > Frame Rate)" if what == "the scene"
+               else "resample it to a rate in that range first")
+        raise WireError(f"{what} runs at {fps:g} fps, outside the {MIN_FPS:g}-{MAX_FPS:g} fps the backend works "
+                        f"with: {fix}")
+    return fps
+
+
+def check_bones(n: int, what: str) -> None:
+    if n > MAX_BONES:
+        raise WireError(f"{what} has {n} bones, more than the backend's limit of {MAX_BONES:,}")
+
+
+def check_frame_bones(frames: int, bones: int, variations: int = 1, what: str = "the result") -> None:
+    """Refuse results of more than ``MAX_FRAME_BONES`` bone-frames before sending (the backend would answer 422)."""
+    n = int(frames) * max(1, int(bones)) * max(1, int(variations))
+    if n > MAX_FRAME_BONES:
+        times = f" x {variations} variations" if variations > 1 else ""
+        raise WireError(f"{what} would hold {frames} frames x {bones} bones{times} = {n:,} bone-frames, more than "
+                        f"the backend's limit of {MAX_FRAME_BONES:,}: ask for at most "
+                        f"{max(1, MAX_FRAME_BONES // (max(1, bones) * max(1, variations))):,} frames on this rig")
+
+
+def with_model(d: dict, model: str | None) -> dict:
+    """Name the model that should serve the request (None or "": the task's active model)."""
+    if model:
+        d["model"] = str(model)
     return d
 
 
@@ -132,14 +172,15 @@ def check_frames(frames: int) -> int:
 
 def text2motion_request(prompt: str, frames: int, fps: float, start_frame: int = 1, seed: int = 0,
                         num_variations: int = 1, rig: dict | None = None, trajectory=None,
-                        joint_targets: list | None = None) -> dict:
+                        joint_targets: list | None = None, model: str | None = None) -> dict:
     prompt = (prompt or "").strip()
     if not prompt:
         raise WireError("the prompt is empty: describe the motion, e.g. 'a person walks forward'")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise WireError(f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
-    d = {"task": "text2motion", "prompt": prompt, "frames": check_frames(frames), "fps": float(fps),
+    d = {"task": "text2motion", "prompt": prompt, "frames": check_frames(frames), "fps": check_fps(fps),
          "start_frame": int(start_frame), "seed": int(seed), "num_variations": int(num_variations)}
+    check_frame_bones(frames, len(rig["bones"]) if rig is not None else len(CANONICAL_JOINTS), num_variations)
     if rig is not None:
         d["rig"] = rig
     if trajectory is not None:
@@ -148,26 +189,88 @@ def text2motion_request(prompt: str, frames: int, fps: float, start_frame: int =
     if joint_targets:
         d["joint_targets"] = [{"joint": j, "frame": int(f), "position": [float(x) for x in p]}
                               for j, f, p in joint_targets]
-    return d
+    return with_model(d, model)
 
 
-def inbetween_request(keys: dict, fps: float, rig: dict | None = None, frame_range=None, seed: int = 0) -> dict:
-    d = {"task": "inbetween", "keys": keys, "fps": float(fps), "seed": int(seed),
-         "start_frame": int(frame_range[0] if frame_range else keys["frames"][0])}
+def inbetween_request(keys: dict, fps: float, rig: dict | None = None, frame_range=None, seed: int = 0,
+                      model: str | None = None) -> dict:
+    lo, hi = frame_range if frame_range is not None else (keys["frames"][0], keys["frames"][-1])
+    if hi - lo + 1 > MAX_FRAMES:
+        raise WireError(f"frames {lo}..{hi} are {hi - lo + 1} frames, more than the backend's limit of {MAX_FRAMES}: "
+                        "in-between a shorter range")
+    # the result carries every keyed bone, the location bones and the root bone on every frame
+    carried = set(keys["bones"]) | set(keys.get("location_bones") or []) | {keys.get("root_bone")} - {None}
+    check_frame_bones(hi - lo + 1, max(len(carried), 1 if rig is not None else len(CANONICAL_JOINTS)))
+    d = {"task": "inbetween", "keys": keys, "fps": check_fps(fps), "seed": int(seed), "start_frame": int(lo)}
     if rig is not None:
         d["rig"] = rig
     if frame_range is not None:
         d["frame_range"] = [int(frame_range[0]), int(frame_range[1])]
-    return d
+    return with_model(d, model)
+
+
+def retarget_result_frames(source_frames: int, source_fps: float, fps: float) -> int:
+    """Frames of a retarget result: the source's, or as many as resampling it to ``fps`` makes (as the backend)."""
+    if abs(source_fps - fps) <= 1e-6 or source_frames < 2:
+        return int(source_frames)
+    return round((source_frames - 1) / source_fps * fps) + 1
 
 
 def retarget_request(source: dict, target_rig: dict, fps: float, source_rig: dict | None = None,
-                     start_frame: int = 1) -> dict:
+                     start_frame: int = 1, model: str | None = None, source_reference="auto") -> dict:
+    """``source_reference``: the pose the source stands like a T-pose in: "auto", "rest", "tpose" (estimated from
+    its bones) or a frame of ``source`` (0 = its first sample)."""
+    T = int(source["rotations"]["shape"][0])
+    frames = retarget_result_frames(T, source["fps"], check_fps(fps))
+    if frames > MAX_FRAMES:
+        raise WireError(f"the source's {T} frames at {source['fps']:g} fps make {frames} frames at {fps:g} fps, more "
+                        f"than the backend's limit of {MAX_FRAMES}: retarget a shorter range")
+    check_frame_bones(frames, len(target_rig["bones"]))
+    if isinstance(source_reference, bool) or not (source_reference in SOURCE_REFERENCES
+                                                  or isinstance(source_reference, int)):
+        raise WireError(f"the reference pose must be one of {', '.join(SOURCE_REFERENCES)} or a frame number, "
+                        f"not {source_reference!r}")
+    if isinstance(source_reference, int) and not 0 <= source_reference < T:
+        raise WireError(f"the reference frame is sample {source_reference} of a source with {T} frames (0 to "
+                        f"{T - 1}): pick a frame inside the retargeted range")
     d = {"task": "retarget", "source": source, "target_rig": target_rig, "fps": float(fps),
-         "start_frame": int(start_frame)}
+         "start_frame": int(start_frame), "source_reference": source_reference}
     if source_rig is not None:
         d["source_rig"] = source_rig
-    return d
+    return with_model(d, model)
+
+
+# ----------------------------------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model the panel offers for a task (from ``GET /v1/models``)."""
+    name: str
+    kind: str
+    active: bool
+    available: bool
+    note: str
+
+
+def task_models(models, task: str) -> list[ModelChoice]:
+    """The backend's models for one task (``GET /v1/models``), active first; malformed entries are skipped."""
+    out = []
+    for m in models or ():
+        if not isinstance(m, dict) or m.get("task") != task or not isinstance(m.get("name"), str):
+            continue
+        out.append(ModelChoice(m["name"], str(m.get("kind", "")), bool(m.get("active", True)),
+                               bool(m.get("available", True)), str(m.get("note") or "")))
+    return sorted(out, key=lambda c: not c.active)
+
+
+def check_model(models, task: str, name: str | None) -> str | None:
+    """The model to send (None: the active one); refuses a name the cached list knows as unavailable."""
+    if not name:
+        return None
+    for c in task_models(models, task):
+        if c.name == name and not c.available:
+            raise WireError(f"the model {name!r} is not available on this backend ({c.note or 'no weights'}): "
+                            "choose another in the panel, or Active Model")
+    return name
 
 
 # --------------------------------------------------------------------------------------------------- replies

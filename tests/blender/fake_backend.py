@@ -36,7 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from backend import schema
 
 ARGS = None
-JOBS: dict = {}
+JOBS: dict = {}  # every job request as it arrived (GET /fake/requests lists them in order)
+# (name, task, active, available, note): more than one model for generation and in-betweening, one for retargeting
+MODELS = (("fake-lerp", "inbetween", True, True, "linear in-betweens"),
+          ("fake-learned", "inbetween", False, True, "a second in-betweener (answers like fake-lerp)"),
+          ("fake-missing", "inbetween", False, False, "needs weights/fake.safetensors"),
+          ("fake-rest", "text2motion", True, True, "rest poses"),
+          ("fake-retrieval", "text2motion", False, True, "rest poses too"),
+          ("fake-rest", "retarget", True, True, "rest poses"))
 CANCELLED: set = set()
 
 
@@ -120,19 +127,45 @@ def with_switches(m: dict) -> dict:
     return m
 
 
+def served_by(req: dict) -> str:
+    """The model a request names, else its task's active one (unknown names were refused at submit)."""
+    return req.get("model") or next(n for n, t, active, _a, _n in MODELS if t == req["task"] and active)
+
+
+def model_problem(req: dict) -> str | None:
+    """The real server's 422 sentence for a model the task does not have or cannot load."""
+    name, task = req.get("model"), req.get("task")
+    if name is None or task == "echo":
+        return None
+    entry = next((m for m in MODELS if m[0] == name and m[1] == task), None)
+    if entry is None:
+        return f"no {task} model named {name!r}"
+    if not entry[3]:
+        return f"{task} is not available on this installation: {name} needs weights"
+    return None
+
+
+def reference_used(choice) -> str:
+    """What the real backend's info.source_reference says for each request value."""
+    if isinstance(choice, int):
+        return f"frame {choice} of the source"
+    return {"rest": "rest pose", "tpose": "T-pose estimated from the skeleton"}.get(choice, "rest pose (a T/A-pose)")
+
+
 def result_for(req: dict) -> dict:
     task = req["task"]
     if task == "inbetween":
-        return {"motions": [inbetween(req)], "model": "fake-lerp"}
+        return {"motions": [inbetween(req)], "model": served_by(req)}
     if task == "text2motion":
         traj = unarr(req["trajectory"]) if req.get("trajectory") else None
         ms = [with_switches(rest_motion(req["rig"], req["frames"], req["fps"], req.get("start_frame", 1), traj))
               for _ in range(req.get("num_variations", 1))]
-        return {"motions": ms, "model": "fake-rest"}
+        return {"motions": ms, "model": served_by(req)}
     if task == "retarget":
         T = req["source"]["rotations"]["shape"][0]
         return {"motions": [with_switches(rest_motion(req["target_rig"], T, req["fps"], req.get("start_frame", 1)))],
-                "model": "fake-rest"}
+                "model": served_by(req), "info": {"source_reference": reference_used(req.get("source_reference",
+                                                                                             "auto"))}}
     return {"motions": [], "model": "echo"}
 
 
@@ -171,9 +204,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {"status": "ok", "version": "fake-0", "schema_version": "1", "device": "cpu",
                                     "queue_length": 0, "models": []})
         if self.path == "/v1/models":
-            return self._json(200, [{"name": n, "task": t, "kind": "baseline", "loaded": True, "training_data": "none"}
-                                    for n, t in (("fake-lerp", "inbetween"), ("fake-rest", "text2motion"),
-                                                 ("fake-rest", "retarget"))])
+            return self._json(200, [{"name": n, "task": t, "kind": "baseline", "loaded": True, "training_data": "none",
+                                     "active": active, "available": available, "note": note}
+                                    for n, t, active, available, note in MODELS])
+        if self.path == "/fake/requests":
+            return self._json(200, list(JOBS.values()))
         if self.path.startswith("/v1/jobs/") and self.path.endswith("/events"):
             return self._events(self.path.split("/")[3])
         self._json(404, {"error": "not found"})
@@ -198,6 +233,8 @@ class Handler(BaseHTTPRequestHandler):
                 TypeAdapter(schema.JobRequest).validate_python(body)
             except ValueError as e:  # pydantic.ValidationError
                 return self._json(422, {"error": _sentences(e)})
+            if model_problem(body):
+                return self._json(422, {"error": model_problem(body)})
             job_id = uuid.uuid4().hex[:12]
             JOBS[job_id] = body
             return self._json(202, {"job_id": job_id, "status": "queued", "events_url": f"/v1/jobs/{job_id}/events"})

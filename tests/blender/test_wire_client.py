@@ -148,3 +148,92 @@ def test_location_keys_and_source_locations_validate_against_the_backend():
     with pytest.raises(wire.WireError, match="not a number"):
         wire.key_spec([1, 9], ["b0"], q[:, :1], np.zeros((2, 3)), location_bones=["b1"],
                       locations=np.full((2, 1, 3), np.nan))
+
+
+def _src(T=5, fps=30.0):
+    return wire.motion_spec(["b0", "b1", "b2"], [-1, 0, 1], fps, np.tile([0, 0, 0, 1.0], (T, 3, 1)),
+                            np.zeros((T, 3)), 1, "rig", "b0")
+
+
+@pytest.mark.parametrize("reference", ["auto", "rest", "tpose", 0, 4])
+def test_model_and_source_reference_validate_against_the_backend_schema(reference):
+    rt = JOB.validate_python(wire.retarget_request(_src(), _rig(), 30.0, source_rig=_rig(), model="rest-offset-transfer",
+                                                   source_reference=reference))
+    assert rt.model == "rest-offset-transfer" and rt.source_reference == reference
+    t2m = wire.text2motion_request("walk", 10, 30.0, rig=_rig(), model=None)
+    assert "model" not in t2m and JOB.validate_python(t2m).model is None  # default: the active model
+
+
+@pytest.mark.parametrize("reference", [5, -1, "first", 1.5])
+def test_a_bad_source_reference_is_refused_by_both_sides(reference):
+    with pytest.raises(wire.WireError, match="reference"):
+        wire.retarget_request(_src(), _rig(), 30.0, source_rig=_rig(), source_reference=reference)
+    body = wire.retarget_request(_src(), _rig(), 30.0, source_rig=_rig())
+    body["source_reference"] = reference
+    with pytest.raises(ValueError):
+        JOB.validate_python(body)
+
+
+@pytest.mark.parametrize("fps", [0.5, 0.99, 1.0, 24.0, 240.0, 240.5, 1e-300, float("inf")])
+def test_the_addon_refuses_exactly_the_frame_rates_the_backend_refuses(fps):
+    body = {"task": "text2motion", "prompt": "walk", "frames": 10, "fps": fps}
+    try:
+        JOB.validate_python(body)
+        backend_ok = True
+    except ValueError:
+        backend_ok = False
+    try:
+        wire.text2motion_request("walk", 10, fps)
+        addon_ok = True
+    except wire.WireError as e:
+        assert "fps, outside the 1-240 fps the backend works with" in str(e)
+        addon_ok = False
+    assert addon_ok == backend_ok == (1.0 <= fps <= 240.0)
+
+
+@pytest.mark.parametrize("frames,variations", [(10_000, 1), (10_000, 8), (5_000, 8), (4_500, 8)])
+def test_the_addon_refuses_exactly_the_sizes_the_backend_refuses(frames, variations):
+    rig = _rig(50)
+    body = wire.text2motion_request("walk", 10, 30.0, rig=rig)
+    body.update(frames=frames, num_variations=variations)
+    try:
+        JOB.validate_python(body)
+        backend_ok = True
+    except ValueError:
+        backend_ok = False
+    try:
+        wire.text2motion_request("walk", frames, 30.0, rig=rig, num_variations=variations)
+        addon_ok = True
+    except wire.WireError as e:
+        assert "bone-frames, more than the backend's limit of 2,000,000" in str(e)
+        addon_ok = False
+    assert addon_ok == backend_ok == (frames * 50 * variations <= 2_000_000)
+
+
+@pytest.mark.parametrize("T,src_fps,fps", [(100, 30.0, 30.0), (100, 30.0, 24.0), (7, 120.0, 30.0), (2, 1.0, 240.0)])
+def test_retarget_result_frames_equal_the_backends(T, src_fps, fps):
+    rt = JOB.validate_python(wire.retarget_request(_src(T, src_fps), _rig(), fps, source_rig=_rig()))
+    assert wire.retarget_result_frames(T, src_fps, fps) == rt.result_frames
+
+
+def test_a_rig_over_the_bone_limit_is_refused_in_words():
+    B = wire.MAX_BONES + 1
+    with pytest.raises(wire.WireError, match="rig 'big' has 1001 bones, more than the backend's limit of 1,000"):
+        wire.rig_spec("big", [f"b{i}" for i in range(B)], [-1] * B, np.tile(np.eye(4), (B, 1, 1)))
+
+
+def test_task_models_reads_the_model_list():
+    models = [{"name": "b", "task": "inbetween", "kind": "baseline", "active": False},
+              {"name": "a", "task": "inbetween", "kind": "learned", "active": True, "available": False, "note": "x"},
+              {"name": "c", "task": "retarget"}, "junk", {"task": "inbetween"}]
+    got = wire.task_models(models, "inbetween")
+    assert [(c.name, c.active, c.available) for c in got] == [("a", True, False), ("b", False, True)]
+    assert wire.check_model(models, "inbetween", "b") == "b" and wire.check_model(models, "inbetween", "") is None
+    with pytest.raises(wire.WireError, match="'a' is not available on this backend \\(x\\)"):
+        wire.check_model(models, "inbetween", "a")
+
+
+def test_a_source_motion_outside_the_frame_rates_says_so():
+    with pytest.raises(wire.WireError, match="the source motion runs at 480 fps, outside the 1-240 fps the backend "
+                                             "works with: resample it"):
+        _src(5, 480.0)

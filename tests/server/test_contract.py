@@ -124,11 +124,36 @@ def test_options_lists_every_method_of_a_path(client):
 def test_the_addon_wire_constants_equal_the_schema():
     wire = load_wire()
     shared = [n for n in dir(wire) if n.isupper() and hasattr(schema, n)]
-    assert {"SCHEMA_VERSION", "MAX_FRAMES", "MAX_PROMPT_CHARS"} <= set(shared)
+    assert {"SCHEMA_VERSION", "MAX_FRAMES", "MAX_PROMPT_CHARS", "MIN_FPS", "MAX_FPS", "MAX_FRAME_BONES",
+            "MAX_BONES"} <= set(shared)
     for n in shared:
         assert getattr(wire, n) == getattr(schema, n), n
     assert tuple(wire.EVENT_TYPES) == schema.JobEvent.model_fields["type"].annotation.__args__
     assert tuple(wire.TERMINAL_EVENTS) == TERMINAL
+
+
+def test_the_addons_source_references_are_the_schemas():
+    ann = schema.RetargetRequest.model_fields["source_reference"].annotation
+    literal = next(a for a in ann.__args__ if getattr(a, "__args__", None) and all(isinstance(x, str)
+                                                                                  for x in a.__args__))
+    assert tuple(load_wire().SOURCE_REFERENCES) == literal.__args__
+
+
+def test_the_addons_model_chooser_reads_the_servers_model_list_and_its_choice_is_served(client):
+    """What the panel's chooser offers for a task (``wire.task_models`` on ``GET /v1/models``): the task's models,
+    the active one first, with availability; a request naming an available one is served by it."""
+    wire = load_wire()
+    models = client.models()
+    for task in ("text2motion", "inbetween", "retarget"):
+        got = wire.task_models(models, task)
+        assert [c.name for c in got] and sorted(c.name for c in got) == sorted(m["name"] for m in models
+                                                                               if m["task"] == task)
+        assert got[0].active and sum(c.active for c in got) == 1, task
+    ib = {c.name: c for c in wire.task_models(models, "inbetween")}
+    assert ib["slerp-baseline"].available and ib["slerp-baseline"].kind == "baseline"
+    body = wire.inbetween_request(keys(frames=(1, 9)), 30.0, model=wire.check_model(models, "inbetween",
+                                                                                     "slerp-baseline"))
+    assert client.run(body)["model"] == "slerp-baseline"
 
 
 def test_limits_are_defined_once_in_the_schema():
