@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(PY) -m backend demo --out out/demo
 
 test: $(STAMP)
-	$(PY) -m ruff check backend blender_addon tests build.py demo tools
+	$(PY) -m ruff check backend blender_addon tests build.py demo
 	$(PY) -m pytest -q tests
 
 clean-venv:

@@ -50,7 +50,7 @@ def is_walk(texts: list[str]) -> bool:
 def ground_speed(root_xy: np.ndarray, fps: float) -> float:
     """Median ground speed (m/s) of the root path smoothed over one second, over the frames where it travels
     (NaN with under a second of travel)."""
-    k = max(1, int(round(fps)))
+    k = max(1, round(fps))
     if len(root_xy) <= k + 1:
         return float("nan")
     kernel = np.ones(k) / k

@@ -25,9 +25,9 @@ import hashlib
 import multiprocessing as mp
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -96,8 +96,8 @@ def assign_splits(takes: list[tuple[str, str]]) -> dict[str, str]:
     for fam, ts in fams.items():
         ts = sorted(set(ts), key=lambda t: hashlib.sha1(t.encode()).hexdigest())
         n = len(ts)
-        n_test = max(1 if n >= 4 else 0, int(round(TEST_FRACTION * n)))
-        n_val = max(1 if n >= 8 else 0, int(round(VAL_FRACTION * n)))
+        n_test = max(1 if n >= 4 else 0, round(TEST_FRACTION * n))
+        n_val = max(1 if n >= 8 else 0, round(VAL_FRACTION * n))
         for i, t in enumerate(ts):
             out[t] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
     return out
@@ -156,7 +156,7 @@ def _convert(raw: RawClip):
     try:
         m = to_canonical(raw, storage_fps(raw.motion.fps))
         err = None
-    except Exception as e:  # a broken clip is reported, never silently dropped
+    except Exception as e:  # noqa: BLE001 - a broken clip is reported in the manifest, never silently dropped
         m, err = None, f"{type(e).__name__}: {e}"
     return replace(raw, motion=None, source_fps=raw.motion.fps), m, err
 
@@ -193,7 +193,7 @@ def build_corpus(raws: Iterable[RawClip], out: Path, command: str, skipped: dict
         by_take.setdefault(raw.take, []).append((raw, m))
     chosen: list[tuple[RawClip, Motion, list[str]]] = []
     cross_check: dict[str, float] = {}
-    for take, items in by_take.items():
+    for items in by_take.values():
         items.sort(key=lambda rm: (rm[0].priority, rm[0].id))
         raw, m = items[0]
         chosen.append((raw, m, [r.id for r, _ in items[1:]]))

@@ -17,6 +17,7 @@ the built corpus can be committed and carried to a GPU machine:
 from __future__ import annotations
 
 import bz2
+import itertools
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def _unpack(blob: np.ndarray, n: int, dtype) -> np.ndarray:
 def _hemisphere_continuous(q: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Flip quaternion signs so consecutive frames of each clip lie in one hemisphere."""
     q = q.copy()
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         if b - a < 2:
             continue
         dots = np.sum(q[a + 1:b] * q[a:b - 1], axis=-1)

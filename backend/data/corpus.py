@@ -25,9 +25,8 @@ import numpy as np
 
 from ..motion.motion import Motion
 from ..motion.skeleton import CANONICAL, CANONICAL_FPS, FOOT_JOINTS
-from .codec import CODEC, decode, encode
-
 from ..paths import CACHE, DATA
+from .codec import CODEC, decode, encode
 
 DEFAULT_CORPUS = DATA / "corpus"
 CORPUS_V3 = DATA / "corpus_v3"
@@ -58,12 +57,12 @@ class Clip:
             return self.meta["segments"]
         return [{"source": "label", "ref": self.id, "start": 0.0, "end": None, "texts": list(self.texts)}]
 
-    def segment_clip(self, k: int) -> "Clip":
+    def segment_clip(self, k: int) -> Clip:
         """Segment ``k`` as a clip of its own (the take's frames in the segment's span, its sentences)."""
         seg = self.segments[k]
         fps = self.motion.fps
-        a = int(round(seg["start"] * fps))
-        b = self.num_frames if seg["end"] is None else min(self.num_frames, int(round(seg["end"] * fps)) + 1)
+        a = round(seg["start"] * fps)
+        b = self.num_frames if seg["end"] is None else min(self.num_frames, round(seg["end"] * fps) + 1)
         if seg["start"] == 0.0 and seg["end"] is None:
             return Clip(self.id, self.take, self.source, self.licence, list(seg["texts"]), self.split, self.motion,
                         {**self.meta, "segment": seg})
@@ -87,7 +86,7 @@ class Corpus:
     def version(self) -> str:
         return str(self.manifest.get("version"))
 
-    def split(self, name: str) -> "Corpus":
+    def split(self, name: str) -> Corpus:
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
         return Corpus([c for c in self.clips if c.split == name], self.manifest, self.path)

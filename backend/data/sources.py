@@ -12,9 +12,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -169,7 +169,7 @@ def cmu_daz24(root: Path, cache: Path) -> Iterator[RawClip]:
 
 # ------------------------------------------------------------------------------------------------------ FBX
 def fbx_to_bvh(fbx: Path, cache: Path) -> list[dict]:
-    """Convert an FBX's actions to BVH with Blender (``tools/blender_fbx_to_bvh.py`` in a subprocess), cached by the
+    """Convert an FBX's actions to BVH with Blender (``blender_fbx_to_bvh.py`` beside this module, in a separate Blender process: the backend itself never imports bpy), cached by the
     FBX's content hash. Returns the script's records. Raises RuntimeError when Blender (bpy) is unavailable."""
     digest = hashlib.sha1(fbx.read_bytes()).hexdigest()[:16]
     out = cache / f"{fbx.stem}-{digest}"
@@ -179,8 +179,8 @@ def fbx_to_bvh(fbx: Path, cache: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("BLENDER_USER_RESOURCES", str(cache / "bl_user"))
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "blender_fbx_to_bvh.py"), str(fbx), str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("blender_fbx_to_bvh.py")), str(fbx), str(out)],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"Blender could not convert {fbx.name}: {proc.stderr.strip()[-400:]}")
     recs = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
@@ -196,7 +196,7 @@ def cmu_isaacgym_fbx(root: Path, cache: Path) -> Iterator[RawClip]:
         recs = fbx_to_bvh(fbx, cache)
         take = cmu_take_from_name(fbx.name)
         for r in recs:
-            bvh = next((cache.glob(f"{fbx.stem}-*/{r['bvh']}")))
+            bvh = next(cache.glob(f"{fbx.stem}-*/{r['bvh']}"))
             m = load_bvh(bvh, up="Z")
             ref, notes = None, []
             if _is_tpose_frame(m):

@@ -34,7 +34,7 @@ class TextSegment:
 
 def _clean(sentence: str) -> str:
     s = " ".join(sentence.strip().split())
-    return s[:-1] if s.endswith(".") else s
+    return s.removesuffix(".")
 
 
 def read_humanml3d(path: Path) -> dict[str, list[TextSegment]]:

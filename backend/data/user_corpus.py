@@ -185,7 +185,7 @@ def load_folder(folder: Path, log=print) -> list[Clip]:
                 m, prof = bvh_to_canonical(f)
             else:
                 m, prof = npz_to_canonical(f), "amass_smpl"
-        except Exception as e:  # one broken file must not stop a long import; it is reported
+        except Exception as e:  # noqa: BLE001 - one broken file must not stop a long import; it is reported
             log(f"skipping {f.name}: {type(e).__name__}: {e}")
             continue
         rel = str(f.relative_to(folder).with_suffix(""))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..motion.motion import Motion
 from ..models.features import motion_to_features
+from ..motion.motion import Motion
 from .corpus import Clip
 
 
@@ -23,7 +23,7 @@ class Augment:
     time_warp: tuple[float, float] = (0.8, 1.25)
 
     @classmethod
-    def none(cls) -> "Augment":
+    def none(cls) -> Augment:
         return cls(mirror=0.0, random_facing=False, time_warp=(1.0, 1.0))
 
 
@@ -42,9 +42,11 @@ def cut_window(m: Motion, start: int, length: int) -> tuple[Motion, np.ndarray]:
     return w, real
 
 
-def sample_window(clip: Clip, length: int, rng: np.random.Generator, aug: Augment = Augment(),
+def sample_window(clip: Clip, length: int, rng: np.random.Generator, aug: Augment | None = None,
                   canonicalize: bool = True, contacts: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented window of ``length`` frames from ``clip``: (features (length, D), real-frame mask)."""
+    """One augmented window of ``length`` frames from ``clip``: (features (length, D), real-frame mask).
+    ``aug``: the augmentations (default: :class:`Augment`'s defaults)."""
+    aug = aug or Augment()
     m = clip.motion
     lo, hi = aug.time_warp
     speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else 1.0
@@ -64,9 +66,3 @@ def sample_window(clip: Clip, length: int, rng: np.random.Generator, aug: Augmen
         seg = seg.with_contacts()
     w, real = cut_window(seg, 0, length)
     return motion_to_features(w, contacts=contacts), real
-
-
-def clip_weights(clips: list[Clip], length: int) -> np.ndarray:
-    """Sampling weights proportional to the number of distinct windows a clip offers (at least one)."""
-    w = np.array([max(1, c.num_frames - length + 1) for c in clips], np.float64)
-    return w / w.sum()

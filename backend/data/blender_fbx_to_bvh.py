@@ -1,6 +1,6 @@
 """Convert every action of every armature in an FBX file to BVH with Blender (bpy module), for the corpus build.
 
-Run as a separate process: ``python tools/blender_fbx_to_bvh.py IN.fbx OUT_DIR``; prints one JSON line per written
+Run as a separate process: ``python backend/data/blender_fbx_to_bvh.py IN.fbx OUT_DIR`` (by :func:`backend.data.sources.fbx_to_bvh`; never imported: the backend does not import bpy); prints one JSON line per written
 file ({"armature", "action", "bvh", "frames", "fps"}). The backend never imports bpy; ``backend/data/sources.py``
 calls this script in a subprocess and caches its output.
 """
