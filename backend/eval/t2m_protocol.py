@@ -85,10 +85,10 @@ def facing_error_deg(heading: np.ndarray, xy: np.ndarray, fps: float, min_speed:
 
 
 def s_curve(length: float = 4.0, amplitude: float = 0.6, yaw: float = 0.0, points: int = 200) -> np.ndarray:
-    """(points, 3) an S-shaped path (one full sine period across, ``amplitude`` m to each side) scaled to ``length``
-    metres of arc, starting at the origin heading -Y turned by ``yaw``; z = 0 (flat floor)."""
+    """(points, 3) an S-shaped path: one sine period of ``amplitude`` m to each side over ``length`` m forward,
+    then scaled to ``length`` metres of arc; from the origin heading -Y turned by ``yaw``; z = 0 (flat floor)."""
     u = np.linspace(0.0, 1.0, points)
-    xy = np.stack([amplitude * np.sin(2 * np.pi * u), -u], axis=1)
+    xy = np.stack([amplitude * np.sin(2 * np.pi * u), -length * u], axis=1)
     seg = np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()
     xy = xy * (length / seg)
     c, s = np.cos(yaw), np.sin(yaw)
