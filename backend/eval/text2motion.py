@@ -29,6 +29,7 @@ import json
 import os
 import time
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -120,7 +121,8 @@ def run(args) -> int:
     enc.save()
     say(f"{len(samples)} {args.split} samples ({sum(s.locomotion for s in samples)} locomotion), "
         f"{args.repeats} repeats; retrieval over {len(train_clips)} training text clips ({time.time() - t0:.0f}s)")
-    ctx = dict(np=np, model=model, opts=opts, retr=retr, ev=ev, enc=enc, samples=samples, say=say, t0=t0)
+    ctx = {"np": np, "model": model, "opts": opts, "retr": retr, "ev": ev, "enc": enc, "samples": samples,
+           "say": say, "t0": t0}
     out = {"split": args.split, "corpus": str(corpus.path.name), "corpus_version": corpus.version,
            "samples": len(samples), "locomotion_samples": sum(s.locomotion for s in samples),
            "repeats": args.repeats, "steps": steps, "guidance_scale": args.guidance_scale, "window": args.window,
@@ -352,7 +354,7 @@ def _transitions(args, ctx, out, control):
     from ..models.evaluator.metrics import jerk_profile, transition_jerk
     np, model, opts, retr = ctx["np"], ctx["model"], ctx["opts"], ctx["retr"]
     distinct = sorted({s.text for s in control})
-    pairs = [(a, b) for a, b in zip(distinct, distinct[1:])][:max(1, len(control) // 2)]
+    pairs = list(pairwise(distinct))[:max(1, len(control) // 2)]
     pairs += [(b, a) for a, b in pairs]
     trng = np.random.default_rng(args.seed + 3)
     pos_model, pos_retr, pos_naive, seams = [], [], [], []
