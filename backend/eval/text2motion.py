@@ -152,6 +152,7 @@ def run(args) -> int:
                         "facing_error_deg": out["path"]["facing_error_deg"],
                         "novelty_cm": out["novelty_cm"]["model"],
                         "latency_120f_s": out["latency_s"]["model_120f"], "steps": steps, "verdict": out["verdict"]}
+        meta["eval"] = {k: v for k, v in meta["eval"].items() if v is not None}  # the registry wants numbers/text
         side.write_text(json.dumps(meta, indent=1) + "\n")
     return 0
 
