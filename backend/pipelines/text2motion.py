@@ -10,7 +10,10 @@ honouring trajectories (timed or path only), keys (exact), joint targets and pro
 ``progress`` event per denoising step and the current clean-motion estimate as a ``partial`` (on the request's rig
 when there is one; at most one per 1/20 of the steps, down-sampled in time, see :mod:`backend.pipelines.preview`),
 and refuses requests over its work budget before they are queued (:func:`check`). Rig-space keys are moved to the canonical skeleton through the rig's bone map
-before sampling; joint targets may name canonical joints or mapped rig bones. See :class:`LearnedText2Motion`.
+before sampling; joint targets may name canonical joints or mapped rig bones. A prompt far from every training
+sentence (best sentence-embedding cosine below the threshold chosen on the val split,
+:mod:`backend.models.text.vocabulary`) gets ``info["out_of_vocabulary"]``, a sentence naming the closest training
+text. See :class:`LearnedText2Motion`.
 
 ``retrieval-baseline``: nearest-clip retrieval over the training corpus (``backend.data.corpus``, train split),
 fitted to the length, bent onto the trajectory and split by the timeline
@@ -231,11 +234,23 @@ class LearnedText2Motion:
     name = LEARNED_NAME
     streams_steps = True
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, vocabulary=_UNCHECKED):
         if model is None:
             from ..models.diffusion.model import load_default
             model = load_default()
         self.model = model
+        if vocabulary is _UNCHECKED:  # the training sentences beside the weights (None when not built)
+            from ..models.text.vocabulary import load_vocabulary
+            vocabulary = load_vocabulary()
+        self.vocabulary = vocabulary
+
+    def out_of_vocabulary(self, request: Text2MotionRequest) -> str | None:
+        """A sentence when the prompt (or a timeline entry's) is far from every training text, else None
+        (:meth:`backend.models.text.vocabulary.Vocabulary.note`)."""
+        if self.vocabulary is None:
+            return None
+        prompts = [request.prompt] + [e.prompt for e in request.timeline or []]
+        return self.vocabulary.note(prompts, self.model.encoder)
 
     def controls(self, request: Text2MotionRequest, binding: RigBinding | None):
         """The request's :class:`~backend.models.diffusion.Controls` on the canonical skeleton (frames counted from
@@ -313,5 +328,8 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
         for k, val in vinfo.items():
             if isinstance(val, (int, float, str)):
                 info[k if v == 0 else f"{k}_{v}"] = val
+    note = model.out_of_vocabulary(request) if hasattr(model, "out_of_vocabulary") else None
+    if note:
+        info["out_of_vocabulary"] = note
     return JobResult(motions=motions, bone_map=None if binding is None else binding.bone_map_entries(),
                      model=model.name, info=info)

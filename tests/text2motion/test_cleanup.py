@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.eval.text2motion import toe_skate
+from backend.eval.t2m_protocol import toe_skate
 from backend.models.diffusion.cleanup import cleanup_foot_contacts, pin_targets, two_bone_ik
 from backend.motion.skeleton import CANONICAL
 

@@ -60,20 +60,26 @@ def test_train_evaluator_writes_weights(tiny_corpus, tmp_path):
     assert ev.meta["splits_used"] == ["train"] and 0.0 <= ev.meta["eval"]["val_r_precision_top3"] <= 1.0
 
 
-def test_eval_json_has_every_reported_number():
-    r = _cli("eval", "text2motion", "--split", "test", "--json", "--limit", "2", "--repeats", "1", "--stride",
-             "120", "--latency-runs", "1")
+def test_eval_json_has_every_key_the_checks_read():
+    r = _cli("eval", "text2motion", "--corpus", "data/corpus", "--split", "test", "--json", "--limit", "8",
+             "--repeats", "2", "--control-samples", "3", "--s-curves", "2", "--latency-runs", "1")
     out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["samples"] == 8 and out["repeats"] == 2
     for key in ("model", "retrieval", "real"):
-        assert 0.0 <= out["r_precision_top3"][key] <= 1.0
-    assert set(out["fid"]) == {"model", "retrieval"} and out["fid"]["model"] >= 0
-    assert set(out["diversity"]) == {"model", "retrieval", "real"}
-    assert set(out["foot_skate_ratio"]) >= {"model", "model_no_cleanup", "retrieval", "real"}
-    assert out["traj_error_cm"] < 1.0  # the root channels are imputed
-    assert out["key_error_max"] < 0.1  # keys come back exactly (cm)
+        rp = out["r_precision"][key]
+        assert 0.0 <= rp["top1"] <= rp["top2"] <= rp["top3"] <= 1.0 and rp["top3_ci95"] >= 0
+        assert out["mm_dist"][key] > 0 and out["diversity"][key] > 0
+    assert out["r_precision"]["real"]["top3_ci95"] == 0.0  # with 8 pairs every repeat scores the same batch
+    assert out["fid"]["model"] >= 0 and out["fid"]["retrieval_ci95"] >= 0 and "model_ci95" in out["fid"]
+    assert set(out["skate_locomotion"]) >= {"model", "real"} and out["penetration_cm"]["model"] >= 0
+    assert set(out["path"]) >= {"facing_error_deg", "skate_ratio_vs_real", "root_error_cm"}
+    assert 0 <= out["path"]["facing_error_deg"] <= 180 and out["path"]["root_error_cm"] < 5.0
+    assert out["novelty_cm"]["retrieval"] < 0.5 < out["novelty_cm"]["model"]  # retrieval replays training clips
+    assert out["traj_error_cm"] < 1.0 and out["key_error_max"] < 0.1  # root imputed, keys exact (cm)
     assert out["transition_pj"] > 0 and out["transition_auj"] >= 0
-    assert out["latency_s"]["model_120f"] > 0 and out["latency_s"]["steps"] == 10
-    assert "verdict" in out
+    lat = out["latency_s"]
+    assert lat["model_120f_100steps"] > lat["model_120f"] > 0 and lat["steps"] == 10
+    assert out["verdict"].startswith("the model: ")
 
 
 def test_bench_reports_ratios_against_the_full_schedule():

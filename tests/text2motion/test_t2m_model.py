@@ -59,7 +59,7 @@ def test_path_only_is_covered_at_the_models_own_pace(model):
     assert np.linalg.norm(m.root_pos[0, :2] - path[0, :2]) < 0.01
     assert np.linalg.norm(m.root_pos[-1, :2] - path[-1, :2]) < 0.01
     # every root point lies on the polyline
-    from backend.eval.text2motion import polyline_distance
+    from backend.eval.t2m_protocol import polyline_distance
     assert polyline_distance(m.root_pos[:, :2], path[:, :2]) < 0.01
 
 

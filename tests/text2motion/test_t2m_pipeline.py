@@ -42,6 +42,14 @@ def test_progress_per_step_and_previews():
     assert a.num_frames == 60 and not np.allclose(a.root_pos, b.root_pos)  # variations differ
 
 
+def test_out_of_vocabulary_prompts_say_so_in_the_info():
+    odd = run_job(Text2MotionRequest(prompt="the stock market closed higher today", frames=30, steps=2))
+    note = odd.info["out_of_vocabulary"]
+    assert "far from anything the model was trained on" in note and "closest training text" in note
+    walk = run_job(Text2MotionRequest(prompt="a person walks forward", frames=30, steps=2))
+    assert "out_of_vocabulary" not in walk.info and len(walk.motions) == 1
+
+
 def test_canonical_keys_come_back_bit_for_bit(corpus):
     real = corpus.by_id("cmu_iclone_cc/007_03").motion
     rows = [0, 40, 79]

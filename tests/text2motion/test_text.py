@@ -69,3 +69,35 @@ def test_real_encoder_is_offline_unit_length_and_semantic():
     assert e.shape == (3, EMBED_DIM)
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-4)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+
+
+def test_vocabulary_flags_only_prompts_below_the_threshold_and_survives_storage(tmp_path):
+    from backend.models.retrieval import TokenOverlapEncoder
+    from backend.models.text.vocabulary import Vocabulary, choose_threshold
+    texts = ["a person walks forward", "a person jumps in place", "someone waves with the right hand"]
+    enc = TokenOverlapEncoder(texts + ["stock market closed higher"])
+    vocab = Vocabulary.build(texts, enc, threshold=0.5)
+    assert vocab.note("a person walks forward", enc) is None
+    note = vocab.note(["jump", "stock market closed higher"], enc)  # the first flagged prompt is named
+    assert note.startswith("'stock market closed higher' is far from anything the model was trained on")
+    assert "similarity 0.00, below 0.50" in note
+    path = vocab.save(tmp_path / "v.npz")
+    back = Vocabulary.load(path)
+    assert back.texts == texts and back.threshold == 0.5
+    assert np.abs(back.embeddings @ vocab.embeddings.T - vocab.embeddings @ vocab.embeddings.T).max() < 0.01
+    # the 1% quantile of held-out similarities, rounded down to 0.01
+    assert choose_threshold(np.linspace(0.5, 1.0, 101), 0.01) == 0.5
+    assert choose_threshold(np.array([0.456, 0.9, 0.95]), 0.0) == 0.45
+
+
+def test_stored_vocabulary_separates_corpus_prompts_from_nonsense():
+    from backend.models.text import default_encoder
+    from backend.models.text.vocabulary import VOCABULARY_FILE, load_vocabulary
+    vocab = load_vocabulary()
+    assert vocab is not None, f"{VOCABULARY_FILE} is missing: run `python -m backend eval vocabulary --write`"
+    assert vocab.meta["chosen_on"] == "val" and 0.3 < vocab.threshold < 0.9
+    enc = default_encoder()
+    for ok in ("a person walks forward", "a person does a cartwheel", "someone sits down on a chair"):
+        assert vocab.note(ok, enc) is None, ok
+    for bad in ("the stock market closed higher today", "zxqv blorp fnord"):
+        assert "far from anything the model was trained on" in vocab.note(bad, enc), bad

@@ -1,8 +1,12 @@
 """Text-to-motion metrics, as in the HumanML3D / FlowMDM protocols, in plain numpy.
 
 * :func:`r_precision`: for each motion, its own text and ``batch - 1`` other texts drawn at random from the pool
-  (texts identical to its own are not drawn); hit when its own text is among the ``top`` nearest by cosine.
-  HumanML3D uses batches of 32 and reports top-1/2/3.
+  (texts identical to its own are not drawn); hit when its own text is among the ``top`` nearest by cosine (the
+  evaluator's quick validation score during training).
+* :func:`r_precision_batches`: the HumanML3D protocol: shuffle the (motion, text) pairs, cut them into batches of
+  32 (an incomplete last batch is dropped, as HumanML3D's loader does), rank each motion's 32 texts by Euclidean
+  distance; top-1/2/3 accuracy. :func:`mm_dist`: mean distance of a motion's embedding to its own text's.
+* :func:`mean_ci95`: mean and the 95% interval half-width over repeats as HumanML3D reports it, 1.96 std / sqrt(R).
 * :func:`fid`: Frechet distance between Gaussians fitted to two sets of embeddings.
 * :func:`diversity`: mean distance between embeddings of two random equal-size subsets (HumanML3D: 300 pairs).
 * :func:`jerk_profile` / :func:`transition_jerk`: FlowMDM's Peak Jerk and Area Under the Jerk around seams:
@@ -30,6 +34,44 @@ def r_precision(motion_emb: np.ndarray, text_emb: np.ndarray, texts: list[str], 
             hits += rank < top
             total += 1
     return hits / max(total, 1)
+
+
+def r_precision_batches(motion_emb: np.ndarray, text_emb: np.ndarray, rng: np.random.Generator, batch: int = 32,
+                        tops: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
+    """HumanML3D R-precision: pair ``i`` is (motion_emb[i], text_emb[i]). The pairs are shuffled and cut into
+    batches of ``batch``; within a batch each motion ranks all the batch's texts by Euclidean distance and scores a
+    hit at ``k`` when its own text is among the ``k`` nearest. Fewer pairs than ``batch``: one batch of them all.
+    Returns {k: accuracy}."""
+    m, t = np.asarray(motion_emb, np.float64), np.asarray(text_emb, np.float64)
+    n = len(m)
+    if n < 2:
+        raise ValueError(f"R-precision needs at least 2 (motion, text) pairs, got {n}")
+    order = rng.permutation(n)
+    b = min(batch, n)
+    hits = {k: 0 for k in tops}
+    total = 0
+    for s in range(0, n - b + 1, b):  # the incomplete last batch is dropped
+        idx = order[s:s + b]
+        d = np.linalg.norm(m[idx, None, :] - t[None, idx, :], axis=-1)  # (motion, text)
+        own = np.diag(d)
+        rank = (d < own[:, None]).sum(axis=1)  # texts strictly nearer than the motion's own
+        for k in tops:
+            hits[k] += int((rank < k).sum())
+        total += b
+    return {k: hits[k] / total for k in tops}
+
+
+def mm_dist(motion_emb: np.ndarray, text_emb: np.ndarray) -> float:
+    """Multimodal distance: mean Euclidean distance between each motion's embedding and its own text's."""
+    return float(np.linalg.norm(np.asarray(motion_emb, np.float64) - np.asarray(text_emb, np.float64), axis=1).mean())
+
+
+def mean_ci95(values) -> tuple[float, float]:
+    """(mean, 95% half-width) over repeats, HumanML3D's 1.96 * std / sqrt(R) (std with ddof 0, as numpy's)."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        raise ValueError("no values")
+    return float(v.mean()), float(1.96 * v.std() / np.sqrt(v.size))
 
 
 def _sqrtm_psd(a: np.ndarray) -> np.ndarray:
