@@ -222,6 +222,8 @@ def start_generate(context, obj) -> jobs.Job:
         job.result = result
         text = (f"created {', '.join(repr(n) for n in names)} ({result.motions[0].num_frames} frames, "
                 f"{served_by(result)})")
+        if result.info.get("out_of_vocabulary"):  # the prompt is far from every training sentence: say so
+            text += f". Note: {result.info['out_of_vocabulary']}"
         if targets:
             job.target_errors = measure_targets(live_object(obj_name), targets, result)
             text += "; " + describe_target_errors(job.target_errors, bpy.context.scene)

@@ -160,7 +160,11 @@ def result_for(req: dict) -> dict:
         traj = unarr(req["trajectory"]) if req.get("trajectory") else None
         ms = [with_switches(rest_motion(req["rig"], req["frames"], req["fps"], req.get("start_frame", 1), traj))
               for _ in range(req.get("num_variations", 1))]
-        return {"motions": ms, "model": served_by(req)}
+        info = {}
+        if "stock market" in req.get("prompt", ""):  # what the real service says of a prompt unlike any training text
+            info["out_of_vocabulary"] = (f"{req['prompt']!r} is far from anything the model was trained on "
+                                         "(closest training text: 'a person walks', similarity 0.32, below 0.61)")
+        return {"motions": ms, "model": served_by(req), "info": info}
     if task == "retarget":
         T = req["source"]["rotations"]["shape"][0]
         return {"motions": [with_switches(rest_motion(req["target_rig"], T, req["fps"], req.get("start_frame", 1)))],

@@ -74,6 +74,16 @@ def test_generate_sends_the_chosen_model_and_says_which_served(connected):
     assert json.loads(take["motionloom_take"])["model"] == "fake-retrieval"
 
 
+def test_an_out_of_vocabulary_prompt_is_said_in_the_status_line(connected):
+    load_character()
+    s = bpy.context.scene.motionloom
+    job = _generate(s)
+    assert "far from anything" not in job.message
+    s.prompt = "the stock market closed higher today"
+    job = run_operator("generate", 60)
+    assert job.state == "done" and "Note: 'the stock market closed higher today' is far from anything" in job.message
+
+
 def test_inbetween_sends_its_model_and_refuses_an_unavailable_one_before_sending(connected):
     arm = load_character()
     key_poses(arm)
