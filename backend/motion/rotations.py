@@ -283,7 +283,24 @@ def np_quat_fix_hemisphere(q: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 def np_quat_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return quat_between(_t(a), _t(b)).numpy()
+    """:func:`quat_between` in plain numpy (the same formula, so the same numbers up to rounding; a hot path of the
+    retargeting's IK and foot cleanup, where torch's per-call overhead dominated)."""
+    a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    w = 1.0 + np.sum(a * b, -1, keepdims=True)
+    ax, ay, az, bx, by, bz = a[..., 0], a[..., 1], a[..., 2], b[..., 0], b[..., 1], b[..., 2]
+    xyz = np.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
+    opp = w[..., 0] < 1e-8  # opposite vectors: 180 degrees about any axis orthogonal to a
+    if opp.any():
+        helper = np.where(np.abs(a[..., 0:1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0])
+        ortho = np.cross(a, helper)
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows not opposite may be zero: not used
+            ortho = ortho / np.linalg.norm(ortho, axis=-1, keepdims=True)
+        xyz = np.where(opp[..., None], ortho, xyz)
+        w = np.where(opp[..., None], 0.0, w)
+    q = np.concatenate([xyz, w], axis=-1)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
 def np_quat_angle(q0: np.ndarray, q1: np.ndarray) -> np.ndarray:

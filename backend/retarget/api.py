@@ -294,16 +294,19 @@ def lowest_point(sk: Skeleton, j: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- channels <-> world
-def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
+def motion_to_pose(prep: PreparedRig, motion: Motion, world_rotations: np.ndarray | None = None) -> RigPose:
     """World-aligned motion on the driving skeleton -> pose channels of ``prep.written`` bones (see module doc).
 
     Walks the rig's real hierarchy: each bone's rotation channel makes its world rotation what the motion says,
     given its real parent; bones in ``location_bones`` also get the location that puts their head where the motion
-    says; other bones follow their parents (their heads land where the motion has them by construction)."""
+    says; other bones follow their parents (their heads land where the motion has them by construction).
+    ``world_rotations``: the motion's world rotations (its FK) if the caller has them."""
     src = prep.source
     sk = src.skeleton
     drv = prep.driving
-    G = fk_rotations(motion.rotations, drv.parents)[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
+    if world_rotations is None:
+        world_rotations = fk_rotations(motion.rotations, drv.parents)
+    G = world_rotations[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
     T = G.shape[0]
     par = np.asarray(sk.parents, np.intp)
     roots = par < 0
@@ -476,6 +479,7 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     (world positions (T,3), weights (T,)) to pull the rig's hands to. ``check``: a function called between stages
     (transfer, each leg's cleanup, hands, channels); it may raise to stop the work (a cancelled job)."""
     check = check or (lambda: None)
+    world = None
     _check_canonical(motion)
     prep = prepared or prepare(rig, bone_map, overrides)
     sk = motion.skeleton
@@ -494,16 +498,19 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
             out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend,
                                   floor, check=check)
         check()
-        out, lift = keep_above_floor(out, *floor, blend=blend)
+        world = out.global_rotations_and_positions()  # the floor pass's heights; its rotations serve the channels
+        out, lift = keep_above_floor(out, *floor, blend=blend, fk=world)
         info["floor_lift_max_m"] = float(lift.max())
     if hand_targets:
         check()
+        world = None  # the hands change rotations
         try:
             out = hand_cleanup(out, arm_chains(prep), hand_targets)
         except ValueError as e:
             raise RetargetError(str(e)) from None
     check()
-    return RetargetResult(motion_to_pose(prep, out), prep.bone_map, out, al, info)
+    return RetargetResult(motion_to_pose(prep, out, world[0] if world is not None else None), prep.bone_map, out,
+                          al, info)
 
 
 def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overrides: dict | None = None,

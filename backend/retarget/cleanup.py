@@ -137,8 +137,10 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
 
 
 def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6,
-                        rotations: np.ndarray | None = None, toe_contact: np.ndarray | None = None) -> np.ndarray:
-    """:func:`flat_foot` on local rotation arrays (``rotations``, default the motion's): the new (T,J,4) array."""
+                        rotations: np.ndarray | None = None, toe_contact: np.ndarray | None = None,
+                        copy: bool = True) -> np.ndarray:
+    """:func:`flat_foot` on local rotation arrays (``rotations``, default the motion's): the new (T,J,4) array
+    (``copy=False``: ``rotations`` itself, changed in place; an array the caller owns)."""
     from ..motion.rotations import np_quat_angle, np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
     rotations = motion.rotations if rotations is None else rotations
     if leg.toe is None or not flat.any():
@@ -148,7 +150,7 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
     ankle, toe = p[:, leg.ankle], p[:, leg.toe]
     T = len(flat)
     turn = np.tile([0, 0, 0, 1.0], (T, 1))
-    frames = np.arange(T)
+    ident = np.array([0, 0, 0, 1.0])
     runs = true_runs(flat)
     for k, (start, stop) in enumerate(runs):
         gap_pre = start - runs[k - 1][1] if k > 0 else T
@@ -162,29 +164,32 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
                 start -= 1
             while stop < hi and toe_contact[stop]:
                 stop += 1
-        d = np.maximum(0, np.maximum(start - frames, frames - (stop - 1)))  # frames away from the run
         ends = np.array([start, stop - 1])
         big = np.degrees(np_quat_angle(np_quat_between(np_quat_apply(turn[ends], toe[ends] - ankle[ends]),
-                                                       pin - ankle[ends]), np.array([0, 0, 0, 1.0]))).max()
+                                                       pin - ankle[ends]), ident)).max()
         # a big turn fades over more frames: smoothstep's steepest step is 1.5 / (n + 1) of it; keep that <= 3 deg
         # (but not into the next run's frames, where that run must hold its own pin)
         n = int(min(30, max(blend, np.ceil(1.5 * big / 3.0) - 1))) if blend > 0 else 0
-        n = np.where(frames < start, max(min(blend, n), min(n, gap_pre)), max(min(blend, n), min(n, gap_post)))
+        n_pre, n_post = max(min(blend, n), min(n, gap_pre)), max(min(blend, n), min(n, gap_post))
+        # the weight is 0 further than n_pre / n_post frames from the run: only that window is computed
+        frames = np.arange(max(0, start - n_pre - 1), min(T, stop + n_post + 1))
+        d = np.maximum(0, np.maximum(start - frames, frames - (stop - 1)))  # frames away from the run
+        n = np.where(frames < start, n_pre, n_post)
         w = np.where(d == 0, 1.0, smoothstep(np.clip(1.0 - d / (n + 1), 0.0, 1.0)))
-        on = w > 0
+        on = frames[w > 0]
         # this run's turn, on the foot as the turns so far have left it; outside the run, the turn of its first or
         # last frame fades (aiming at the pin from a foot that swings in or away makes one-frame snaps: measured,
         # 4-10 pops on four clips, for 0.1 cm/s less skating)
-        near = np.clip(frames[on], start, stop - 1)
+        near = np.clip(on, start, stop - 1)
         cur = np_quat_apply(turn[near], toe[near] - ankle[near])
         r = np_quat_between(cur, pin - ankle[near])
-        turn[on] = np_quat_mul(np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on]), turn[on])
+        turn[on] = np_quat_mul(np_quat_slerp(np.broadcast_to(ident, (len(on), 4)), r, w[w > 0]), turn[on])
     on = np.abs(turn[:, 3]) < 1.0 - 1e-12
     if not on.any():
         return rotations
     g_new = np_quat_mul(turn[on], g[on, leg.ankle])
     par = sk.parents[leg.ankle]
-    rot = rotations.copy()
+    rot = rotations.copy() if copy else rotations
     rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
     return rot
 
@@ -198,35 +203,41 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
     contacts = np.asarray(contacts, bool)
     if contacts.shape != (motion.num_frames, len(legs), 2):
         raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
-    rot = motion.rotations  # the legs' solves pass the rotations along; one motion is made at the end
+    rot = motion.rotations.copy()  # the legs' solves change this array in place; one motion is made at the end
+    sk = motion.skeleton
     for k, leg in enumerate(legs):
         if check is not None:
             check()
-        _, pos = fk_subset(motion, [leg.ankle] + ([leg.toe] if leg.toe is not None else []), rot)
+        feet = [leg.ankle] + ([leg.toe] if leg.toe is not None else [])
+        fk = fk_subset(motion, feet, rot)  # covers the leg chain too (the ankle's ancestors)
+        pos = fk[1]
         toe = pos[:, leg.toe] if leg.toe is not None else None
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
         chain = (leg.hip, leg.knee, leg.ankle)
-        rot = solve_limb_rotations(motion, chain, target, moved.astype(float), leg.hinge, rot)
+        rot = solve_limb_rotations(motion, chain, target, moved.astype(float), leg.hinge, rot, fk=fk, copy=False)
         rot = flat_foot_rotations(motion, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend, rot,
-                                  contacts[:, k, 1])
+                                  contacts[:, k, 1], copy=False)
         # feet never below their rest heights, nor any point of the foot (a toe's tip) below the floor (a flat-foot
         # turn, an out-of-reach target can leave them there): the ankle goes up by the deficit, eased, and the leg
         # is solved again (the hips stay where they are)
-        _, pos = fk_subset(motion, [leg.ankle] + ([leg.toe] if leg.toe is not None else []), rot)
+        mine = []
+        if floor is not None:
+            mine = [i for i, (j, _) in enumerate(floor[0]) if j == leg.ankle or leg.ankle in sk.ancestors(j)]
+        # one walk of the foot's joints (and those of its floor points) for the heights and the second solve
+        fk = fk_subset(motion, feet + [floor[0][i][0] for i in mine], rot)
+        pos = fk[1]
         deficit = np.maximum(0.0, ground + leg.ankle_clearance - pos[:, leg.ankle, 2])
         if leg.toe is not None:
             deficit = np.maximum(deficit, ground + leg.toe_clearance - pos[:, leg.toe, 2])
-        if floor is not None:
-            sk = motion.skeleton
-            mine = [i for i, (j, _) in enumerate(floor[0]) if j == leg.ankle or leg.ankle in sk.ancestors(j)]
-            if mine:
-                h = point_heights(motion, [floor[0][i] for i in mine], rot)
-                deficit = np.maximum(deficit, (floor[1][mine][None, :] - h).max(1))
+        if mine:
+            h = point_heights(motion, [floor[0][i] for i in mine], fk=fk)
+            deficit = np.maximum(deficit, (floor[1][mine][None, :] - h).max(1))
         if np.any(deficit > 1e-7):
             lift = eased_cover(deficit, blend)
             target = pos[:, leg.ankle] + lift[:, None] * np.array([0.0, 0.0, 1.0])
-            rot = solve_limb_rotations(motion, chain, target, (lift > 1e-9).astype(float), leg.hinge, rot)
+            rot = solve_limb_rotations(motion, chain, target, (lift > 1e-9).astype(float), leg.hinge, rot, fk=fk,
+                                       copy=False)
     return Motion.computed(motion.skeleton, motion.fps, motion.root_pos.copy(), rot, motion.meta, motion.contacts,
                            motion.contact_joints)
 
@@ -271,10 +282,13 @@ def floor_allowance(motion_skeleton, body: list[int], ground: float, feet: list[
     return pts, np.asarray(low, np.float64)
 
 
-def point_heights(motion: Motion, pts, rotations: np.ndarray | None = None) -> np.ndarray:
+def point_heights(motion: Motion, pts, rotations: np.ndarray | None = None, fk=None) -> np.ndarray:
     """(T, N) world heights of body points (see :func:`floor_allowance`); ``rotations``: use these local rotations
-    instead of the motion's (a solve in progress; only the points' joints and their ancestors are walked)."""
-    if rotations is None:
+    instead of the motion's (a solve in progress; only the points' joints and their ancestors are walked); ``fk``:
+    world rotations and positions the caller has already computed (covering the points' joints)."""
+    if fk is not None:
+        g, p = fk
+    elif rotations is None:
         g, p = motion.global_rotations_and_positions()
     else:
         g, p = fk_subset(motion, sorted({j for j, _ in pts}), rotations)
@@ -299,11 +313,13 @@ def eased_cover(depth: np.ndarray, blend: int) -> np.ndarray:
     return np.maximum(np.convolve(pad, np.ones(2 * w + 1) / (2 * w + 1), mode="valid"), depth)
 
 
-def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6) -> tuple[Motion, np.ndarray]:
+def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6, fk=None) -> tuple[Motion, np.ndarray]:
     """Lift the body (its root) on frames where a body point would be below its floor (see module docstring).
     The lift is a running maximum of the depth over +-``blend`` frames, averaged over the same window: never less
-    than the depth, eased in and out. Returns the motion and the lift per frame (m)."""
-    depth = np.maximum(0.0, (low[None, :] - point_heights(motion, pts)).max(1))
+    than the depth, eased in and out. Returns the motion and the lift per frame (m). ``fk``: the motion's
+    ``global_rotations_and_positions()`` if the caller has them (the lift moves the root only: the world rotations
+    stay valid for the result)."""
+    depth = np.maximum(0.0, (low[None, :] - point_heights(motion, pts, fk=fk)).max(1))
     if not np.any(depth > 1e-9):
         return motion, np.zeros(motion.num_frames)
     lift = eased_cover(depth, blend)

@@ -99,19 +99,22 @@ def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray,
 
 
 def solve_limb_rotations(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray, weights: np.ndarray,
-                         rest_bend_axis: np.ndarray, rotations: np.ndarray | None = None) -> np.ndarray:
+                         rest_bend_axis: np.ndarray, rotations: np.ndarray | None = None, fk=None,
+                         copy: bool = True) -> np.ndarray:
     """:func:`solve_limb` on local rotation arrays: the new (T,J,4) rotations (``rotations``, default the motion's,
-    are not changed). Chained solves pass arrays along and make one motion at the end."""
+    are not changed). Chained solves pass arrays along and make one motion at the end. ``fk``: the caller's
+    :func:`fk_subset` of ``rotations`` covering the chain (not computed again); ``copy=False``: write into
+    ``rotations`` (an array the caller owns) and return it."""
     a, b, c = chain
     sk = motion.skeleton
     rotations = motion.rotations if rotations is None else rotations
-    g, p = fk_subset(motion, chain, rotations)
     on = np.asarray(weights) > 0
     if not on.any():
-        return rotations.copy()
+        return rotations.copy() if copy else rotations
+    g, p = fk_subset(motion, chain, rotations) if fk is None else fk
     ga_new, gb_new = two_bone_ik_rotations(p[on, a], p[on, b], p[on, c], np.asarray(targets)[on], g[on, a], g[on, b],
                                            rest_bend_axis)
-    rot = rotations.copy()
+    rot = rotations.copy() if copy else rotations
     pa, pb = sk.parents[a], sk.parents[b]
     g_pa = g[on, pa] if pa >= 0 else np.tile([0, 0, 0, 1.0], (on.sum(), 1))
     rot[on, a] = np_quat_mul(np_quat_inv(g_pa), ga_new)
