@@ -153,9 +153,8 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
     turn = np.tile([0, 0, 0, 1.0], (T, 1))
     ident = np.array([0, 0, 0, 1.0])
     runs = true_runs(flat)
+    ext, pins = [], []  # per run: its frames (with the toe-only contact frames next to it) and its toe's pin
     for k, (start, stop) in enumerate(runs):
-        gap_pre = start - runs[k - 1][1] if k > 0 else T
-        gap_post = runs[k + 1][0] - stop if k + 1 < len(runs) else T
         pin = toe[start:stop].mean(0)
         pin[2] = max(pin[2], ground + leg.toe_clearance)
         if toe_contact is not None:  # hold the aim through the toe-only contact frames next to the run
@@ -165,11 +164,45 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
                 start -= 1
             while stop < hi and toe_contact[stop]:
                 stop += 1
+        ext.append((start, stop))
+        pins.append(pin)
+    # each run's aim on its frames from the unturned foot, all runs at once: what the aim is unless an earlier run's
+    # fade reaches into the run (then it is aimed again below, from the foot as the turns so far have left it)
+    sizes = np.array([e - b for b, e in ext])
+    first = np.cumsum(sizes) - sizes
+    idx = np.concatenate([np.arange(b, e) for b, e in ext])
+    r_all = np_quat_between(rel[idx], np.repeat(np.stack(pins), sizes, axis=0) - ankle[idx])
+    big_all = np.degrees(np_quat_angle(r_all[np.stack([first, first + sizes - 1], 1)], ident)).max(1)
+    pending = []  # (frames, aims, weights) of runs whose turns are not on ``turn`` yet
+
+    def apply_pending():
+        if not pending:
+            return
+        on = np.concatenate([f for f, _, _ in pending])
+        s = np_quat_slerp(np.broadcast_to(ident, (len(on), 4)), np.concatenate([r for _, r, _ in pending]),
+                          np.concatenate([w for _, _, w in pending]))
+        if np.all(np.diff(on) > 0):  # the runs' fades apart: one product
+            turn[on] = np_quat_mul(s, turn[on])
+        else:  # overlapping fades: each run's turn on top of the earlier ones', in order
+            at = 0
+            for f, _, _ in pending:
+                turn[f] = np_quat_mul(s[at:at + len(f)], turn[f])
+                at += len(f)
+        pending.clear()
+
+    reach = -1  # the last frame the turns so far reach
+    for k, (start, stop) in enumerate(ext):
+        gap_pre = runs[k][0] - runs[k - 1][1] if k > 0 else T
+        gap_post = runs[k + 1][0] - runs[k][1] if k + 1 < len(runs) else T
         # this run's turn on each of its frames, on the foot as the turns so far have left it (outside the run, the
         # turn of its first or last frame fades: aiming at the pin from a foot that swings in or away makes one-frame
         # snaps: measured, 4-10 pops on four clips, for 0.1 cm/s less skating)
-        r_run = np_quat_between(np_quat_apply(turn[start:stop], rel[start:stop]), pin - ankle[start:stop])
-        big = np.degrees(np_quat_angle(r_run[[0, -1]], ident)).max()
+        if reach >= start:
+            apply_pending()
+            r_run = np_quat_between(np_quat_apply(turn[start:stop], rel[start:stop]), pins[k] - ankle[start:stop])
+            big = np.degrees(np_quat_angle(r_run[[0, -1]], ident)).max()
+        else:
+            r_run, big = r_all[first[k]:first[k] + sizes[k]], big_all[k]
         # a big turn fades over more frames: smoothstep's steepest step is 1.5 / (n + 1) of it; keep that <= 3 deg
         # (but not into the next run's frames, where that run must hold its own pin)
         n = int(min(30, max(blend, np.ceil(1.5 * big / 3.0) - 1))) if blend > 0 else 0
@@ -180,8 +213,9 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
         n = np.where(frames < start, n_pre, n_post)
         w = np.where(d == 0, 1.0, smoothstep(np.clip(1.0 - d / (n + 1), 0.0, 1.0)))
         on = frames[w > 0]
-        r = r_run[np.clip(on, start, stop - 1) - start]
-        turn[on] = np_quat_mul(np_quat_slerp(np.broadcast_to(ident, (len(on), 4)), r, w[w > 0]), turn[on])
+        pending.append((on, r_run[np.clip(on, start, stop - 1) - start], w[w > 0]))
+        reach = max(reach, int(on[-1]))
+    apply_pending()
     on = np.abs(turn[:, 3]) < 1.0 - 1e-12
     if not on.any():
         return rotations
