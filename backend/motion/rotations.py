@@ -180,6 +180,18 @@ def np_quat_normalize(q: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q, axis=-1, keepdims=True).clip(min=1e-12)
 
 
+def _complex_pairs(x) -> np.ndarray:
+    """(..., 4) floats viewed as (..., 2) complex numbers; no copy when the last axis is contiguous already (a column
+    gathered from a (T, J, 4) array is: copying it first cost more than the product)."""
+    x = np.asarray(x, np.float64)
+    if x.ndim and x.strides[-1] == x.itemsize:
+        try:
+            return x.view(np.complex128)
+        except ValueError:  # an offset or stride the complex view cannot take
+            pass
+    return np.ascontiguousarray(x).view(np.complex128)
+
+
 def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Hamilton product in plain numpy (hot path of FK, retargeting and data loading; same result as
     roma.quat_product up to rounding).
@@ -188,9 +200,7 @@ def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     ``A + B i`` with ``A = w + z k`` and ``B = x + y k`` in the complex plane spanned by 1 and k, and since
     ``i A = conj(A) i``, ``(A + B i)(C + D i) = (AC - B conj(D)) + (AD + B conj(C)) i``. The float pairs (x, y) and
     (z, w) viewed as complex are ``P0 = B`` and ``P1 = -1j conj(A)``, which gives the two lines below."""
-    p = np.ascontiguousarray(p, np.float64)
-    q = np.ascontiguousarray(q, np.float64)
-    P, Q = p.view(np.complex128), q.view(np.complex128)
+    P, Q = _complex_pairs(p), _complex_pairs(q)
     P0, P1, Q0, Q1 = P[..., 0], P[..., 1], Q[..., 0], Q[..., 1]
     out = np.empty(np.broadcast_shapes(P0.shape, Q0.shape) + (2,), np.complex128)
     o0, o1 = out[..., 0], out[..., 1]  # in place: 1j (conj(P1) Q0 - P0 Q1) and -1j (P1 Q1 + conj(P0) Q0)
