@@ -213,10 +213,12 @@ def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out.view(np.float64)
 
 
+_CONJ = np.array([-1.0, -1.0, -1.0, 1.0])
+
+
 def np_quat_inv(q: np.ndarray) -> np.ndarray:
-    q = np.array(q, dtype=np.float64)
-    q[..., :3] *= -1
-    return q
+    """Inverse of unit quaternions (the conjugate), as a new array (one exact product by +-1)."""
+    return np.multiply(np.asarray(q, np.float64), _CONJ)
 
 
 def np_quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
