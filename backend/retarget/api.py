@@ -147,6 +147,8 @@ class PreparedRig:
     # alignments with the skeletons this rig was retargeted from / to, made once (they depend only on the two rest
     # poses and the map); shared by copies that add location bones, which do not change them
     alignments: dict = field(default_factory=dict, repr=False, compare=False)
+    # what the cleanup derives from the rig alone (leg chains, floor points), made on the first request
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def semantics(self) -> dict:
@@ -490,9 +492,10 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
-        legs = leg_chains(prep, al)
+        if "legs" not in prep.derived:  # they depend on the rig only (its map, driving skeleton and floor)
+            prep.derived["legs"], prep.derived["floor"] = leg_chains(prep, al), floor_points(prep)
+        legs, floor = prep.derived["legs"], prep.derived["floor"]
         keep = [k for k, leg in enumerate(legs) if leg is not None]
-        floor = floor_points(prep)
         if keep:
             check()
             out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend,

@@ -59,13 +59,14 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
     foot_off = toe - ankle
     off = np.zeros((T, 3))
     contact = pivot > 0
+    piv = pivot.tolist()  # walked frame by frame below: Python ints, not numpy scalars
     for start, stop in true_runs(contact):
         t = start
         pin_ankle = pin_toe = None
         while t < stop:  # sub-runs of one pivot kind
-            kind = pivot[t]
+            kind = piv[t]
             e = t
-            while e < stop and pivot[e] == kind:
+            while e < stop and piv[e] == kind:
                 e += 1
             if kind == 1:
                 if t == start:
@@ -87,15 +88,21 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
     runs = true_runs(contact)
     if runs and blend > 0:  # each run spreads its end corrections over up to ``blend`` free frames on each side
         acc, wsum = np.zeros((T, 3)), np.zeros(T)
-        for start, stop in runs:
-            after = np.arange(stop, min(stop + blend, T))  # lift-off: fade the run's last correction out
-            after = after[~contact[after]]
-            before = np.arange(max(start - blend, 0), start)  # touch-down: fade its first correction in
-            before = before[~contact[before]]
-            for t, d, ref in ((after, after - stop + 1, stop - 1), (before, start - before, start)):
-                w = smoothstep(1.0 - d / (blend + 1))
-                acc[t] += w[:, None] * off[ref]
-                wsum[t] += w
+        st, sp = np.array(runs).T
+        k = np.arange(blend)
+        # per run, in this order: the free frames after it (lift-off: its last correction fades out), then those
+        # before it (touch-down: its first fades in); all runs at once, summed in run order (np.add.at)
+        t = np.concatenate([sp[:, None] + k, st[:, None] - blend + k], 1)
+        d = np.concatenate([np.broadcast_to(k + 1, (len(st), blend)), np.broadcast_to(blend - k, (len(st), blend))], 1)
+        ref = np.concatenate([np.repeat(sp[:, None] - 1, blend, 1), np.repeat(st[:, None], blend, 1)], 1)
+        t, d, ref = t.ravel(), d.ravel(), ref.ravel()
+        ok = (t >= 0) & (t < T)
+        t, d, ref = t[ok], d[ok], ref[ok]
+        ok = ~contact[t]
+        t, d, ref = t[ok], d[ok], ref[ok]
+        w = smoothstep(1.0 - d / (blend + 1))
+        np.add.at(acc, t, w[:, None] * off[ref])
+        np.add.at(wsum, t, w)
         free = ~contact & (wsum > 0)
         off[free] = acc[free] / np.maximum(1.0, wsum[free])[:, None]
     target = ankle + off
