@@ -77,19 +77,18 @@ def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tu
             need.add(k)
             k = int(sk.parents[k])
     T, J = motion.num_frames, len(sk)
-    g = np.empty((T, J, 4))
-    p = np.empty((T, J, 3))
-    gj, pj = {}, {}  # contiguous per-joint results (the parents' are read back from here, not from strided columns)
+    # joint-major storage, returned as (T, J, .) views: only the walked joints' memory is ever touched
+    g = np.empty((J, T, 4))
+    p = np.empty((J, T, 3))
     for j in sorted(need):
         par = int(sk.parents[j])
         if par < 0:
-            gj[j] = np.ascontiguousarray(rotations[:, j], np.float64)
-            pj[j] = motion.root_pos + (sk.offsets[j] if j > 0 else 0.0)
+            g[j] = rotations[:, j]
+            p[j] = motion.root_pos + (sk.offsets[j] if j > 0 else 0.0)
         else:
-            gj[j] = np_quat_mul(gj[par], rotations[:, j])
-            pj[j] = pj[par] + np_quat_apply(gj[par], sk.offsets[j])
-        g[:, j], p[:, j] = gj[j], pj[j]
-    return g, p
+            g[j] = np_quat_mul(g[par], rotations[:, j])
+            p[j] = p[par] + np_quat_apply(g[par], sk.offsets[j])
+    return g.transpose(1, 0, 2), p.transpose(1, 0, 2)
 
 
 def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray, weights: np.ndarray,
