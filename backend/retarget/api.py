@@ -318,12 +318,13 @@ def motion_to_pose(prep: PreparedRig, motion: Motion, world_rotations: np.ndarra
     gp[:, roots] = [0.0, 0.0, 0.0, 1.0]
     split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ())
              if bones[-1] in sk.index_of}
-    g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]]
+    g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]] if split else G
     local = np_quat_mul(np_quat_inv(gp), g_k)
     pose = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot), local), src.rest_rot)
     # locations: a location bone's head goes where the motion has it, given where its parent's channels put its
     # rest offset; only the location bones and their ancestors need heads
-    loc_k = [k for k, n in enumerate(sk.names) if n in set(prep.location_bones)]
+    loc_set = set(prep.location_bones)
+    loc_k = [k for k, n in enumerate(sk.names) if n in loc_set]
     P_loc = fk_positions(motion.rotations, motion.root_pos, drv.offsets, drv.parents, prep.rig_to_drive[loc_k])
     P_loc = {k: P_loc[:, i] for i, k in enumerate(loc_k)}
     need = set()
