@@ -65,9 +65,9 @@ def two_bone_ik_rotations(a, b, c, t, g_a, g_b, rest_bend_axis, eps=1e-4):
 
 def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward kinematics for ``joints`` and their ancestors only (a leg of a 65-bone rig is 6 joints, not 65).
-    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled (the others hold arbitrary
-    values: read only the joints asked for and their ancestors). ``rotations``: use these local rotations instead of
-    the motion's (a solve in progress)."""
+    Returns full-size (T,J,4) / (T,J,3) arrays (views of joint-major ones) in which only those joints are filled (the
+    others hold arbitrary values: read only the joints asked for and their ancestors). ``rotations``: use these local
+    rotations instead of the motion's (a solve in progress)."""
     sk = motion.skeleton
     rotations = motion.rotations if rotations is None else rotations
     need = set()
