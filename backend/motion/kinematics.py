@@ -66,33 +66,40 @@ def depth_levels(parents: tuple) -> tuple:
     return tuple(out)
 
 
+def _joints_first(local_quat: np.ndarray) -> np.ndarray:
+    """(..., J, 4) -> a contiguous (J, ..., 4) copy: each depth level then gathers whole joints, not strided rows."""
+    return np.ascontiguousarray(np.moveaxis(np.asarray(local_quat, np.float64), -2, 0))
+
+
 def fk(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, parents) -> tuple[np.ndarray, np.ndarray]:
     """numpy FK. local_quat (..., J, 4) XYZW; root_pos (..., 3). Returns (global quats, positions).
-    Batched over the joints of each depth level (the same products as joint by joint, so the same numbers)."""
-    local_quat = np.asarray(local_quat, np.float64)
+    Batched over the joints of each depth level (the same products as joint by joint), on joint-major arrays (a
+    level gathers whole joints: about twice as fast as gathering strided rows); the results are (..., J, 4) and
+    (..., J, 3) views of those."""
+    lq = _joints_first(local_quat)
     root_pos = np.asarray(root_pos, np.float64)
     offsets = np.asarray(offsets, np.float64)
-    g_rot = np.empty_like(local_quat)
-    g_pos = np.empty(local_quat.shape[:-1] + (3,), np.float64)
+    lead = (slice(None),) + (None,) * (lq.ndim - 2)  # an offset (n, 3) broadcast over the batch dimensions
+    g_rot = np.empty_like(lq)
+    g_pos = np.empty(lq.shape[:-1] + (3,), np.float64)
     for lv, (idx, par) in enumerate(depth_levels(tuple(int(p) for p in parents))):
         if lv == 0:
-            g_rot[..., idx, :] = local_quat[..., idx, :]
-            g_pos[..., idx, :] = root_pos[..., None, :] + np.where((idx > 0)[:, None], offsets[idx], 0.0)
+            g_rot[idx] = lq[idx]
+            g_pos[idx] = root_pos[None] + np.where((idx > 0)[:, None], offsets[idx], 0.0)[lead]
         else:
-            gp = g_rot[..., par, :]
-            g_rot[..., idx, :] = np_quat_mul(gp, local_quat[..., idx, :])
-            g_pos[..., idx, :] = g_pos[..., par, :] + np_quat_apply(gp, offsets[idx])
-    return g_rot, g_pos
+            gp = g_rot[par]
+            g_rot[idx] = np_quat_mul(gp, lq[idx])
+            g_pos[idx] = g_pos[par] + np_quat_apply(gp, offsets[idx][lead])
+    return np.moveaxis(g_rot, 0, -2), np.moveaxis(g_pos, 0, -2)
 
 
 def fk_rotations(local_quat: np.ndarray, parents) -> np.ndarray:
     """The world-rotation half of :func:`fk` (same products), for callers that need no positions."""
-    local_quat = np.asarray(local_quat, np.float64)
-    g_rot = np.empty_like(local_quat)
+    lq = _joints_first(local_quat)
+    g_rot = np.empty_like(lq)
     for lv, (idx, par) in enumerate(depth_levels(tuple(int(p) for p in parents))):
-        g_rot[..., idx, :] = local_quat[..., idx, :] if lv == 0 else np_quat_mul(g_rot[..., par, :],
-                                                                                 local_quat[..., idx, :])
-    return g_rot
+        g_rot[idx] = lq[idx] if lv == 0 else np_quat_mul(g_rot[par], lq[idx])
+    return np.moveaxis(g_rot, 0, -2)
 
 
 def fk_positions(local_quat: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, parents, joints) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .contacts import detect_contacts
-from .kinematics import fk
+from .kinematics import fk, fk_positions
 from .rotations import np_quat_about_z, np_quat_apply, np_quat_fix_hemisphere, np_quat_mul, np_quat_slerp, np_quat_to_6d
 from .skeleton import FOOT_JOINTS, Skeleton
 
@@ -226,7 +226,7 @@ class Motion:
         """Detect foot contacts (see :mod:`backend.motion.contacts`) for ``joints`` and store them."""
         sk = self.skeleton
         idx = [sk.index(n) for n in joints]
-        pos = self.positions()[:, idx]
+        pos = fk_positions(self.rotations, self.root_pos, sk.offsets, sk.parents, idx)  # those joints only
         rest_z = sk.rest_positions()[:, 2]
         rest_h = rest_z[idx] - min(float(rest_z.min()), 0.0)  # height above the rest pose's floor
         c = detect_contacts(pos, self.fps, rest_h, **kwargs)

@@ -180,6 +180,18 @@ def np_quat_normalize(q: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q, axis=-1, keepdims=True).clip(min=1e-12)
 
 
+def _complex_pairs(x) -> np.ndarray:
+    """(..., 4) floats viewed as (..., 2) complex numbers; no copy when the last axis is contiguous already (a column
+    gathered from a (T, J, 4) array is: copying it first cost more than the product)."""
+    x = np.asarray(x, np.float64)
+    if x.ndim and x.strides[-1] == x.itemsize:
+        try:
+            return x.view(np.complex128)
+        except ValueError:  # an offset or stride the complex view cannot take
+            pass
+    return np.ascontiguousarray(x).view(np.complex128)
+
+
 def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Hamilton product in plain numpy (hot path of FK, retargeting and data loading; same result as
     roma.quat_product up to rounding).
@@ -188,9 +200,7 @@ def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     ``A + B i`` with ``A = w + z k`` and ``B = x + y k`` in the complex plane spanned by 1 and k, and since
     ``i A = conj(A) i``, ``(A + B i)(C + D i) = (AC - B conj(D)) + (AD + B conj(C)) i``. The float pairs (x, y) and
     (z, w) viewed as complex are ``P0 = B`` and ``P1 = -1j conj(A)``, which gives the two lines below."""
-    p = np.ascontiguousarray(p, np.float64)
-    q = np.ascontiguousarray(q, np.float64)
-    P, Q = p.view(np.complex128), q.view(np.complex128)
+    P, Q = _complex_pairs(p), _complex_pairs(q)
     P0, P1, Q0, Q1 = P[..., 0], P[..., 1], Q[..., 0], Q[..., 1]
     out = np.empty(np.broadcast_shapes(P0.shape, Q0.shape) + (2,), np.complex128)
     o0, o1 = out[..., 0], out[..., 1]  # in place: 1j (conj(P1) Q0 - P0 Q1) and -1j (P1 Q1 + conj(P0) Q0)
@@ -203,10 +213,12 @@ def np_quat_mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out.view(np.float64)
 
 
+_CONJ = np.array([-1.0, -1.0, -1.0, 1.0])
+
+
 def np_quat_inv(q: np.ndarray) -> np.ndarray:
-    q = np.array(q, dtype=np.float64)
-    q[..., :3] *= -1
-    return q
+    """Inverse of unit quaternions (the conjugate), as a new array (one exact product by +-1)."""
+    return np.multiply(np.asarray(q, np.float64), _CONJ)
 
 
 def np_quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -283,7 +295,24 @@ def np_quat_fix_hemisphere(q: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 def np_quat_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return quat_between(_t(a), _t(b)).numpy()
+    """:func:`quat_between` in plain numpy (the same formula, so the same numbers up to rounding; a hot path of the
+    retargeting's IK and foot cleanup, where torch's per-call overhead dominated)."""
+    a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    w = 1.0 + np.sum(a * b, -1, keepdims=True)
+    ax, ay, az, bx, by, bz = a[..., 0], a[..., 1], a[..., 2], b[..., 0], b[..., 1], b[..., 2]
+    xyz = np.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
+    opp = w[..., 0] < 1e-8  # opposite vectors: 180 degrees about any axis orthogonal to a
+    if opp.any():
+        helper = np.where(np.abs(a[..., 0:1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0])
+        ortho = np.cross(a, helper)
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows not opposite may be zero: not used
+            ortho = ortho / np.linalg.norm(ortho, axis=-1, keepdims=True)
+        xyz = np.where(opp[..., None], ortho, xyz)
+        w = np.where(opp[..., None], 0.0, w)
+    q = np.concatenate([xyz, w], axis=-1)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
 def np_quat_angle(q0: np.ndarray, q1: np.ndarray) -> np.ndarray:

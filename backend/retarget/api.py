@@ -147,6 +147,8 @@ class PreparedRig:
     # alignments with the skeletons this rig was retargeted from / to, made once (they depend only on the two rest
     # poses and the map); shared by copies that add location bones, which do not change them
     alignments: dict = field(default_factory=dict, repr=False, compare=False)
+    # what the cleanup derives from the rig alone (leg chains, floor points), made on the first request
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def semantics(self) -> dict:
@@ -294,16 +296,19 @@ def lowest_point(sk: Skeleton, j: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- channels <-> world
-def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
+def motion_to_pose(prep: PreparedRig, motion: Motion, world_rotations: np.ndarray | None = None) -> RigPose:
     """World-aligned motion on the driving skeleton -> pose channels of ``prep.written`` bones (see module doc).
 
     Walks the rig's real hierarchy: each bone's rotation channel makes its world rotation what the motion says,
     given its real parent; bones in ``location_bones`` also get the location that puts their head where the motion
-    says; other bones follow their parents (their heads land where the motion has them by construction)."""
+    says; other bones follow their parents (their heads land where the motion has them by construction).
+    ``world_rotations``: the motion's world rotations (its FK) if the caller has them."""
     src = prep.source
     sk = src.skeleton
     drv = prep.driving
-    G = fk_rotations(motion.rotations, drv.parents)[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
+    if world_rotations is None:
+        world_rotations = fk_rotations(motion.rotations, drv.parents)
+    G = world_rotations[:, prep.rig_to_drive]  # (T, J, 4) in the source rig's order
     T = G.shape[0]
     par = np.asarray(sk.parents, np.intp)
     roots = par < 0
@@ -313,12 +318,13 @@ def motion_to_pose(prep: PreparedRig, motion: Motion) -> RigPose:
     gp[:, roots] = [0.0, 0.0, 0.0, 1.0]
     split = {c: bones[-1] for c, bones in (prep.profile.split.items() if prep.profile else ())
              if bones[-1] in sk.index_of}
-    g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]]
+    g_k = G[:, [sk.index(split[n]) if n in split else k for k, n in enumerate(sk.names)]] if split else G
     local = np_quat_mul(np_quat_inv(gp), g_k)
     pose = np_quat_mul(np_quat_mul(np_quat_inv(src.rest_rot), local), src.rest_rot)
     # locations: a location bone's head goes where the motion has it, given where its parent's channels put its
     # rest offset; only the location bones and their ancestors need heads
-    loc_k = [k for k, n in enumerate(sk.names) if n in set(prep.location_bones)]
+    loc_set = set(prep.location_bones)
+    loc_k = [k for k, n in enumerate(sk.names) if n in loc_set]
     P_loc = fk_positions(motion.rotations, motion.root_pos, drv.offsets, drv.parents, prep.rig_to_drive[loc_k])
     P_loc = {k: P_loc[:, i] for i, k in enumerate(loc_k)}
     need = set()
@@ -476,6 +482,7 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     (world positions (T,3), weights (T,)) to pull the rig's hands to. ``check``: a function called between stages
     (transfer, each leg's cleanup, hands, channels); it may raise to stop the work (a cancelled job)."""
     check = check or (lambda: None)
+    world = None
     _check_canonical(motion)
     prep = prepared or prepare(rig, bone_map, overrides)
     sk = motion.skeleton
@@ -486,24 +493,28 @@ def from_canonical(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, ov
     out = transfer(motion, al)
     info = {"scale": al.scale, "contact_cleanup": bool(contact_cleanup_on)}
     if contact_cleanup_on:
-        legs = leg_chains(prep, al)
+        if "legs" not in prep.derived:  # they depend on the rig only (its map, driving skeleton and floor)
+            prep.derived["legs"], prep.derived["floor"] = leg_chains(prep, al), floor_points(prep)
+        legs, floor = prep.derived["legs"], prep.derived["floor"]
         keep = [k for k, leg in enumerate(legs) if leg is not None]
-        floor = floor_points(prep)
         if keep:
             check()
             out = contact_cleanup(out, [legs[k] for k in keep], source_contacts(motion)[:, keep], prep.ground, blend,
                                   floor, check=check)
         check()
-        out, lift = keep_above_floor(out, *floor, blend=blend)
+        world = out.global_rotations_and_positions()  # the floor pass's heights; its rotations serve the channels
+        out, lift = keep_above_floor(out, *floor, blend=blend, fk=world)
         info["floor_lift_max_m"] = float(lift.max())
     if hand_targets:
         check()
+        world = None  # the hands change rotations
         try:
             out = hand_cleanup(out, arm_chains(prep), hand_targets)
         except ValueError as e:
             raise RetargetError(str(e)) from None
     check()
-    return RetargetResult(motion_to_pose(prep, out), prep.bone_map, out, al, info)
+    return RetargetResult(motion_to_pose(prep, out, world[0] if world is not None else None), prep.bone_map, out,
+                          al, info)
 
 
 def to_canonical(rig: Rig, pose: RigPose, bone_map: BoneMap | None = None, overrides: dict | None = None,

@@ -59,13 +59,14 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
     foot_off = toe - ankle
     off = np.zeros((T, 3))
     contact = pivot > 0
+    piv = pivot.tolist()  # walked frame by frame below: Python ints, not numpy scalars
     for start, stop in true_runs(contact):
         t = start
         pin_ankle = pin_toe = None
         while t < stop:  # sub-runs of one pivot kind
-            kind = pivot[t]
+            kind = piv[t]
             e = t
-            while e < stop and pivot[e] == kind:
+            while e < stop and piv[e] == kind:
                 e += 1
             if kind == 1:
                 if t == start:
@@ -87,15 +88,21 @@ def leg_targets(ankle: np.ndarray, toe: np.ndarray | None, c_ankle: np.ndarray, 
     runs = true_runs(contact)
     if runs and blend > 0:  # each run spreads its end corrections over up to ``blend`` free frames on each side
         acc, wsum = np.zeros((T, 3)), np.zeros(T)
-        for start, stop in runs:
-            after = np.arange(stop, min(stop + blend, T))  # lift-off: fade the run's last correction out
-            after = after[~contact[after]]
-            before = np.arange(max(start - blend, 0), start)  # touch-down: fade its first correction in
-            before = before[~contact[before]]
-            for t, d, ref in ((after, after - stop + 1, stop - 1), (before, start - before, start)):
-                w = smoothstep(1.0 - d / (blend + 1))
-                acc[t] += w[:, None] * off[ref]
-                wsum[t] += w
+        st, sp = np.array(runs).T
+        k = np.arange(blend)
+        # per run, in this order: the free frames after it (lift-off: its last correction fades out), then those
+        # before it (touch-down: its first fades in); all runs at once, summed in run order (np.add.at)
+        t = np.concatenate([sp[:, None] + k, st[:, None] - blend + k], 1)
+        d = np.concatenate([np.broadcast_to(k + 1, (len(st), blend)), np.broadcast_to(blend - k, (len(st), blend))], 1)
+        ref = np.concatenate([np.repeat(sp[:, None] - 1, blend, 1), np.repeat(st[:, None], blend, 1)], 1)
+        t, d, ref = t.ravel(), d.ravel(), ref.ravel()
+        ok = (t >= 0) & (t < T)
+        t, d, ref = t[ok], d[ok], ref[ok]
+        ok = ~contact[t]
+        t, d, ref = t[ok], d[ok], ref[ok]
+        w = smoothstep(1.0 - d / (blend + 1))
+        np.add.at(acc, t, w[:, None] * off[ref])
+        np.add.at(wsum, t, w)
         free = ~contact & (wsum > 0)
         off[free] = acc[free] / np.maximum(1.0, wsum[free])[:, None]
     target = ankle + off
@@ -137,8 +144,10 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
 
 
 def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, blend: int = 6,
-                        rotations: np.ndarray | None = None, toe_contact: np.ndarray | None = None) -> np.ndarray:
-    """:func:`flat_foot` on local rotation arrays (``rotations``, default the motion's): the new (T,J,4) array."""
+                        rotations: np.ndarray | None = None, toe_contact: np.ndarray | None = None,
+                        copy: bool = True) -> np.ndarray:
+    """:func:`flat_foot` on local rotation arrays (``rotations``, default the motion's): the new (T,J,4) array
+    (``copy=False``: ``rotations`` itself, changed in place; an array the caller owns)."""
     from ..motion.rotations import np_quat_angle, np_quat_between, np_quat_inv, np_quat_mul, np_quat_slerp
     rotations = motion.rotations if rotations is None else rotations
     if leg.toe is None or not flat.any():
@@ -146,13 +155,13 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
     sk = motion.skeleton
     g, p = fk_subset(motion, [leg.toe], rotations)
     ankle, toe = p[:, leg.ankle], p[:, leg.toe]
+    rel = toe - ankle
     T = len(flat)
     turn = np.tile([0, 0, 0, 1.0], (T, 1))
-    frames = np.arange(T)
+    ident = np.array([0, 0, 0, 1.0])
     runs = true_runs(flat)
+    ext, pins = [], []  # per run: its frames (with the toe-only contact frames next to it) and its toe's pin
     for k, (start, stop) in enumerate(runs):
-        gap_pre = start - runs[k - 1][1] if k > 0 else T
-        gap_post = runs[k + 1][0] - stop if k + 1 < len(runs) else T
         pin = toe[start:stop].mean(0)
         pin[2] = max(pin[2], ground + leg.toe_clearance)
         if toe_contact is not None:  # hold the aim through the toe-only contact frames next to the run
@@ -162,29 +171,64 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
                 start -= 1
             while stop < hi and toe_contact[stop]:
                 stop += 1
-        d = np.maximum(0, np.maximum(start - frames, frames - (stop - 1)))  # frames away from the run
-        ends = np.array([start, stop - 1])
-        big = np.degrees(np_quat_angle(np_quat_between(np_quat_apply(turn[ends], toe[ends] - ankle[ends]),
-                                                       pin - ankle[ends]), np.array([0, 0, 0, 1.0]))).max()
+        ext.append((start, stop))
+        pins.append(pin)
+    # each run's aim on its frames from the unturned foot, all runs at once: what the aim is unless an earlier run's
+    # fade reaches into the run (then it is aimed again below, from the foot as the turns so far have left it)
+    sizes = np.array([e - b for b, e in ext])
+    first = np.cumsum(sizes) - sizes
+    idx = np.concatenate([np.arange(b, e) for b, e in ext])
+    r_all = np_quat_between(rel[idx], np.repeat(np.stack(pins), sizes, axis=0) - ankle[idx])
+    big_all = np.degrees(np_quat_angle(r_all[np.stack([first, first + sizes - 1], 1)], ident)).max(1)
+    pending = []  # (frames, aims, weights) of runs whose turns are not on ``turn`` yet
+
+    def apply_pending():
+        if not pending:
+            return
+        on = np.concatenate([f for f, _, _ in pending])
+        s = np_quat_slerp(np.broadcast_to(ident, (len(on), 4)), np.concatenate([r for _, r, _ in pending]),
+                          np.concatenate([w for _, _, w in pending]))
+        if np.all(np.diff(on) > 0):  # the runs' fades apart: one product
+            turn[on] = np_quat_mul(s, turn[on])
+        else:  # overlapping fades: each run's turn on top of the earlier ones', in order
+            at = 0
+            for f, _, _ in pending:
+                turn[f] = np_quat_mul(s[at:at + len(f)], turn[f])
+                at += len(f)
+        pending.clear()
+
+    reach = -1  # the last frame the turns so far reach
+    for k, (start, stop) in enumerate(ext):
+        gap_pre = runs[k][0] - runs[k - 1][1] if k > 0 else T
+        gap_post = runs[k + 1][0] - runs[k][1] if k + 1 < len(runs) else T
+        # this run's turn on each of its frames, on the foot as the turns so far have left it (outside the run, the
+        # turn of its first or last frame fades: aiming at the pin from a foot that swings in or away makes one-frame
+        # snaps: measured, 4-10 pops on four clips, for 0.1 cm/s less skating)
+        if reach >= start:
+            apply_pending()
+            r_run = np_quat_between(np_quat_apply(turn[start:stop], rel[start:stop]), pins[k] - ankle[start:stop])
+            big = np.degrees(np_quat_angle(r_run[[0, -1]], ident)).max()
+        else:
+            r_run, big = r_all[first[k]:first[k] + sizes[k]], big_all[k]
         # a big turn fades over more frames: smoothstep's steepest step is 1.5 / (n + 1) of it; keep that <= 3 deg
         # (but not into the next run's frames, where that run must hold its own pin)
         n = int(min(30, max(blend, np.ceil(1.5 * big / 3.0) - 1))) if blend > 0 else 0
-        n = np.where(frames < start, max(min(blend, n), min(n, gap_pre)), max(min(blend, n), min(n, gap_post)))
+        n_pre, n_post = max(min(blend, n), min(n, gap_pre)), max(min(blend, n), min(n, gap_post))
+        # the weight is 0 further than n_pre / n_post frames from the run: only that window is computed
+        frames = np.arange(max(0, start - n_pre - 1), min(T, stop + n_post + 1))
+        d = np.maximum(0, np.maximum(start - frames, frames - (stop - 1)))  # frames away from the run
+        n = np.where(frames < start, n_pre, n_post)
         w = np.where(d == 0, 1.0, smoothstep(np.clip(1.0 - d / (n + 1), 0.0, 1.0)))
-        on = w > 0
-        # this run's turn, on the foot as the turns so far have left it; outside the run, the turn of its first or
-        # last frame fades (aiming at the pin from a foot that swings in or away makes one-frame snaps: measured,
-        # 4-10 pops on four clips, for 0.1 cm/s less skating)
-        near = np.clip(frames[on], start, stop - 1)
-        cur = np_quat_apply(turn[near], toe[near] - ankle[near])
-        r = np_quat_between(cur, pin - ankle[near])
-        turn[on] = np_quat_mul(np_quat_slerp(np.tile([0, 0, 0, 1.0], (on.sum(), 1)), r, w[on]), turn[on])
+        on = frames[w > 0]
+        pending.append((on, r_run[np.clip(on, start, stop - 1) - start], w[w > 0]))
+        reach = max(reach, int(on[-1]))
+    apply_pending()
     on = np.abs(turn[:, 3]) < 1.0 - 1e-12
     if not on.any():
         return rotations
     g_new = np_quat_mul(turn[on], g[on, leg.ankle])
     par = sk.parents[leg.ankle]
-    rot = rotations.copy()
+    rot = rotations.copy() if copy else rotations
     rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
     return rot
 
@@ -198,35 +242,41 @@ def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, 
     contacts = np.asarray(contacts, bool)
     if contacts.shape != (motion.num_frames, len(legs), 2):
         raise ValueError(f"contacts must be ({motion.num_frames}, {len(legs)}, 2), got {contacts.shape}")
-    rot = motion.rotations  # the legs' solves pass the rotations along; one motion is made at the end
+    rot = motion.rotations.copy()  # the legs' solves change this array in place; one motion is made at the end
+    sk = motion.skeleton
     for k, leg in enumerate(legs):
         if check is not None:
             check()
-        _, pos = fk_subset(motion, [leg.ankle] + ([leg.toe] if leg.toe is not None else []), rot)
+        feet = [leg.ankle] + ([leg.toe] if leg.toe is not None else [])
+        fk = fk_subset(motion, feet, rot)  # covers the leg chain too (the ankle's ancestors)
+        pos = fk[1]
         toe = pos[:, leg.toe] if leg.toe is not None else None
         target = leg_targets(pos[:, leg.ankle], toe, contacts[:, k, 0], contacts[:, k, 1], ground, leg, blend)
         moved = np.linalg.norm(target - pos[:, leg.ankle], axis=-1) > 1e-6
         chain = (leg.hip, leg.knee, leg.ankle)
-        rot = solve_limb_rotations(motion, chain, target, moved.astype(float), leg.hinge, rot)
+        rot = solve_limb_rotations(motion, chain, target, moved.astype(float), leg.hinge, rot, fk=fk, copy=False)
         rot = flat_foot_rotations(motion, leg, contacts[:, k, 0] & contacts[:, k, 1], ground, blend, rot,
-                                  contacts[:, k, 1])
+                                  contacts[:, k, 1], copy=False)
         # feet never below their rest heights, nor any point of the foot (a toe's tip) below the floor (a flat-foot
         # turn, an out-of-reach target can leave them there): the ankle goes up by the deficit, eased, and the leg
         # is solved again (the hips stay where they are)
-        _, pos = fk_subset(motion, [leg.ankle] + ([leg.toe] if leg.toe is not None else []), rot)
+        mine = []
+        if floor is not None:
+            mine = [i for i, (j, _) in enumerate(floor[0]) if j == leg.ankle or leg.ankle in sk.ancestors(j)]
+        # one walk of the foot's joints (and those of its floor points) for the heights and the second solve
+        fk = fk_subset(motion, feet + [floor[0][i][0] for i in mine], rot)
+        pos = fk[1]
         deficit = np.maximum(0.0, ground + leg.ankle_clearance - pos[:, leg.ankle, 2])
         if leg.toe is not None:
             deficit = np.maximum(deficit, ground + leg.toe_clearance - pos[:, leg.toe, 2])
-        if floor is not None:
-            sk = motion.skeleton
-            mine = [i for i, (j, _) in enumerate(floor[0]) if j == leg.ankle or leg.ankle in sk.ancestors(j)]
-            if mine:
-                h = point_heights(motion, [floor[0][i] for i in mine], rot)
-                deficit = np.maximum(deficit, (floor[1][mine][None, :] - h).max(1))
+        if mine:
+            h = point_heights(motion, [floor[0][i] for i in mine], fk=fk)
+            deficit = np.maximum(deficit, (floor[1][mine][None, :] - h).max(1))
         if np.any(deficit > 1e-7):
             lift = eased_cover(deficit, blend)
             target = pos[:, leg.ankle] + lift[:, None] * np.array([0.0, 0.0, 1.0])
-            rot = solve_limb_rotations(motion, chain, target, (lift > 1e-9).astype(float), leg.hinge, rot)
+            rot = solve_limb_rotations(motion, chain, target, (lift > 1e-9).astype(float), leg.hinge, rot, fk=fk,
+                                       copy=False)
     return Motion.computed(motion.skeleton, motion.fps, motion.root_pos.copy(), rot, motion.meta, motion.contacts,
                            motion.contact_joints)
 
@@ -271,10 +321,13 @@ def floor_allowance(motion_skeleton, body: list[int], ground: float, feet: list[
     return pts, np.asarray(low, np.float64)
 
 
-def point_heights(motion: Motion, pts, rotations: np.ndarray | None = None) -> np.ndarray:
+def point_heights(motion: Motion, pts, rotations: np.ndarray | None = None, fk=None) -> np.ndarray:
     """(T, N) world heights of body points (see :func:`floor_allowance`); ``rotations``: use these local rotations
-    instead of the motion's (a solve in progress; only the points' joints and their ancestors are walked)."""
-    if rotations is None:
+    instead of the motion's (a solve in progress; only the points' joints and their ancestors are walked); ``fk``:
+    world rotations and positions the caller has already computed (covering the points' joints)."""
+    if fk is not None:
+        g, p = fk
+    elif rotations is None:
         g, p = motion.global_rotations_and_positions()
     else:
         g, p = fk_subset(motion, sorted({j for j, _ in pts}), rotations)
@@ -299,11 +352,13 @@ def eased_cover(depth: np.ndarray, blend: int) -> np.ndarray:
     return np.maximum(np.convolve(pad, np.ones(2 * w + 1) / (2 * w + 1), mode="valid"), depth)
 
 
-def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6) -> tuple[Motion, np.ndarray]:
+def keep_above_floor(motion: Motion, pts, low: np.ndarray, blend: int = 6, fk=None) -> tuple[Motion, np.ndarray]:
     """Lift the body (its root) on frames where a body point would be below its floor (see module docstring).
     The lift is a running maximum of the depth over +-``blend`` frames, averaged over the same window: never less
-    than the depth, eased in and out. Returns the motion and the lift per frame (m)."""
-    depth = np.maximum(0.0, (low[None, :] - point_heights(motion, pts)).max(1))
+    than the depth, eased in and out. Returns the motion and the lift per frame (m). ``fk``: the motion's
+    ``global_rotations_and_positions()`` if the caller has them (the lift moves the root only: the world rotations
+    stay valid for the result)."""
+    depth = np.maximum(0.0, (low[None, :] - point_heights(motion, pts, fk=fk)).max(1))
     if not np.any(depth > 1e-9):
         return motion, np.zeros(motion.num_frames)
     lift = eased_cover(depth, blend)

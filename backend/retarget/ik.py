@@ -65,9 +65,9 @@ def two_bone_ik_rotations(a, b, c, t, g_a, g_b, rest_bend_axis, eps=1e-4):
 
 def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward kinematics for ``joints`` and their ancestors only (a leg of a 65-bone rig is 6 joints, not 65).
-    Returns full-size (T,J,4) / (T,J,3) arrays in which only those joints are filled (the others hold arbitrary
-    values: read only the joints asked for and their ancestors). ``rotations``: use these local rotations instead of
-    the motion's (a solve in progress)."""
+    Returns full-size (T,J,4) / (T,J,3) arrays (views of joint-major ones) in which only those joints are filled (the
+    others hold arbitrary values: read only the joints asked for and their ancestors). ``rotations``: use these local
+    rotations instead of the motion's (a solve in progress)."""
     sk = motion.skeleton
     rotations = motion.rotations if rotations is None else rotations
     need = set()
@@ -77,17 +77,18 @@ def fk_subset(motion: Motion, joints, rotations: np.ndarray | None = None) -> tu
             need.add(k)
             k = int(sk.parents[k])
     T, J = motion.num_frames, len(sk)
-    g = np.empty((T, J, 4))
-    p = np.empty((T, J, 3))
+    # joint-major storage, returned as (T, J, .) views: only the walked joints' memory is ever touched
+    g = np.empty((J, T, 4))
+    p = np.empty((J, T, 3))
     for j in sorted(need):
         par = int(sk.parents[j])
         if par < 0:
-            g[:, j] = rotations[:, j]
-            p[:, j] = motion.root_pos + (sk.offsets[j] if j > 0 else 0.0)
+            g[j] = rotations[:, j]
+            p[j] = motion.root_pos + (sk.offsets[j] if j > 0 else 0.0)
         else:
-            g[:, j] = np_quat_mul(g[:, par], rotations[:, j])
-            p[:, j] = p[:, par] + np_quat_apply(g[:, par], sk.offsets[j])
-    return g, p
+            g[j] = np_quat_mul(g[par], rotations[:, j])
+            p[j] = p[par] + np_quat_apply(g[par], sk.offsets[j])
+    return g.transpose(1, 0, 2), p.transpose(1, 0, 2)
 
 
 def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray, weights: np.ndarray,
@@ -99,19 +100,22 @@ def solve_limb(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray,
 
 
 def solve_limb_rotations(motion: Motion, chain: tuple[int, int, int], targets: np.ndarray, weights: np.ndarray,
-                         rest_bend_axis: np.ndarray, rotations: np.ndarray | None = None) -> np.ndarray:
+                         rest_bend_axis: np.ndarray, rotations: np.ndarray | None = None, fk=None,
+                         copy: bool = True) -> np.ndarray:
     """:func:`solve_limb` on local rotation arrays: the new (T,J,4) rotations (``rotations``, default the motion's,
-    are not changed). Chained solves pass arrays along and make one motion at the end."""
+    are not changed). Chained solves pass arrays along and make one motion at the end. ``fk``: the caller's
+    :func:`fk_subset` of ``rotations`` covering the chain (not computed again); ``copy=False``: write into
+    ``rotations`` (an array the caller owns) and return it."""
     a, b, c = chain
     sk = motion.skeleton
     rotations = motion.rotations if rotations is None else rotations
-    g, p = fk_subset(motion, chain, rotations)
     on = np.asarray(weights) > 0
     if not on.any():
-        return rotations.copy()
+        return rotations.copy() if copy else rotations
+    g, p = fk_subset(motion, chain, rotations) if fk is None else fk
     ga_new, gb_new = two_bone_ik_rotations(p[on, a], p[on, b], p[on, c], np.asarray(targets)[on], g[on, a], g[on, b],
                                            rest_bend_axis)
-    rot = rotations.copy()
+    rot = rotations.copy() if copy else rotations
     pa, pb = sk.parents[a], sk.parents[b]
     g_pa = g[on, pa] if pa >= 0 else np.tile([0, 0, 0, 1.0], (on.sum(), 1))
     rot[on, a] = np_quat_mul(np_quat_inv(g_pa), ga_new)
