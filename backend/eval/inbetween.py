@@ -167,7 +167,7 @@ def sparse_walk(model, clips, limit: int | None = None, spline: bool = True, win
 
     from ..models.inbetween import sparse_walk as S
     from ..models.inbetween.baseline import SlerpInbetweener
-    from .text2motion import toe_skate
+    from .t2m_protocol import toe_skate
     window, every = window or S.WINDOW, every or S.KEY_EVERY
     real = S.locomotion_windows(clips, window, limit=limit)
     res: dict = {"windows": len(real), "takes": len({m.meta["name"].split("@")[0] for m in real}),
