@@ -94,8 +94,12 @@ def cmd_build(args) -> int:
             yield from s
 
     command = "python -m backend data build " + " ".join(shlex.quote(a) for a in sys.argv[3:])
-    build_corpus(chain(), out, command.strip(), skipped, sentences=sentences, exclude=set(args.exclude_source),
-                 workers=args.workers)
+    try:
+        build_corpus(chain(), out, command.strip(), skipped, sentences=sentences, exclude=set(args.exclude_source),
+                     workers=args.workers)
+    except ValueError as e:
+        print(f"data build: {e}", file=sys.stderr)
+        return 2
     from ..data.corpus import manifest_stats
     print(json.dumps(manifest_stats(out), indent=1))
     print(f"corpus written to {out}")

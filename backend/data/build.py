@@ -142,7 +142,7 @@ def clip_segments(raw: RawClip, texts: list[str], duration: float, sentences: di
     out, dropped = [], 0
     for s in segs:
         end = duration if s.end_sec is None else min(s.end_sec, duration)
-        if end - s.start_sec < MIN_SEGMENT_SEC:
+        if s.end_sec is not None and end - s.start_sec < MIN_SEGMENT_SEC:  # a whole take is as long as it is
             dropped += 1
             continue
         out.append({"source": s.source, "ref": s.ref, "start": round(s.start_sec, 3),
@@ -187,7 +187,7 @@ def build_corpus(raws: Iterable[RawClip], out: Path, command: str, skipped: dict
             problems[raw.id] = err
             bar.write(f"  ! {raw.id}: {err}")
             continue
-        if m.duration * CANONICAL_FPS + 1 < MIN_FRAMES:
+        if round(m.duration * CANONICAL_FPS) + 1 < MIN_FRAMES:
             problems[raw.id] = f"too short ({m.num_frames} frames at {m.fps:g} fps)"
             continue
         by_take.setdefault(raw.take, []).append((raw, m))
@@ -231,10 +231,13 @@ def build_corpus(raws: Iterable[RawClip], out: Path, command: str, skipped: dict
                 "dedup_rule": __doc__.split("Each take is kept once. ")[1].split("\n\n")[0],
                 "excluded_sources": sorted(exclude),
                 "segments_dropped": dropped_segments,
-                "not_used": {**NOT_USED, **problems},
+                "not_used": {**NOT_USED, **(skipped or {}), **problems},  # readers add to skipped as they run
                 "cross_format_check": {"what": "mean root-relative joint position difference (m) between the kept "
                                                "clip and the same take from another source, best of 0-2 frames "
                                                "offset", "pairs": cross_check}}
+    if not out_clips:
+        why = "; ".join(f"{k}: {v}" for k, v in list(manifest["not_used"].items())[-5:])
+        raise ValueError(f"no clip is left to write a corpus from ({why})")
     save_corpus(out, out_clips, manifest)
     return manifest
 
