@@ -60,6 +60,10 @@ def _default_registry() -> Registry:
                             load=_load("pipelines.text2motion", "LearnedText2Motion"), available=t2m.learned_available,
                             note=t2m.LEARNED_NOTE, requires="weights/text2motion.safetensors",
                             eval_summary=sidecar_eval(t2m.learned_weights())))
+    reg.register(ModelEntry(t2m.V3_NAME, "text2motion", "learned", t2m.V3_TRAINING_DATA,
+                            load=t2m.LearnedText2Motion.v3, available=t2m.v3_available,
+                            note=t2m.V3_NOTE, requires="weights/text2motion_v3.safetensors",
+                            eval_summary=sidecar_eval(t2m.v3_weights())))
     reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
                             load=_load("pipelines.text2motion", "load_retrieval_baseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))

@@ -229,6 +229,21 @@ def learned_available() -> bool:
     return learned_weights().is_file()
 
 
+V3_NAME = "text2motion-diffusion-v3"
+V3_TRAINING_DATA = "corpus v3 (9.3 hours of CMU with HumanML3D/KIT-ML sentences), train split"
+V3_NOTE = ("learned, trained on corpus v3: follows text better than the default, but keys far from its own motion "
+           "still pop (docs/text2motion.md); choose it by name")
+
+
+def v3_weights():
+    from ..paths import weights_file
+    return weights_file("text2motion_v3")
+
+
+def v3_available() -> bool:
+    return v3_weights().is_file()
+
+
 class LearnedText2Motion:
     """Pipeline face of :class:`backend.models.diffusion.Text2MotionModel` (loaded once, kept warm)."""
     name = LEARNED_NAME
@@ -243,6 +258,14 @@ class LearnedText2Motion:
             from ..models.text.vocabulary import load_vocabulary
             vocabulary = load_vocabulary()
         self.vocabulary = vocabulary
+
+    @classmethod
+    def v3(cls) -> LearnedText2Motion:
+        """The corpus-v3 weights (``weights/text2motion_v3.safetensors``) behind the same pipeline."""
+        from ..models.diffusion.model import Text2MotionModel
+        served = cls(Text2MotionModel.load(v3_weights()))
+        served.name = V3_NAME
+        return served
 
     def out_of_vocabulary(self, request: Text2MotionRequest) -> str | None:
         """A sentence when the prompt (or a timeline entry's) is far from every training text, else None
