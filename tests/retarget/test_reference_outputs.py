@@ -27,7 +27,7 @@ FRAMES = 90
 def rigs():
     from backend.bench.retarget import mixamo65
     from backend.retarget.rig import Rig
-    out = {"mixamo65": mixamo65()}
+    out = {"mixamo65": mixamo65(REPO / "tests" / "fixtures" / "data")}
     for name in ("rigify_basic_human", "quaternius_male_casual"):
         d = json.loads((RIG_DUMPS / f"{name}.json").read_text())
         out[name] = Rig.from_matrices(d["bones"], d["parents"], np.array(d["rest_matrices"]),
