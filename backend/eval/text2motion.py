@@ -47,6 +47,12 @@ def register(subparsers):
     p.add_argument("--evaluator", type=Path, default=None)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's default)")
     p.add_argument("--guidance-scale", type=float, default=2.5, help="classifier-free guidance scale")
+    p.add_argument("--exemplar-strength", type=float, default=None,
+                   help="retrieval-augmented sampling: start from the prompt's training exemplar noised to this "
+                        "fraction of the schedule (1.0: from noise; default: the model's sidecar value)")
+    p.add_argument("--quick", action="store_true",
+                   help="R-precision, FID, skate, novelty and paths only (no strength sweep, keys, transitions, "
+                        "latency): for choosing settings on val")
     p.add_argument("--repeats", type=int, default=20, help="repeats (model and retrieval resampled, reshuffled)")
     p.add_argument("--window", type=int, default=160, help="frames per test sample at most (30 fps)")
     p.add_argument("--batch", type=int, default=32, help="R-precision batch (HumanML3D: 32)")
@@ -96,6 +102,7 @@ def run(args) -> int:
     import torch
 
     from ..data.corpus import load_corpus
+    from ..models.diffusion.exemplar import ExemplarBank
     from ..models.diffusion.model import Text2MotionModel
     from ..models.diffusion.sampler import SamplingOptions
     from ..models.evaluator.encoders import load_evaluator
@@ -112,13 +119,16 @@ def run(args) -> int:
     if len(samples) < 2:
         raise SystemExit(f"the {args.split} split has {len(samples)} usable text segments; need at least 2")
     enc = default_encoder()
-    model = Text2MotionModel.load(args.weights, encoder=enc)
-    steps = args.steps or model.default_steps
-    opts = SamplingOptions(steps=steps, guidance_scale=args.guidance_scale, seed=args.seed)
     ev = load_evaluator(args.evaluator)
     train_clips = training_clips(corpus, "train")
     retr = RetrievalBaseline(SimpleNamespace(clips=train_clips), enc)
     enc.save()
+    # the model's exemplars come from the same training-split retrieval the baseline uses (never val or test)
+    model = Text2MotionModel.load(args.weights, encoder=enc, exemplars=ExemplarBank(retr))
+    steps = args.steps or model.default_steps
+    strength = model.exemplar_strength if args.exemplar_strength is None else args.exemplar_strength
+    opts = SamplingOptions(steps=steps, guidance_scale=args.guidance_scale, seed=args.seed,
+                           exemplar_strength=strength)
     say(f"{len(samples)} {args.split} samples ({sum(s.locomotion for s in samples)} locomotion), "
         f"{args.repeats} repeats; retrieval over {len(train_clips)} training text clips ({time.time() - t0:.0f}s)")
     ctx = {"np": np, "model": model, "opts": opts, "retr": retr, "ev": ev, "enc": enc, "samples": samples,
@@ -126,14 +136,16 @@ def run(args) -> int:
     out = {"split": args.split, "corpus": str(corpus.path.name), "corpus_version": corpus.version,
            "samples": len(samples), "locomotion_samples": sum(s.locomotion for s in samples),
            "repeats": args.repeats, "steps": steps, "guidance_scale": args.guidance_scale, "window": args.window,
+           "exemplar_strength": strength,
            "r_precision_batch": args.batch}
     first = _repeated_metrics(args, ctx, out)
     _novelty(args, ctx, out, first, [c.motion for c in corpus.split("train").clips])
     control = samples[:args.control_samples]
     _paths(args, ctx, out, control)
-    _sweep_and_keys(args, ctx, out, control)
-    _transitions(args, ctx, out, control)
-    _latency(args, ctx, out, steps)
+    if not args.quick:
+        _sweep_and_keys(args, ctx, out, control)
+        _transitions(args, ctx, out, control)
+        _latency(args, ctx, out, steps)
     out["wall_time_s"] = round(time.time() - t0, 1)
     out["verdict"] = verdict(out)
     text = json.dumps(out, indent=None if args.json else 1)
@@ -392,14 +404,15 @@ def _latency(args, ctx, out, steps):
     import torch
 
     from ..models.diffusion.sampler import SamplingOptions
-    np, model = ctx["np"], ctx["model"]
+    np, model, strength = ctx["np"], ctx["model"], ctx["opts"].exemplar_strength
 
     def median_s(n_steps, runs):
-        model.generate_motion("a person walks forward", 120, options=SamplingOptions(steps=n_steps))  # warm-up
+        opts = SamplingOptions(steps=n_steps, exemplar_strength=strength)
+        model.generate_motion("a person walks forward", 120, options=opts)  # warm-up
         lat = []
         for r in range(runs):
             t1 = time.perf_counter()
-            model.generate_motion("a person walks forward", 120, options=SamplingOptions(seed=r, steps=n_steps))
+            model.generate_motion("a person walks forward", 120, options=replace(opts, seed=r))
             lat.append(time.perf_counter() - t1)
         return round(float(np.median(lat)), 4), len(lat)
 

@@ -73,6 +73,24 @@ def load_retrieval_baseline(encoder=None) -> RetrievalBaseline:
         raise RequestError(str(e)) from None
 
 
+def training_exemplars(encoder=None):
+    """The corpus-v3 model's exemplar bank (:mod:`backend.models.diffusion.exemplar`): retrieval over the text
+    clips of corpus v3's train split, the data the model was trained on (never val or test). None when corpus v3 is
+    not installed (the model then samples from noise)."""
+    from types import SimpleNamespace
+
+    from ..data.corpus import CORPUS_V3, load_corpus
+    from ..models.diffusion.exemplar import ExemplarBank
+    from ..train.text2motion_data import training_clips
+    if not (CORPUS_V3 / "manifest.json").is_file():
+        return None
+    clips = training_clips(load_corpus(path=CORPUS_V3), "train")
+    bank = ExemplarBank(RetrievalBaseline(SimpleNamespace(clips=clips), encoder))
+    if encoder is not None and hasattr(encoder, "save"):
+        encoder.save()  # the training sentences' embeddings, cached for the next start
+    return bank
+
+
 # ------------------------------------------------------------------------------------ scene -> canonical space
 def scene_to_canonical(binding: RigBinding) -> tuple[np.ndarray, np.ndarray]:
     """(M (3,3), b (3,)) with ``canonical = M @ scene + b`` for points the artist placed in the scene (a drawn path,
@@ -263,7 +281,9 @@ class LearnedText2Motion:
     def v3(cls) -> LearnedText2Motion:
         """The corpus-v3 weights (``weights/text2motion_v3.safetensors``) behind the same pipeline."""
         from ..models.diffusion.model import Text2MotionModel
-        served = cls(Text2MotionModel.load(v3_weights()))
+        model = Text2MotionModel.load(v3_weights())
+        model.exemplars = training_exemplars(model.encoder)
+        served = cls(model)
         served.name = V3_NAME
         return served
 
@@ -337,7 +357,7 @@ def _run_learned(request: Text2MotionRequest, ctx: JobContext, model: LearnedTex
 
         try:
             options = SamplingOptions(steps=request.steps, guidance_scale=request.guidance_scale, seed=request.seed,
-                                      variation=v)
+                                      variation=v, exemplar_strength=request.exemplar_strength)
             motion, vinfo = model.model.generate_motion(
                 request.prompt, request.frames, controls, options, fps=request.fps, on_progress=progress,
                 on_partial=preview)

@@ -16,7 +16,10 @@
    the last ``seam_blend`` eased from old to new after sampling), so windows agree on the overlap and the seam is
    continuous. Each window gets the prompt of the timeline entry it starts in.
 4. **Sampling** (:func:`.sampler.sample_window`): DDIM, classifier-free guidance, keys/trajectory imputed after
-   every step, joint targets by FK guidance; a progress callback per denoising step with an x0 preview.
+   every step, joint targets by FK guidance; a progress callback per denoising step with an x0 preview. With an
+   exemplar bank (:mod:`.exemplar`) and ``exemplar_strength`` < 1, each window starts part-way down the schedule
+   from the prompt's nearest training clip (bent onto the path when there is one), noised: retrieval-augmented
+   sampling, so the prompt decides *what* happens and the network makes the motion.
 5. **Cleanup**: foot contacts pinned (:mod:`.cleanup`), then keys re-imposed (keys win).
 """
 from __future__ import annotations
@@ -58,6 +61,7 @@ from .control import (
     travel_direction,
 )
 from .denoiser import DenoiserConfig, MotionDenoiser
+from .exemplar import warp_to_observation
 from .sampler import Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
 
@@ -80,7 +84,7 @@ class Text2MotionModel:
 
     def __init__(self, denoiser: MotionDenoiser, normalizer: Normalizer, meta: dict | None = None, encoder=None,
                  window: int = 120, overlap: int = 20, seam_blend: int = 8, default_steps: int = 10,
-                 pre_steps: int = 5):
+                 pre_steps: int = 5, exemplars=None):
         self.denoiser = denoiser.eval()
         self.normalizer = normalizer
         self.meta = meta or {}
@@ -91,17 +95,20 @@ class Text2MotionModel:
         self.default_steps = default_steps
         self.pre_steps = pre_steps
         self._encoder = encoder
+        self.exemplars = exemplars  # an .exemplar.ExemplarBank (training clips by text), or None
+        # the strength used when a request does not say (chosen on val; 1.0: sample from pure noise)
+        self.exemplar_strength = float(self.meta.get("sampling", {}).get("exemplar_strength", 1.0))
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: Path | str | None = None, encoder=None) -> Text2MotionModel:
+    def load(cls, path: Path | str | None = None, encoder=None, exemplars=None) -> Text2MotionModel:
         from ..weights import load_weights
         tensors, meta = load_weights(Path(path) if path else DEFAULT_WEIGHTS)
         cfg = DenoiserConfig.from_dict(meta.get("config", {}))
         net = MotionDenoiser(cfg)
         sd = {k[len("denoiser."):]: v.float() for k, v in tensors.items() if k.startswith("denoiser.")}
         net.load_state_dict(sd)
-        return cls(net, Normalizer.from_state_dict(tensors), meta, encoder)
+        return cls(net, Normalizer.from_state_dict(tensors), meta, encoder, exemplars=exemplars)
 
     @property
     def encoder(self):
@@ -144,6 +151,14 @@ class Text2MotionModel:
             raise ControlError(f"trajectory_strength must be in [0, 1], got {trajectory_strength}")
         if not (np.isfinite(fps) and fps > 0):
             raise ControlError(f"fps must be positive, got {fps}")
+        strength = self.exemplar_strength if o.exemplar_strength is None else float(o.exemplar_strength)
+        if not (np.isfinite(strength) and 0.0 <= strength <= 1.0):
+            raise ControlError(f"exemplar_strength must be in [0, 1], got {strength}")
+        if strength < 1.0 and self.exemplars is None:
+            if o.exemplar_strength is not None:
+                raise ControlError("this model has no exemplar bank (the training corpus is not installed): "
+                                   "leave exemplar_strength unset or 1.0")
+            strength = 1.0  # the default asks for exemplars but none are installed: sample from noise
         fps_scale = CANONICAL_FPS / float(fps)
         F = max(2, round((frames - 1) * fps_scale) + 1)  # frames at the model's 30 fps
         to30 = lambda f: round(f * fps_scale)
@@ -173,10 +188,20 @@ class Text2MotionModel:
         texts = {s.prompt for s in segments}
         emb = {p: self.embed(p) for p in texts}
         gen = seeded_generator(seed, variation)
-        total = steps * self._count_windows(segments)
+        run_steps = len(self.schedule.timesteps_from(strength, steps)) if strength < 1.0 else steps
+        pre_steps = len(self.schedule.timesteps_from(strength, self.pre_steps)) if strength < 1.0 else self.pre_steps
+        total = run_steps * self._count_windows(segments)
         need_pre = path is not None or (keys is not None and keys.root_mask.any()
                                         and keys.frames[keys.root_mask].min() > 0)
-        total += self.pre_steps if need_pre else 0
+        total += pre_steps if need_pre else 0
+        timeline30 = [(sg.prompt, sg.start, sg.stop) for sg in segments] if len(segments) > 1 else None
+
+        def exemplar(n: int, path_xy=None):
+            if strength >= 1.0:
+                return None
+            tl = _cut_timeline(timeline30, n)
+            return self.exemplars.exemplar(segments[0].prompt if tl is None else prompt, n, seed=seed,
+                                           variation=variation, timeline=tl, path_xy=path_xy)
         done = [0]
 
         def tick(msg: str, x0=None, assemble=None):
@@ -191,9 +216,11 @@ class Text2MotionModel:
         # 1. pre-pass: how does this prompt move on its own? (direction of travel, progress profile)
         natural = None
         if need_pre:
-            natural = self._sample(emb[segments[0].prompt], min(F, self.window), Observation.empty(
-                min(F, self.window)), JointTargets(), self.pre_steps, guidance_scale, gen,
-                lambda i, n, x0: tick("pre-pass"))
+            n_pre = min(F, self.window)
+            ex = exemplar(n_pre)
+            natural = self._sample(emb[segments[0].prompt], n_pre, Observation.empty(n_pre), JointTargets(),
+                                   self.pre_steps, guidance_scale, gen, lambda i, n, x0: tick("pre-pass"),
+                                   guide=None if ex is None else ex.features, guide_strength=strength)
         # 2. anchor and controls in the model frame
         frame, world_xy = self._anchor(path, trajectory_timed, keys, natural, F)
         obs = Observation.empty(F)
@@ -208,10 +235,14 @@ class Text2MotionModel:
             if soft is not None:
                 soft = soft * (1.0 - kobs.mask)
         targets_m = targets.transformed(frame)
-        soft_steps = round(trajectory_strength * steps)
+        soft_steps = round(trajectory_strength * run_steps)
+        ex = exemplar(F, None if world_xy is None else frame.point_to_model(world_xy))
+        if ex is not None and keys is not None:  # bent through the keys, so denoising starts from agreement
+            ex.features = warp_to_observation(ex.features, obs.values, obs.mask)
         # 3-4. windows
         feats = self._sample_windows(segments, emb, F, obs, targets_m, steps, guidance_scale, gen, tick,
-                                     frame, fps_scale, soft, soft_steps)
+                                     frame, fps_scale, soft, soft_steps,
+                                     None if ex is None else ex.features, strength)
         # back to the world
         world = frame.features_to_world(feats)
         motion = features_to_motion(world)
@@ -219,7 +250,10 @@ class Text2MotionModel:
         if not constrained:
             motion = motion.canonicalized(0)
         info: dict = {"model": MODEL_NAME, "steps": steps, "guidance_scale": float(guidance_scale),
-                      "windows": self._count_windows(segments), "seed": int(seed), "variation": int(variation)}
+                      "windows": self._count_windows(segments), "seed": int(seed), "variation": int(variation),
+                      "exemplar_strength": float(strength)}
+        if ex is not None:
+            info.update({"exemplar_clip": ex.clips[0], "exemplar_text": ex.texts[0]})
         # 5. cleanup, keys win
         if o.contact_cleanup:
             motion, cinfo = cleanup_foot_contacts(motion, contacts=world[:, CONTACT_DIMS] > 0.5)
@@ -263,9 +297,10 @@ class Text2MotionModel:
     def _count_windows(self, segments) -> int:
         return len(self._plan(segments))
 
-    def _sample(self, text, frames, obs, targets, steps, guidance_scale, gen, on_step, soft=None, soft_steps=0):
+    def _sample(self, text, frames, obs, targets, steps, guidance_scale, gen, on_step, soft=None, soft_steps=0,
+                guide=None, guide_strength=1.0):
         x0 = sample_window(Denoising(self.denoiser, self.schedule, self.normalizer), frames,
-                           WindowConditions(text, obs, targets, soft, soft_steps), steps=steps,
+                           WindowConditions(text, obs, targets, soft, soft_steps, guide, guide_strength), steps=steps,
                            guidance_scale=guidance_scale, generator=gen, on_step=on_step)
         return self.normalizer.inverse(x0)[0].numpy()
 
@@ -310,7 +345,7 @@ class Text2MotionModel:
         return frame, world_xy
 
     def _sample_windows(self, segments, emb, F, obs, targets, steps, guidance_scale, gen, tick, frame, fps_scale,
-                        soft=None, soft_steps=0):
+                        soft=None, soft_steps=0, guide=None, guide_strength=1.0):
         D = FEATURE_DIM_CONTACTS
         out = np.zeros((F, D), np.float32)
         plan = self._plan(segments)
@@ -337,10 +372,11 @@ class Text2MotionModel:
                 return m.resample(CANONICAL_FPS / fps_scale) if fps_scale != 1.0 else m
 
             w_soft = None if soft is None else soft[s:stop] * (1.0 - (pre.mask if wi > 0 else 0.0))
+            w_guide = None if guide is None else local.features_to_model(guide[s:stop])
             x = self._sample(emb[prompt], n, w_obs, w_tg, steps, guidance_scale, gen,
                              lambda i, tot, x0, wi=wi, assemble=assemble:
                              tick(f"window {wi + 1}/{len(plan)}: step {i}/{tot}", x0, assemble),
-                             w_soft, soft_steps)
+                             w_soft, soft_steps, w_guide, guide_strength)
             new = local.features_to_world(x)
             if k > hard:  # ease from the previous window's frames into this one's over the blend frames
                 u = (np.arange(k - hard) + 1.0) / (k - hard + 1.0)
@@ -373,6 +409,14 @@ def _traj_obs(xy: np.ndarray, F: int) -> Observation:
     obs = Observation.empty(F)
     obs.set(np.arange(F), [0, 1], np.asarray(xy, np.float32)[:F])
     return obs
+
+
+def _cut_timeline(timeline, n: int):
+    """A 30 fps timeline's entries that start before frame ``n``, the last one ending at ``n``; None for none."""
+    if timeline is None:
+        return None
+    out = [(p, s, min(e, n)) for p, s, e in timeline if s < n]
+    return out if len(out) > 1 else None
 
 
 def resample_path_timed(path: np.ndarray, n: int) -> np.ndarray:

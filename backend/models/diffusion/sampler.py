@@ -21,6 +21,7 @@ import torch
 
 from .control import JointTargets, Observation, guide_x0
 from .denoiser import MotionDenoiser
+from .exemplar import warp_to_observation
 from .schedule import CosineSchedule
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
@@ -34,6 +35,10 @@ class SamplingOptions:
     seed: int = 0
     variation: int = 0  # a second number mixed into the seed: variations of one request differ
     contact_cleanup: bool = True  # pin planted feet afterwards (:mod:`.cleanup`)
+    # retrieval-augmented sampling (:mod:`.exemplar`): the noise level, as a fraction of the schedule, at which
+    # denoising starts from the prompt's training exemplar. 1.0: from pure noise (no exemplar); None: the model's
+    # own default (its sidecar's ``sampling.exemplar_strength``, chosen on val)
+    exemplar_strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,19 +54,23 @@ class WindowConditions:
     """What one window is sampled under. ``text``: (384,) or (batch, 384) sentence embedding; ``obs``: observed
     (imputed) channels; ``targets``: joint targets (FK guidance). ``soft`` (frames, D) marks observed channels that
     are imputed only during the first ``soft_steps`` steps (the network still sees them as observations
-    throughout): weaker control, e.g. a trajectory the body may deviate from."""
+    throughout): weaker control, e.g. a trajectory the body may deviate from. ``guide`` (frames, D) un-normalised
+    model-frame features: a motion to start from (noised to ``guide_strength`` of the schedule, SDEdit-style;
+    :mod:`.exemplar`)."""
     text: torch.Tensor
     obs: Observation | None = None
     targets: JointTargets | None = None
     soft: np.ndarray | None = None
     soft_steps: int = 0
+    guide: np.ndarray | None = None
+    guide_strength: float = 1.0
 
 
 @torch.no_grad()
 def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps: int = 10,
                   guidance_scale: float = 2.5, generator: torch.Generator | None = None,
                   on_step: StepCallback | None = None, batch: int = 1, init_noise: torch.Tensor | None = None,
-                  guide_iters: int = 4, final_guide_iters: int = 60) -> torch.Tensor:
+                  guide_iters: int = 4, final_guide_iters: int = 60, warp: bool = True) -> torch.Tensor:
     """Sample ``batch`` windows of ``frames`` frames under ``cond``. Returns normalised features (batch, frames,
     D)."""
     model, schedule, normalizer = net.denoiser, net.schedule, net.normalizer
@@ -82,6 +91,11 @@ def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps:
     targets = targets or JointTargets()
     x = init_noise if init_noise is not None else torch.randn(batch, frames, D, generator=generator)
     ts = schedule.timesteps(steps)
+    if cond.guide is not None and cond.guide_strength < 1.0:  # start part-way down, from the noised guide
+        ts = schedule.timesteps_from(cond.guide_strength, steps)
+        g = normalizer(torch.as_tensor(np.asarray(cond.guide, np.float32))).expand(batch, -1, -1)
+        g = g * (1.0 - mask) + obs_n * mask  # observed channels as observed
+        x = schedule.q_sample(g, torch.full((batch,), ts[0], dtype=torch.long), x)
     use_cfg = guidance_scale != 1.0
     keep = torch.cat([torch.ones(batch, dtype=torch.bool), torch.zeros(batch, dtype=torch.bool)]) if use_cfg \
         else torch.ones(batch, dtype=torch.bool)
@@ -96,6 +110,9 @@ def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps:
         else:
             x0 = model(x, tt, text, obs_n, mask, text_keep=keep)
         imp = mask if i < soft_steps else hard  # channels overwritten on this step
+        if warp:  # bend the estimate through the observations first, so the frames beside a key agree with it
+            x0 = torch.stack([torch.from_numpy(warp_to_observation(x0[b].numpy(), obs_n[b].numpy(),
+                                                                   imp[b].numpy())) for b in range(batch)])
         x0 = x0 * (1.0 - imp) + obs_n * imp
         last = i == len(ts) - 1
         if len(targets):

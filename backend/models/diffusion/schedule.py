@@ -43,6 +43,20 @@ class CosineSchedule:
                 out.append(int(t))
         return out
 
+    def timesteps_from(self, strength: float, steps: int) -> list[int]:
+        """Timesteps for a start part-way down the schedule (SDEdit): from ``round(strength (T-1))`` to 0, about
+        ``strength * steps`` of them (at least one)."""
+        strength = min(1.0, max(0.0, float(strength)))
+        t0 = round(strength * (self.num_steps - 1))
+        n = max(1, min(t0 + 1, round(strength * int(steps))))
+        if n == 1:
+            return [t0]
+        out = []
+        for t in torch.linspace(t0, 0, n).round().long().tolist():
+            if not out or t != out[-1]:
+                out.append(int(t))
+        return out
+
     def ddim_step(self, x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int | None) -> torch.Tensor:
         """x_t -> x_{t_prev} given the predicted clean sample (eta = 0). ``t_prev=None`` returns x0."""
         if t_prev is None or t_prev < 0:
