@@ -76,7 +76,7 @@ def run(args) -> int:
     retr = RetrievalBaseline(SimpleNamespace(clips=training_clips(corpus, "train")), enc)
     enc.save()
     bank = ExemplarBank(retr)
-    model = Text2MotionModel.load(args.weights or weights_file("text2motion_v3"), encoder=enc, exemplars=bank)
+    model = Text2MotionModel.load(args.weights or weights_file("text2motion"), encoder=enc, exemplars=bank)
     strength = model.exemplar_strength if args.exemplar_strength is None else args.exemplar_strength
     prompts = args.prompts or PROMPTS
     args.out.mkdir(parents=True, exist_ok=True)

@@ -57,13 +57,13 @@ def _default_registry() -> Registry:
                             load=_load("models.inbetween.baseline", "SlerpInbetweener"),
                             note="classical baseline: slerp rotations and linear root between keys"))
     reg.register(ModelEntry(t2m.LEARNED_NAME, "text2motion", "learned", t2m.LEARNED_TRAINING_DATA,
-                            load=_load("pipelines.text2motion", "LearnedText2Motion"), available=t2m.learned_available,
+                            load=t2m.LearnedText2Motion.served, available=t2m.learned_available,
                             note=t2m.LEARNED_NOTE, requires="weights/text2motion.safetensors",
                             eval_summary=sidecar_eval(t2m.learned_weights())))
-    reg.register(ModelEntry(t2m.V3_NAME, "text2motion", "learned", t2m.V3_TRAINING_DATA,
-                            load=t2m.LearnedText2Motion.v3, available=t2m.v3_available,
-                            note=t2m.V3_NOTE, requires="weights/text2motion_v3.safetensors",
-                            eval_summary=sidecar_eval(t2m.v3_weights())))
+    reg.register(ModelEntry(t2m.V2_NAME, "text2motion", "learned", t2m.V2_TRAINING_DATA,
+                            load=t2m.LearnedText2Motion.v2, available=t2m.v2_available,
+                            note=t2m.V2_NOTE, requires="weights/text2motion_v2.safetensors",
+                            eval_summary=sidecar_eval(t2m.v2_weights())))
     reg.register(ModelEntry(t2m.MODEL_NAME, "text2motion", "baseline", t2m.TRAINING_DATA,
                             load=_load("pipelines.text2motion", "load_retrieval_baseline"), available=t2m.corpus_available,
                             note=t2m.NOTE, requires="the motion corpus (backend.data.corpus)"))

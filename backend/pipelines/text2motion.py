@@ -41,11 +41,12 @@ __all__ = ["LEARNED_NAME", "MODEL_NAME", "LearnedText2Motion", "check", "corpus_
            "load_retrieval_baseline", "run"]
 
 LEARNED_NAME = "text2motion-diffusion"
-LEARNED_TRAINING_DATA = ("motion corpus, train split (CMU mocap, DeepMimic and Quaternius clips with text "
-                         "descriptions and deterministic paraphrases), trained by `python -m backend train text2motion`")
-LEARNED_NOTE = ("learned: MDM-style diffusion denoiser (x0 prediction), DDIM with classifier-free guidance; "
-                "trajectory / key / joint-target control, prompt timelines; small corpus, so it mostly recombines "
-                "training motion (docs/text2motion.md)")
+LEARNED_TRAINING_DATA = ("corpus v3 (9.3 hours of CMU mocap with HumanML3D / KIT-ML sentences), train split; "
+                         "trained by `python -m backend train text2motion`")
+LEARNED_NOTE = ("learned: MDM-style diffusion denoiser (x0 prediction), DDIM with classifier-free guidance, "
+                "retrieval-augmented: denoising starts part-way down the schedule from the prompt's nearest training "
+                "clip (bent onto the path, through the keys); trajectory / key / joint-target control, prompt "
+                "timelines (docs/text2motion.md)")
 
 TRAINING_DATA = ("motion corpus, train split (backend.data.corpus: CMU mocap and other clips with text "
                  "descriptions, retargeted to the canonical skeleton)")
@@ -74,7 +75,7 @@ def load_retrieval_baseline(encoder=None) -> RetrievalBaseline:
 
 
 def training_exemplars(encoder=None):
-    """The corpus-v3 model's exemplar bank (:mod:`backend.models.diffusion.exemplar`): retrieval over the text
+    """The default model's exemplar bank (:mod:`backend.models.diffusion.exemplar`): retrieval over the text
     clips of corpus v3's train split, the data the model was trained on (never val or test). None when corpus v3 is
     not installed (the model then samples from noise)."""
     from types import SimpleNamespace
@@ -247,19 +248,20 @@ def learned_available() -> bool:
     return learned_weights().is_file()
 
 
-V3_NAME = "text2motion-diffusion-v3"
-V3_TRAINING_DATA = "corpus v3 (9.3 hours of CMU with HumanML3D/KIT-ML sentences), train split"
-V3_NOTE = ("learned, trained on corpus v3: follows text better than the default, but keys far from its own motion "
-           "still pop (docs/text2motion.md); choose it by name")
+V2_NAME = "text2motion-diffusion-v2"
+V2_TRAINING_DATA = ("corpus v2 (10 minutes: CMU mocap, DeepMimic and Quaternius clips with text descriptions and "
+                    "deterministic paraphrases), train split")
+V2_NOTE = ("the previous default, trained on corpus v2 (10 minutes of motion): samples from noise; kept for "
+           "comparison, choose it by name")
 
 
-def v3_weights():
+def v2_weights():
     from ..paths import weights_file
-    return weights_file("text2motion_v3")
+    return weights_file("text2motion_v2")
 
 
-def v3_available() -> bool:
-    return v3_weights().is_file()
+def v2_available() -> bool:
+    return v2_weights().is_file()
 
 
 class LearnedText2Motion:
@@ -278,13 +280,20 @@ class LearnedText2Motion:
         self.vocabulary = vocabulary
 
     @classmethod
-    def v3(cls) -> LearnedText2Motion:
-        """The corpus-v3 weights (``weights/text2motion_v3.safetensors``) behind the same pipeline."""
+    def served(cls) -> LearnedText2Motion:
+        """The default model with its exemplar bank (retrieval-augmented sampling over corpus v3's train split)."""
+        from ..models.diffusion.model import load_default
+        model = load_default()
+        if model.exemplars is None:
+            model.exemplars = training_exemplars(model.encoder)
+        return cls(model)
+
+    @classmethod
+    def v2(cls) -> LearnedText2Motion:
+        """The corpus-v2 weights (``weights/text2motion_v2.safetensors``) behind the same pipeline, from noise."""
         from ..models.diffusion.model import Text2MotionModel
-        model = Text2MotionModel.load(v3_weights())
-        model.exemplars = training_exemplars(model.encoder)
-        served = cls(model)
-        served.name = V3_NAME
+        served = cls(Text2MotionModel.load(v2_weights()), vocabulary=None)
+        served.name = V2_NAME
         return served
 
     def out_of_vocabulary(self, request: Text2MotionRequest) -> str | None:

@@ -86,5 +86,7 @@ def test_bench_reports_ratios_against_the_full_schedule():
     r = _cli("bench", "text2motion", "--json", "--runs", "1", "--steps", "2")
     out = json.loads(r.stdout.strip().splitlines()[-1])
     rows = out["median_s"]
-    assert "retrieval baseline" in rows and "model, 2 steps" in rows
-    assert out["speedup_vs_full_schedule"]["model, 100 steps (full schedule)"] == 1.0
+    assert "retrieval baseline" in rows and "model, 2 steps from noise" in rows
+    assert out["speedup_vs_full_schedule"]["model, 100 steps (full schedule, from noise)"] == 1.0
+    served = [k for k in rows if k.startswith("model, served")]
+    assert served and rows[served[0]] < rows["model, 100 steps (full schedule, from noise)"]

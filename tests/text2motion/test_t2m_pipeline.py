@@ -32,7 +32,8 @@ def test_progress_per_step_and_previews():
     events = []
     ctx = JobContext(on_progress=lambda s, t, eta, msg: events.append(("progress", s, t)),
                      on_partial=lambda spec: events.append(("partial", spec.num_frames)))
-    req = Text2MotionRequest(prompt="a person walks forward", frames=60, steps=5, num_variations=2)
+    req = Text2MotionRequest(prompt="a person walks forward", frames=60, steps=5, num_variations=2,
+                             exemplar_strength=1.0)  # from noise: every one of the 5 steps runs
     res = run_job(req, ctx)
     prog = [e for e in events if e[0] == "progress" and e[2] > 0]
     assert [(s, t) for _, s, t in prog] == [(i, 10) for i in range(1, 11)]
@@ -40,6 +41,14 @@ def test_progress_per_step_and_previews():
     assert res.model == "text2motion-diffusion" and len(res.motions) == 2
     a, b = (spec_to_canonical_motion(s) for s in res.motions)
     assert a.num_frames == 60 and not np.allclose(a.root_pos, b.root_pos)  # variations differ
+    # served default: denoising starts part-way down from the exemplar, so fewer steps run and progress says so
+    events.clear()
+    res = run_job(Text2MotionRequest(prompt="a person walks forward", frames=60, steps=5), ctx)
+    strength = res.info["exemplar_strength"]
+    assert 0 < strength < 1 and res.info["exemplar_text"]
+    n = len(REGISTRY.active("text2motion").get().model.schedule.timesteps_from(strength, 5))
+    assert [(s, t) for _, s, t in (e for e in events if e[0] == "progress" and e[2] > 0)] == \
+        [(i, n) for i in range(1, n + 1)]
 
 
 def test_out_of_vocabulary_prompts_say_so_in_the_info():

@@ -169,12 +169,13 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def guide_x0(x0_n: torch.Tensor, targets: JointTargets, normalizer, free: torch.Tensor, iters: int = 10,
-             lr: float = 0.5, sigma: float = 6.0) -> torch.Tensor:
+             lr: float = 0.5, sigma: float = 6.0, tol: float = 0.0) -> torch.Tensor:
     """Move the normalised prediction ``x0_n`` (B, T, D) so the targeted joints reach their targets.
 
     Gradient descent on the squared distance, through FK evaluated only at the targeted frames; each gradient is
     smoothed over time with a Gaussian (``sigma`` frames) so the pose around the target bends smoothly towards it.
-    ``free`` (B, T, D) is 1 on channels that may move (observed channels stay as imputed).
+    ``free`` (B, T, D) is 1 on channels that may move (observed channels stay as imputed). Stops early once every
+    target is within ``tol`` metres.
     """
     if not len(targets):
         return x0_n
@@ -191,6 +192,8 @@ def guide_x0(x0_n: torch.Tensor, targets: JointTargets, normalizer, free: torch.
         sub = x[:, frames].clone().requires_grad_(True)
         pos = chain_positions(normalizer.inverse(sub), set(targets.joints))  # joint -> (B, F, 3)
         err = torch.stack([pos[int(j)][:, int(f)] for j, f in zip(tj, tf)], 1) - tp  # (B, N, 3)
+        if tol > 0 and float(err.detach().norm(dim=-1).max()) < tol:
+            break
         loss = (err ** 2).sum()
         (g,) = torch.autograd.grad(loss, sub)
         grad = torch.zeros_like(x)

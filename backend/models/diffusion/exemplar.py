@@ -58,34 +58,39 @@ class ExemplarBank:
 
 
 def warp_to_observation(features: np.ndarray, values: np.ndarray, mask: np.ndarray,
-                        horizon: float = 30.0, nb: int = 2) -> np.ndarray:
-    """Motion warping (Witkin & Popovic 1995) in feature space: per channel, the offsets between the observed values
-    and ``features`` on the observed frames, interpolated linearly between them and faded out linearly over
-    ``horizon`` frames before the first and after the last, added to the motion. It then passes through the keys
-    without a jump next to them. ``features``, ``values``, ``mask``: (F, D) (``values`` only read where ``mask``)."""
+                        horizon: float = 30.0, reach: int = 5) -> np.ndarray:
+    """Motion warping (Witkin & Popovic 1995) in feature space, per channel: the offsets between the observed values
+    and the motion on the observed frames, interpolated linearly between them and faded out linearly over
+    ``horizon`` frames before the first and after the last, added to the motion. ``features``, ``values``,
+    ``mask``: (F, D) (``values`` only read where ``mask``).
+
+    A denoiser that sees an isolated key copies it onto the key's own frame (and partly onto the next ones) and
+    leaves its neighbours where its own motion was, so the motion there is first re-derived from the frames
+    ``reach`` either side of the key (linearly; held at a window's edge) before the offset is taken: the result then passes
+    through the key with no spike beside it. Frames whose neighbours are observed too (a drawn path, a prefix) are
+    taken as they are."""
     out = np.array(features, np.float32, copy=True)
     mask = np.asarray(mask) > 0
     F = len(out)
     t = np.arange(F, dtype=np.float64)
     for c in np.nonzero(mask.any(0))[0]:
         on = mask[:, c]
-        ft = t[on]
         fi = np.nonzero(on)[0]
-        # where the motion is on a key's frame, taken from the frames two either side when they are free: a
-        # denoiser copies an observed value onto its own frame and leaves the neighbours where they were
-        here = out[fi, c].astype(np.float64)
-        acc, n = np.zeros(len(fi)), np.zeros(len(fi))
-        for d in (-nb, nb):
-            g = fi + d
-            ok = (g >= 0) & (g < F)
-            ok[ok] &= ~on[g[ok]]
-            acc[ok] += out[g[ok], c]
-            n[ok] += 1
-        near = np.where(n > 0, acc / np.maximum(n, 1), here)
-        off = values[on, c] - near
-        w = np.interp(t, ft, off)
-        w *= np.clip(1.0 - np.maximum(ft[0] - t, t - ft[-1]).clip(min=0.0) / horizon, 0.0, 1.0)
-        out[:, c] += w.astype(np.float32)
+        x = out[:, c].astype(np.float64)
+        for f in fi:
+            lo, hi = f - reach, f + reach
+            free_lo = lo >= 0 and not on[lo:f].any()
+            free_hi = hi < F and not on[f + 1:hi + 1].any()
+            if free_lo and free_hi:
+                x[lo + 1:hi] = np.interp(t[lo + 1:hi], [lo, hi], [x[lo], x[hi]])
+            elif free_lo and hi >= F:
+                x[lo + 1:] = x[lo]
+            elif free_hi and lo < 0:
+                x[:hi] = x[hi]
+        off = values[on, c] - x[fi]
+        w = np.interp(t, t[fi], off)
+        w *= np.clip(1.0 - np.maximum(t[fi[0]] - t, t - t[fi[-1]]).clip(min=0.0) / horizon, 0.0, 1.0)
+        out[:, c] = (x + w).astype(np.float32)
     return out
 
 

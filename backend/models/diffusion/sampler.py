@@ -70,7 +70,7 @@ class WindowConditions:
 def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps: int = 10,
                   guidance_scale: float = 2.5, generator: torch.Generator | None = None,
                   on_step: StepCallback | None = None, batch: int = 1, init_noise: torch.Tensor | None = None,
-                  guide_iters: int = 4, final_guide_iters: int = 60, warp: bool = True) -> torch.Tensor:
+                  guide_iters: int = 4, final_guide_iters: int = 300, warp: bool = True) -> torch.Tensor:
     """Sample ``batch`` windows of ``frames`` frames under ``cond``. Returns normalised features (batch, frames,
     D)."""
     model, schedule, normalizer = net.denoiser, net.schedule, net.normalizer
@@ -117,7 +117,8 @@ def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps:
         last = i == len(ts) - 1
         if len(targets):
             with torch.enable_grad():
-                x0 = guide_x0(x0, targets, normalizer, 1.0 - imp, iters=final_guide_iters if last else guide_iters)
+                x0 = guide_x0(x0, targets, normalizer, 1.0 - imp, iters=final_guide_iters if last else guide_iters,
+                              tol=0.003 if last else 0.0)
         if on_step is not None:
             on_step(i + 1, len(ts), x0)
         x = schedule.ddim_step(x, x0, t, ts[i + 1] if not last else None)
