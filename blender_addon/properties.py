@@ -140,6 +140,11 @@ class MOTIONLOOM_PG_settings(bpy.types.PropertyGroup):
     duration_seconds: FloatProperty(name="Duration", default=4.0, min=0.1, soft_max=60.0, unit="TIME_ABSOLUTE")
     duration_frames: IntProperty(name="Frames", default=120, min=2, soft_max=2000)
     seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same prompt: same motion")
+    invention_custom: BoolProperty(name="Set Invention", default=False,
+                                   description="Choose how much the model invents instead of its default (0.3)")
+    invention: FloatProperty(name="Invention", default=0.3, min=0.0, max=1.0, subtype="FACTOR",
+                             description="0: close to the library clip the prompt matches; 1: invented from noise "
+                                         "(follows the text less well)")
     variations: IntProperty(name="Variations", default=1, min=1, max=8,
                             description="Number of different motions to generate (each becomes its own action)")
     trajectory: PointerProperty(name="Trajectory", type=bpy.types.Object, poll=_is_trajectory,

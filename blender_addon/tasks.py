@@ -201,7 +201,8 @@ def start_generate(context, obj) -> jobs.Job:
     rig = rig_read.read_rig(obj)
     req = wire.text2motion_request(s.prompt, frames, fps, start_frame=start, seed=s.seed,
                                    num_variations=s.variations, rig=rig.spec(bone_map_overrides(obj)),
-                                   trajectory=traj, joint_targets=targets, model=model)
+                                   trajectory=traj, joint_targets=targets, model=model,
+                                   exemplar_strength=s.invention if s.invention_custom else None)
     preview = Preview(obj)
     name, prompt = action_name(s.prompt), s.prompt
     mode = s.apply_mode

@@ -145,6 +145,11 @@ class MOTIONLOOM_PT_generate(_Panel, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(s, "seed")
         row.prop(s, "variations")
+        row = layout.row(align=True)
+        row.prop(s, "invention_custom", text="")
+        sub = row.row(align=True)
+        sub.enabled = s.invention_custom
+        sub.prop(s, "invention", slider=True)
         layout.prop(s, "trajectory")
         layout.label(text="Joint Targets")
         row = layout.row()

@@ -172,7 +172,10 @@ def check_frames(frames: int) -> int:
 
 def text2motion_request(prompt: str, frames: int, fps: float, start_frame: int = 1, seed: int = 0,
                         num_variations: int = 1, rig: dict | None = None, trajectory=None,
-                        joint_targets: list | None = None, model: str | None = None) -> dict:
+                        joint_targets: list | None = None, model: str | None = None,
+                        exemplar_strength: float | None = None) -> dict:
+    """``exemplar_strength`` (0..1): how far down the noise schedule generation starts from the prompt's nearest
+    training clip (low: close to the library motion; 1: invented from noise); None: the model's default."""
     prompt = (prompt or "").strip()
     if not prompt:
         raise WireError("the prompt is empty: describe the motion, e.g. 'a person walks forward'")
@@ -189,6 +192,11 @@ def text2motion_request(prompt: str, frames: int, fps: float, start_frame: int =
     if joint_targets:
         d["joint_targets"] = [{"joint": j, "frame": int(f), "position": [float(x) for x in p]}
                               for j, f, p in joint_targets]
+    if exemplar_strength is not None:
+        x = float(exemplar_strength)
+        if not 0.0 <= x <= 1.0:  # NaN fails too
+            raise WireError(f"invention must be between 0 and 1, got {exemplar_strength}")
+        d["exemplar_strength"] = x
     return with_model(d, model)
 
 

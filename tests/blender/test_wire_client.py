@@ -162,6 +162,19 @@ def test_model_and_source_reference_validate_against_the_backend_schema(referenc
     assert rt.model == "rest-offset-transfer" and rt.source_reference == reference
     t2m = wire.text2motion_request("walk", 10, 30.0, rig=_rig(), model=None)
     assert "model" not in t2m and JOB.validate_python(t2m).model is None  # default: the active model
+    assert "exemplar_strength" not in t2m and JOB.validate_python(t2m).exemplar_strength is None
+    t2m = wire.text2motion_request("walk", 10, 30.0, rig=_rig(), exemplar_strength=0.6)
+    assert JOB.validate_python(t2m).exemplar_strength == 0.6
+
+
+@pytest.mark.parametrize("strength", [-0.1, 1.5, float("nan")])
+def test_an_invention_outside_0_1_is_refused_by_both_sides(strength):
+    with pytest.raises(wire.WireError, match="invention"):
+        wire.text2motion_request("walk", 10, 30.0, exemplar_strength=strength)
+    body = wire.text2motion_request("walk", 10, 30.0)
+    body["exemplar_strength"] = strength
+    with pytest.raises(ValueError):
+        JOB.validate_python(body)
 
 
 @pytest.mark.parametrize("reference", [5, -1, "first", 1.5])
