@@ -16,7 +16,10 @@ Per leg, per frame:
 * on every frame the ankle and toe are kept at or above their rest heights over the floor (targets lifted, and after
   the flat-foot turn the leg solved again where a foot still dips, the lift eased);
 * analytic two-bone IK (:mod:`backend.retarget.ik`) moves thigh and shin; the foot keeps its world rotation;
-* while ankle and toe are both planted (foot flat), the foot turns about the pinned ankle so the toe stays put too.
+* while ankle and toe are both planted (foot flat), the foot turns about the pinned ankle so the toe stays put too;
+  that turn never changes so fast that the foot turns, frame to frame, more than 3 times the source's foot and more
+  than 3 degrees (:func:`limit_turn_steps`; where it would, e.g. a leg out of reach pulling the ankle off its pin, it
+  follows at that rate, the toe a little off its pin for a few frames).
 
 Then the whole body keeps above the floor (:func:`keep_above_floor`): on frames where any body point (every bone
 head of the body, every leaf bone's tail) would go below the floor, the body is lifted by the depth, the lift eased
@@ -137,7 +140,9 @@ def flat_foot(motion: Motion, leg: LegChain, flat: np.ndarray, ground: float, bl
     other. Around a run the turn of its first / last frame fades in / out, over ``blend`` frames or more for a big
     turn (at most 3 degrees a frame, 30 frames at most, never further than the next run). A run's aim holds through
     the toe-only contact frames next to it (``toe_contact``: heel rising before lift-off, toe touching first): the
-    toe stays on its pin there, and the fade starts where the toe leaves the floor."""
+    toe stays on its pin there, and the fade starts where the toe leaves the floor. The foot never turns in one
+    frame more than 3 times the source's foot (nor more than 3 degrees where the source turns less than one): where
+    the turn would change faster, it follows at that rate (:func:`limit_turn_steps`)."""
     if leg.toe is None or not flat.any():
         return motion
     return motion.copy(rotations=flat_foot_rotations(motion, leg, flat, ground, blend, toe_contact=toe_contact))
@@ -223,6 +228,10 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
         pending.append((on, r_run[np.clip(on, start, stop - 1) - start], w[w > 0]))
         reach = max(reach, int(on[-1]))
     apply_pending()
+    # the foot never turns in one frame much more than the source's foot does: where the wanted turn changes faster
+    # (a leg out of reach pulls the pinned ankle off its pin and the toe's aim pitches the foot with it; a big turn's
+    # fade squeezed against the source's slow turn), the applied turn follows at the allowed rate until it catches up
+    turn = limit_turn_steps(turn, g[:, leg.ankle])
     on = np.abs(turn[:, 3]) < 1.0 - 1e-12
     if not on.any():
         return rotations
@@ -231,6 +240,42 @@ def flat_foot_rotations(motion: Motion, leg: LegChain, flat: np.ndarray, ground:
     rot = rotations.copy() if copy else rotations
     rot[on, leg.ankle] = np_quat_mul(np_quat_inv(g[on, par]), g_new)
     return rot
+
+
+def limit_turn_steps(turn: np.ndarray, base: np.ndarray, floor_deg: float = 3.0, factor: float = 3.0,
+                     margin: float = 0.95) -> np.ndarray:
+    """World turns ``turn`` (T,4), applied on top of world rotations ``base`` (T,4) (``turn[t] * base[t]``), changed
+    so that the turned rotation's frame-to-frame angle stays within ``margin * max(floor_deg, factor * base's own
+    angle on that step)``: a turn that changes faster follows its wanted value at that rate (a slerp from the last
+    applied turn towards the wanted one, as far as the limit allows) until it catches up with it. Frames already
+    within the limit are left as they are (the returned array is ``turn`` itself where nothing needs limiting)."""
+    from ..motion.rotations import np_quat_angle, np_quat_mul, np_quat_slerp
+    T = len(turn)
+    if T < 2:
+        return turn
+    ref = np_quat_angle(base[1:], base[:-1])
+    limit = margin * np.maximum(np.radians(floor_deg), factor * ref)
+    step = np_quat_angle(np_quat_mul(turn[1:], base[1:]), np_quat_mul(turn[:-1], base[:-1]))
+    bad = np.nonzero(step > limit)[0]
+    if len(bad) == 0:
+        return turn
+    out = turn.copy()
+    s = np.linspace(0.0, 1.0, 65)[::-1]  # candidate fractions of the way to the wanted turn, largest first
+    t = int(bad[0])
+    while t < T - 1:
+        prev = np_quat_mul(out[t], base[t])
+        cand = np_quat_slerp(np.broadcast_to(out[t], (len(s), 4)), np.broadcast_to(turn[t + 1], (len(s), 4)), s)
+        ok = np_quat_angle(np_quat_mul(cand, np.broadcast_to(base[t + 1], (len(s), 4))), prev) <= limit[t]
+        # s = 0 (the last turn held: the foot turns as the source's does) is within the limit; rounding aside
+        k = int(np.argmax(ok)) if ok.any() else len(s) - 1
+        out[t + 1] = cand[k]
+        t += 1
+        if k == 0:  # caught up (s = 1): on to the next frame that needs limiting
+            later = bad[bad >= t]
+            if len(later) == 0:
+                break
+            t = int(later[0])
+    return out
 
 
 def contact_cleanup(motion: Motion, legs: list[LegChain], contacts: np.ndarray, ground: float,
