@@ -26,7 +26,9 @@ Metrics per character (frame-weighted over clips), all measured on the target's 
 * ``roundtrip_deg``: canonical -> rig -> canonical, mean angle (degrees) between original and returned local
   rotations of the 22 canonical joints (transfer only: the cleanup edits legs on purpose;
   ``roundtrip_with_cleanup_deg`` reports the round trip through the cleaned result, ``roundtrip_mapped_deg`` only
-  over the canonical joints the rig has bones for, ``roundtrip_world_deg`` on world rotations).
+  over the canonical joints the rig has bones for, ``roundtrip_world_deg`` on world rotations;
+  ``roundtrip_position_cm`` the mean joint position distance and ``roundtrip_extremities_cm_max`` the largest of the
+  head, wrists and ankles: where the round trip's angles land in the picture).
 """
 from __future__ import annotations
 
@@ -219,6 +221,19 @@ def roundtrip_deg(a, b, joints=None, world=False) -> float:
     return float(err.mean())
 
 
+EXTREMITIES = ("head", "left_wrist", "right_wrist", "left_ankle", "right_ankle")
+
+
+def roundtrip_cm(a, b) -> tuple[float, float]:
+    """What an artist sees of a round trip: (mean joint position distance in cm over frames and joints, and the
+    largest distance of the head, wrists or ankles) between two canonical motions, positions by forward
+    kinematics in the world."""
+    pa, pb = a.positions(), b.positions()
+    d = np.linalg.norm(pa - pb, axis=-1) * 100.0
+    ext = [a.skeleton.index(j) for j in EXTREMITIES]
+    return float(d.mean()), float(d[:, ext].max())
+
+
 def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: Path = DATA,
              floor_work=True) -> dict:
     import torch
@@ -240,7 +255,7 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
         prep = prepare(rig)
         acc = {m: {"skate_sum": 0.0, "skate_n": 0, "depth_sum": 0.0, "ee_sum": 0.0, "frames": 0, "pops": 0,
                    "below": 0.0, "rt": [],
-                   "rt_clean": [], "rt_mapped": [], "rt_world": []} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
+                   "rt_clean": [], "rt_mapped": [], "rt_world": [], "rt_cm": [], "rt_ext_cm": 0.0} for m in ("motionloom", "motionloom_no_cleanup", "naive")}
         for cid, src in clips:
             contacts = source_contacts(src)
             full = from_canonical(rig, src, prepared=prep)
@@ -256,6 +271,9 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
             acc["motionloom"]["rt"].append((roundtrip_deg(src, back), n))
             acc["motionloom"]["rt_mapped"].append((roundtrip_deg(src, back, list(prep.bone_map.mapping())), n))
             acc["motionloom"]["rt_world"].append((roundtrip_deg(src, back, world=True), n))
+            cm_mean, cm_ext = roundtrip_cm(src, back)
+            acc["motionloom"]["rt_cm"].append((cm_mean, n))
+            acc["motionloom"]["rt_ext_cm"] = max(acc["motionloom"]["rt_ext_cm"], cm_ext)
             acc["motionloom"]["rt_clean"].append((roundtrip_deg(src, to_canonical(rig, full.pose,
                                                                                    prepared=prep).motion), n))
             acc["motionloom_no_cleanup"]["rt"] = acc["motionloom"]["rt"]
@@ -275,6 +293,8 @@ def evaluate(characters=None, max_clips=None, max_frames=600, log=print, data: P
                 out[key]["roundtrip_with_cleanup_deg"] = round(sum(r * n for r, n in a["rt_clean"]) / max(w, 1), 3)
                 out[key]["roundtrip_mapped_deg"] = round(sum(r * n for r, n in a["rt_mapped"]) / max(w, 1), 3)
                 out[key]["roundtrip_world_deg"] = round(sum(r * n for r, n in a["rt_world"]) / max(w, 1), 3)
+                out[key]["roundtrip_position_cm"] = round(sum(r * n for r, n in a["rt_cm"]) / max(w, 1), 3)
+                out[key]["roundtrip_extremities_cm_max"] = round(a["rt_ext_cm"], 3)
         if floor_clips:
             out["floor_work"] = _floor_work(rig, prep, floor_clips)
         ml, nv = out["motionloom"], out["naive"]
