@@ -41,6 +41,11 @@ def register(subparsers):
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", default=None, help="also write the JSON result to this file")
     p.add_argument("--figure", default=None, help="also draw one 30-frame transition (GT / SLERP / model) here")
+    p.add_argument("--no-matching", action="store_true",
+                   help="leave out the matching-base rows (matching, model_matching) and their train-split index")
+    p.add_argument("--strips", default=None, metavar="PATTERN",
+                   help="draw three sparse-walk windows as stick-figure strips, e.g. docs/img/inbetween_strips_{n}.png")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (latency is always measured on one)")
     p.add_argument("--learning-curve", nargs="+", default=None, metavar="WEIGHTS",
                    help="weights trained on growing fractions of the data (train --fraction): L2P@5/30 of each on the "
                         "split beside SLERP, plotted to --figure")
@@ -52,9 +57,10 @@ def load_model(path):
     return Inbetweener.load(path or DEFAULT_WEIGHTS)
 
 
-def latency(model, repeats: int, motions, n_past: int = 10, n_trans: int = 30) -> dict:
-    """Median ms of one 30-frame transition (10 context frames + target keyed) for the model and SLERP, one thread,
-    on the longest of ``motions``."""
+def latency(model, repeats: int, motions, n_past: int = 10, n_trans: int = 30, matching: bool = False) -> dict:
+    """Median ms of one 30-frame transition (10 context frames + target keyed) for the model and SLERP (and with
+    ``matching`` the matching rows, warm, plus one cold call of ``model_matching``), one thread, on the longest of
+    ``motions``."""
     import numpy as np
     import torch
 
@@ -73,6 +79,19 @@ def latency(model, repeats: int, motions, n_past: int = 10, n_trans: int = 30) -
     res = {"slerp": round(latency_ms(SlerpInbetweener().fill, keys, out, repeats), 3)}
     if model is not None:
         res["model"] = round(latency_ms(model.fill, keys, out, repeats), 3)
+        if matching:
+            import time
+
+            from ..models.inbetween.evaluate import MODEL_ROWS, variant
+            for row in ("matching", "model_matching"):
+                with variant(model, *MODEL_ROWS[row]):
+                    res[row] = round(latency_ms(model.fill, keys, out, repeats), 3)
+            # cold: the first gap of a length the index has not seen yet builds that length's candidate table
+            with variant(model, *MODEL_ROWS["model_matching"]):
+                model.matcher._per_len.clear()
+                t = time.perf_counter()
+                model.fill(keys, out)
+                res["model_matching_cold"] = round((time.perf_counter() - t) * 1000, 3)
     res["frames"] = T
     res["threads"] = 1
     torch.set_num_threads(threads)
@@ -81,7 +100,7 @@ def latency(model, repeats: int, motions, n_past: int = 10, n_trans: int = 30) -
 
 def main(args) -> int:
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     if args.learning_curve:
         res = learning_curve(args)
     elif args.lafan1:
@@ -129,10 +148,26 @@ def run_corpus(args) -> dict:
     stride = args.stride or P.TEST_WINDOW_STRIDE
     # the spline row is the model with its network off; a model that predicts poses directly has no spline under it
     spline = model is not None and getattr(model, "use_residual", True)
-    res = E.evaluate(model, motions, stats, stride=stride, with_spline=spline)
-    lap("protocol")
+    matching = spline and not args.no_matching
     walk_clips = [c for c in corpus.clips if c.split == args.split]
-    res["sparse_walk"] = sparse_walk(model, walk_clips, limit=args.limit, spline=spline)
+    if matching:  # the index: the train split of the same corpus, never a clip under test
+        from ..models.inbetween import sparse_walk as S
+        from ..models.inbetween.matching import train_index
+        exclude = set()
+        if args.split == "train":
+            exclude = {c.id for c in clips} | {m.meta["name"].rsplit("@", 1)[0]
+                                               for m in S.locomotion_windows(walk_clips, limit=args.limit)}
+        model.matcher = train_index(corpus.path, exclude=exclude)
+        res_index = {"frames": model.matcher.num_frames, "candidates": len(model.matcher.starts),
+                     "splits": list(model.matcher.splits), "config": dict(model.matcher.config.__dict__),
+                     "excluded_clips": len(exclude)}
+        lap("matching_index")
+    res = E.evaluate(model, motions, stats, stride=stride, with_spline=spline, with_matching=matching)
+    lap("protocol")
+    res["sparse_walk"] = sparse_walk(model, walk_clips, limit=args.limit, spline=spline, matching=matching,
+                                     strips=args.strips)
+    if matching:
+        res["matching_index"] = res_index
     lap("sparse_walk")
     if model is not None:
         res["key_error"] = {"benchmark_windows": res["key_error_max"],
@@ -140,7 +175,7 @@ def run_corpus(args) -> dict:
         res["key_error_max"] = max(res["key_error"].values())
     else:
         res["key_error_max"] = None
-    res["latency_ms"] = latency(model, args.repeats, motions)
+    res["latency_ms"] = latency(model, args.repeats, motions, matching=matching)
     lap("latency")
     if args.figure and model is not None:
         res["figure"] = draw_figure(model, motions, args.figure)
@@ -152,17 +187,25 @@ def run_corpus(args) -> dict:
     res["window_stride"] = stride
     if model is not None:
         res["weights"] = model.meta.get("name", "inbetween")
+        res["served_base"] = model.base
         for base in ("slerp", "spline"):
             if base in res:
                 res[f"l2p_ratio_vs_{base}"] = {k: round(res["model"]["l2p"][k] / res[base]["l2p"][k], 4)
                                               for k in res["model"]["l2p"]}
+        for row in ("matching", "model_matching"):
+            for base in ("slerp", "spline"):
+                if row in res and base in res:
+                    res[f"{row}_l2p_ratio_vs_{base}"] = {k: round(res[row]["l2p"][k] / res[base]["l2p"][k], 4)
+                                                         for k in res[row]["l2p"]}
     return res
 
 
 def sparse_walk(model, clips, limit: int | None = None, spline: bool = True, window: int | None = None,
-                every: int | None = None) -> dict:
+                every: int | None = None, matching: bool = False, strips: str | None = None) -> dict:
     """Keys every ``every`` frames (full body, no context block) on the locomotion windows of ``clips``, filled by
-    SLERP, the model and its spline (network off) through ``fill``; each scored against the real windows."""
+    SLERP, the model, its spline (network off) and, with ``matching``, its matching base (network off and on)
+    through ``fill``; each scored against the real windows. ``strips``: a path pattern with ``{n}``, where
+    :func:`draw_strips` draws three of the windows."""
     import numpy as np
 
     from ..models.inbetween import sparse_walk as S
@@ -181,20 +224,23 @@ def sparse_walk(model, clips, limit: int | None = None, spline: bool = True, win
                        [S.contact_onsets(m) / ((m.num_frames - 1) / every) for m in real])), 4),
                    "median_accel_m_s2": round(float(np.nanmedian(np.concatenate([S.acceleration(m) for m in real]))),
                                               3)}
+    from ..models.inbetween.evaluate import MODEL_ROWS, variant
     fillers = {"slerp": SlerpInbetweener()}
     if model is not None:
         fillers["model"] = model
         if spline:
             fillers["spline"] = model
+        if matching:
+            fillers["matching"] = fillers["model_matching"] = model
     worst = 0.0
+    fills = {}
     for name, filler in fillers.items():
-        if name == "spline":
-            model.use_network = False
-        try:
+        if name == "slerp":
             gen = [filler.fill(S.full_body_keys(m, frames), np.arange(m.num_frames), m.fps) for m in real]
-        finally:
-            if model is not None:
-                model.use_network = True
+        else:
+            with variant(model, *MODEL_ROWS[name]):
+                gen = [filler.fill(S.full_body_keys(m, frames), np.arange(m.num_frames), m.fps) for m in real]
+        fills[name] = gen
         if name != "slerp":
             for g, m in zip(gen, real):
                 q, k = g.rotations[frames], m.rotations[frames]
@@ -207,7 +253,40 @@ def sparse_walk(model, clips, limit: int | None = None, spline: bool = True, win
                      "key_accel_ratio": round(S.key_accel_ratio(gen, real, every), 4)}
     if model is not None:
         res["key_error_max"] = worst
+    if strips:
+        res["strips"] = draw_strips(real, fills, strips, every)
     return res
+
+
+STRIP_ROWS = (("model", "model (served default)"), ("spline", "spline (network off)"),
+              ("matching", "matching base (network off)"), ("model_matching", "matching + network"),
+              ("slerp", "SLERP"))
+
+
+def strip_windows(n: int, count: int = 3) -> list[int]:
+    """Which of ``n`` sparse-walk windows the strips show: first, middle and last (spread, not picked by score)."""
+    import numpy as np
+    return sorted({round(float(x)) for x in np.linspace(0, n - 1, min(count, n))}) if n else []
+
+
+def draw_strips(real, fills: dict, pattern: str, every: int, span: int = 61, poses: int = 13) -> list[str]:
+    """Stick-figure strips (:func:`backend.data.preview.draw_strip`) of three sparse-walk windows: the first
+    ``span`` frames (keys on 0, 30, 60), every 5th frame, rows ground truth then each fill. Returns the paths."""
+    from ..data.preview import draw_strip
+    out = []
+    for n, w in enumerate(strip_windows(len(real)), 1):
+        rows = [real[w].slice(0, span)]
+        titles = ["ground truth"]
+        for name, label in STRIP_ROWS:
+            if name in fills:
+                rows.append(fills[name][w].slice(0, span))
+                titles.append(label)
+        path = pattern.format(n=n)
+        draw_strip(rows, path, frames=poses, titles=titles,
+                   title=f"{real[w].meta['name']}: full-body keys on frames 0, {every}, {2 * every} (side view, "
+                         f"poses every {(span - 1) // (poses - 1)} frames, each centred on its root)")
+        out.append(path)
+    return out
 
 
 def learning_curve(args) -> dict:
@@ -255,8 +334,9 @@ def print_table(res: dict, file=sys.stdout) -> None:
                   file=file)
         return
     lengths = res["lengths"]
-    rows = [r for r in ("zerovel", "slerp", "spline", "model") if r in res]
-    names = {"zerovel": "Zero-Vel", "slerp": "SLERP", "spline": "Spline", "model": "Model"}
+    rows = [r for r in ("zerovel", "slerp", "spline", "model", "matching", "model_matching") if r in res]
+    names = {"zerovel": "Zero-Vel", "slerp": "SLERP", "spline": "Spline", "model": "Model", "matching": "Matching",
+             "model_matching": "Match+net"}
     for metric, fmt in (("l2q", "{:6.3f}"), ("l2p", "{:6.3f}"), ("npss", "{:6.4f}")):
         print(f"=== {metric.upper()} ===", file=file)
         print("{:<10}".format("Length") + "".join(f" | {n:>6}" for n in lengths), file=file)
@@ -275,7 +355,7 @@ def print_table(res: dict, file=sys.stdout) -> None:
         print(f"=== sparse walk: {sw['windows']} windows of {sw['window_frames']} frames from {sw['takes']} takes, "
               f"full-body keys every {sw['key_every']} ===", file=file)
         print(f"{'':<10} | skate/real | contact err | key accel", file=file)
-        for r in ("slerp", "spline", "model"):
+        for r in ("slerp", "spline", "model", "matching", "model_matching"):
             if r in sw:
                 v = sw[r]
                 print(f"{names[r]:<10} | {v['skate_ratio_vs_real'] if v['skate_ratio_vs_real'] is not None else 'n/a':>10} "

@@ -87,15 +87,42 @@ def model_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PA
     return p_root, p_rot
 
 
+class variant:
+    """``with variant(model, base="matching", network=False):`` runs the model with another base and/or its network
+    switched off, and puts both settings back afterwards."""
+
+    def __init__(self, model, base: str | None = None, network: bool | None = None):
+        self.model, self.base, self.network = model, base, network
+
+    def __enter__(self):
+        self.was = (self.model.base, self.model.use_network)
+        if self.base is not None:
+            self.model.base = self.base
+        if self.network is not None:
+            self.model.use_network = self.network
+        return self.model
+
+    def __exit__(self, *exc):
+        self.model.base, self.model.use_network = self.was
+
+
+# the rows a model adds to the table: name -> (base, network on)
+MODEL_ROWS = {"model": (None, None), "spline": ("spline", False), "matching": ("matching", False),
+              "model_matching": ("matching", True)}
+
+
+def variant_windows(model, row: str, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PAST):
+    """:func:`model_windows` for one of :data:`MODEL_ROWS`."""
+    base, net = MODEL_ROWS[row]
+    with variant(model, base, net):
+        return model_windows(model, root, rot, n_past)
+
+
 def spline_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PAST):
     """The model's own non-learned base on benchmark windows: :func:`model_windows` with the network switched off
     (``use_network = False``; the residual is zero, so the output is the spline the residual would be added to)."""
-    was = model.use_network
-    model.use_network = False
-    try:
+    with variant(model, "spline", False):
         return model_windows(model, root, rot, n_past)
-    finally:
-        model.use_network = was
 
 
 def key_error(pred_root, pred_rot, root, rot, frames) -> float:
@@ -108,12 +135,15 @@ def key_error(pred_root, pred_rot, root, rot, frames) -> float:
 
 
 def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WINDOW_STRIDE, fps=CANONICAL_FPS,
-             foot_length: int = 30, with_spline: bool = False) -> dict:
-    """Benchmark table for the model (if given), its spline base (``with_spline``) and both classical baselines on
-    ``motions``. With a model, ``key_error_max`` is the largest key error (:func:`key_error`) of the model's (and the
-    spline's) predictions over every window of every length."""
+             foot_length: int = 30, with_spline: bool = False, with_matching: bool = False) -> dict:
+    """Benchmark table for the model (if given), its spline base (``with_spline``), its matching base alone and with
+    the network on it (``with_matching``: rows ``matching`` and ``model_matching``) and both classical baselines on
+    ``motions``. With a model, ``key_error_max`` is the largest key error (:func:`key_error`) of the model rows'
+    predictions over every window of every length."""
     mean, std = stats
-    rows = ["slerp", "zerovel"] + (["model"] + (["spline"] if with_spline else []) if model is not None else [])
+    mrows = (["model"] + (["spline"] if with_spline else []) + (["matching", "model_matching"] if with_matching
+                                                                 else [])) if model is not None else []
+    rows = ["slerp", "zerovel"] + mrows
     res: dict = {"lengths": list(lengths), "windows": {}}
     res.update({r: {"l2p": {}, "l2q": {}, "npss": {}} for r in rows})
     skate = {}
@@ -125,11 +155,10 @@ def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WIND
             continue
         preds = {"slerp": P.interpolation(root, rot), "zerovel": P.zero_velocity(root, rot)}
         if model is not None:
-            preds["model"] = model_windows(model, root, rot)
-            if with_spline:
-                preds["spline"] = spline_windows(model, root, rot)
+            for r in mrows:
+                preds[r] = variant_windows(model, r, root, rot)
             keyed = list(range(P.N_PAST)) + [root.shape[1] - 1]
-            worst = max([worst] + [key_error(*preds[r], root, rot, keyed) for r in ("model", "spline") if r in preds])
+            worst = max([worst] + [key_error(*preds[r], root, rot, keyed) for r in mrows])
         for name, (r, q) in preds.items():
             m = P.transition_metrics(r, q, root, rot, CANONICAL.offsets, CANONICAL.parents, mean, std)
             for k, v in m.items():

@@ -56,7 +56,11 @@ class Prepared:
     has_vn: torch.Tensor
 
 
-def prepare(feats: torch.Tensor, joint_mask: torch.Tensor, root_mask: torch.Tensor, spline: bool = True) -> Prepared:
+def prepare(feats: torch.Tensor, joint_mask: torch.Tensor, root_mask: torch.Tensor, spline: bool = True,
+            matcher=None, match_info=None) -> Prepared:
+    """``matcher`` (a :class:`.matching.MotionIndex`): inside gaps between full-body keys the base is retrieved,
+    warped training motion instead of the spline (:func:`.matching.match_base`, which records what it retrieved in
+    ``match_info``, a :class:`.matching.MatchInfo`); other frames keep the spline."""
     joint_mask, root_mask = joint_mask.bool(), root_mask.bool()
     ref = fr.reference_frame(joint_mask, root_mask)
     yaw, origin = fr.heading_transform(feats, ref, joint_mask, root_mask)
@@ -65,6 +69,9 @@ def prepare(feats: torch.Tensor, joint_mask: torch.Tensor, root_mask: torch.Tens
     base, has = fr.interpolate(fc, joint_mask, root_mask)
     if spline:
         base = fr.continue_velocities(base, fc, keyed)
+    if matcher is not None:
+        from .matching import match_base
+        base = match_base(base, fc, keyed, matcher, match_info)
     d_prev, d_next = fr.key_distances(keyed)
     vp, vn, hvp, hvn = fr.boundary_velocities(fc, keyed)
     return Prepared(fc, yaw, origin, keyed, fr.channel_mask(joint_mask, root_mask), base, has, d_prev, d_next,
@@ -86,6 +93,23 @@ class Inbetweener:
         self.use_residual = use_residual
         self.use_network = True  # False: the spline base alone (an ablation the benchmark reports)
         self.floor = True  # feet out of the floor on frames where the legs are not keyed (see .floor)
+        # what the residual sits on: "spline" (frames.continue_velocities) or "matching" (retrieved train-split
+        # motion warped onto full-body keys, .matching; other gaps keep the spline). ``matcher`` is its index,
+        # built from the train split on first use when left None. The default is "matching" (chosen on the val
+        # split, docs/inbetween.md); MOTIONLOOM_INBETWEEN_BASE=spline serves the spline base.
+        self.base = DEFAULT_BASE
+        self.matcher = None
+
+    def base_matcher(self):
+        """The matching index when ``base == "matching"`` (built on first use), else None."""
+        if self.base not in BASES:
+            raise InbetweenError(f"unknown in-betweening base {self.base!r}: use one of {', '.join(BASES)}")
+        if self.base != "matching":
+            return None
+        if self.matcher is None:
+            from .matching import train_index
+            self.matcher = train_index()
+        return self.matcher
 
     # ---------------------------------------------------------------------------------------------- weights
     @classmethod
@@ -122,7 +146,7 @@ class Inbetweener:
     def predict(self, feats: torch.Tensor, joint_mask: torch.Tensor, root_mask: torch.Tensor,
                 pad: torch.Tensor | None = None) -> torch.Tensor:
         """World-frame prediction for a batch of windows (B,T,135); keyed channels are the input's."""
-        p = prepare(feats, joint_mask, root_mask)
+        p = prepare(feats, joint_mask, root_mask, matcher=self.base_matcher())
         xc = self.predict_prepared(p, pad)
         xw = fr.rotate_translate(xc, p.yaw, p.origin, inverse=True)
         return torch.where(p.chan_keyed, feats, xw)
@@ -231,6 +255,8 @@ class Inbetweener:
 
 
 SPEED_RANGE = (0.8, 1.25)  # the training time warp: 30 fps models run as is on 24-37.5 fps scenes
+BASES = ("spline", "matching")  # Inbetweener.base
+DEFAULT_BASE = os.environ.get("MOTIONLOOM_INBETWEEN_BASE") or "matching"
 
 
 def check_keys(frames, q, root, mask, root_mask, out_frames) -> None:
@@ -259,4 +285,8 @@ def check_keys(frames, q, root, mask, root_mask, out_frames) -> None:
 
 
 def build(cfg: NetConfig, normalizer: Normalizer, use_residual: bool = True) -> Inbetweener:
-    return Inbetweener(DeltaTransformer(cfg), normalizer, use_residual=use_residual)
+    """A fresh model for training: its residual is trained on the spline base (``prepare`` without a matcher),
+    so it is validated on that base too."""
+    model = Inbetweener(DeltaTransformer(cfg), normalizer, use_residual=use_residual)
+    model.base = "spline"
+    return model
