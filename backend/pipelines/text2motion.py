@@ -282,10 +282,10 @@ class LearnedText2Motion:
     @classmethod
     def served(cls) -> LearnedText2Motion:
         """The default model with its exemplar bank (retrieval-augmented sampling over corpus v3's train split)."""
-        from ..models.diffusion.model import load_default
-        model = load_default()
-        if model.exemplars is None:
-            model.exemplars = training_exemplars(model.encoder)
+        from ..models.diffusion.model import Text2MotionModel, load_default
+        base = load_default()  # shared, and left as it is (from noise): the served copy holds the bank
+        model = Text2MotionModel(base.denoiser, base.normalizer, base.meta, base.encoder,
+                                 exemplars=training_exemplars(base.encoder))
         return cls(model)
 
     @classmethod

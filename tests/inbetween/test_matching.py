@@ -203,3 +203,19 @@ def test_bad_input_raises_clear_errors(trained, index, walks):
     with variant(trained, "matching", False), pytest.raises(InbetweenError, match="NaN"):
         trained.fill(bad, np.arange(31), 30.0)
     trained.matcher = None
+
+
+def test_windows_with_a_capture_glitch_are_never_retrieved(v3):
+    """Mocap flips (an ankle turning 90-120 degrees in one frame) exist in the corpus; a fill must not copy one."""
+    m = [c.motion for c in v3.clips if c.split == "train"][0].slice(0, 120)
+    rot = m.rotations.copy()
+    j = CANONICAL.index("right_ankle")
+    rot[60:, j] = np.array([1.0, 0.0, 0.0, 0.0])  # the ankle flips by 180 degrees at frame 60 and stays
+    clean = Mt.MotionIndex.from_motions([m], ["clean"])
+    flipped = Mt.MotionIndex.from_motions([m.copy(rotations=rot)], ["flipped"])
+    L = 20
+    s_clean = clean._length_table(L)[0]
+    s_flip = flipped._length_table(L)[0]
+    assert len(s_flip) < len(s_clean)
+    assert not np.any((s_flip - 1 <= 60) & (s_flip + L >= 60))  # no candidate window spans frame 60
+    assert np.any(s_flip + L < 60) and np.any(s_flip > 60)  # the rest of the take still serves

@@ -225,7 +225,8 @@ def raw_stream(port: int, job: str) -> list[tuple[str, int, dict]]:
 def test_a_2000_frame_generation_streams_bounded_previews_and_a_complete_result(server, client):
     """Before: every denoising step resent the whole motion (110 MB for 2k frames). Now at most MAX_PARTIALS + 1
     partials of at most MAX_PARTIAL_BYTES each (10.5 MiB in the worst case); this job streams under 5 MB."""
-    job = client.submit({"task": "text2motion", "prompt": "a person walks forward", "frames": 2000, "steps": 3})
+    job = client.submit({"task": "text2motion", "prompt": "a person walks forward", "frames": 2000, "steps": 3,
+                         "exemplar_strength": 1.0})  # from noise: all 3 steps of every window run
     events = raw_stream(server.port, job)
     assert events[-1][0] == "result"
     partials = [(n, d) for t, n, d in events if t == "partial"]

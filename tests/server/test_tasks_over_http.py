@@ -93,8 +93,11 @@ def test_text2motion_on_the_real_corpus_over_http(client):
     result = JobResult.model_validate(client.run(req, on_event=events.append))
     from backend.pipelines.text2motion import learned_available
     if learned_available():  # the diffusion model: one progress event per denoising step, previews as partials
-        assert result.model == "text2motion-diffusion"
-        assert sum(e["type"] == "progress" for e in events) >= 10
+        from backend.models.diffusion.schedule import CosineSchedule
+        assert result.model == "text2motion-diffusion" and result.info["exemplar_text"]
+        strength, sch = result.info["exemplar_strength"], CosineSchedule(100)
+        steps = len(sch.timesteps_from(strength, 10)) + len(sch.timesteps_from(strength, 5))  # + the pre-pass
+        assert sum(e["type"] == "progress" and e.get("total", 0) > 0 for e in events) == steps
     else:
         assert result.model == "retrieval-baseline" and "walk" in str(result.info["match_text"]).lower()
     s = result.motions[0]

@@ -58,6 +58,9 @@ VEL_DIM = 3 + 3 * len(VEL_JOINTS) + 1  # root velocity + ankle velocities + turn
 GROUPS = ("pose", "vel", "end", "disp", "turn")
 
 
+MAX_STEP_DEG = 60.0  # a joint turning more than this in one 30 fps frame is a capture glitch, not motion
+
+
 class MatchingError(ValueError):
     """A matching index or query that cannot work (no frames, wrong shapes); the message says what to fix."""
 
@@ -139,6 +142,7 @@ class MotionIndex:
     clip: np.ndarray  # (N,) int32: which motion each frame belongs to
     clip_end: np.ndarray  # (N,) int64: one past the motion's last frame
     clip_begin: np.ndarray  # (N,) int64: the motion's first frame
+    glitch: np.ndarray  # (N+1,) int64: cumulative count of frames a joint reaches by a jump (a mocap flip)
     pose: np.ndarray  # (N,POSE_DIM) float32
     vel: np.ndarray  # (N,VEL_DIM) float32
     yaw: np.ndarray  # (N,) float64
@@ -199,12 +203,18 @@ class MotionIndex:
         prev = np.where(first, t, t - 1)
         vel = velocity_features(root[prev], pos[prev], yaw[prev], root, pos, yaw)
         vel[first] = vel[np.flatnonzero(first) + 1]
+        # mocap glitches: a joint turning more than MAX_STEP_DEG in one frame (ankle flips of 90-120 degrees exist
+        # in the corpus); a candidate window that contains one is never retrieved (see _length_table)
+        step = np.zeros(n, bool)
+        dots = np.abs(np.sum(rot[1:] * rot[:-1], -1)).min(-1)
+        step[1:] = (np.degrees(2 * np.arccos(np.clip(dots, -1.0, 1.0))) > MAX_STEP_DEG) & ~first[1:]
+        glitch = np.concatenate([[0], np.cumsum(step)]).astype(np.int64)
         starts = np.flatnonzero(((t - clip_begin) % cfg.stride == 0) & (clip_end - t >= 3))
         if len(starts) == 0:
             raise MatchingError("the matching index has no candidate start: its motions are too short")
         names = list(names) if names is not None else [m.meta.get("name", str(c)) for c, m in enumerate(motions)]
-        return cls(root.astype(np.float32), rot.astype(np.float32), clip, clip_end, clip_begin, pose.astype(np.float32),
-                   vel.astype(np.float32), yaw, starts, names, tuple(splits), cfg)
+        return cls(root.astype(np.float32), rot.astype(np.float32), clip, clip_end, clip_begin, glitch,
+                   pose.astype(np.float32), vel.astype(np.float32), yaw, starts, names, tuple(splits), cfg)
 
     # ------------------------------------------------------------------------------------------------- queries
     def _length_table(self, L: int):
@@ -215,6 +225,8 @@ class MotionIndex:
                 self._per_len.move_to_end(L)
                 return self._per_len[L]
         s = self.starts[self.clip_end[self.starts] - self.starts > L]
+        # no glitch on frames s - 1 .. s + L (the window with the frame before it)
+        s = s[self.glitch[s + L + 1] - self.glitch[np.maximum(s - 1, self.clip_begin[s])] == 0]
         if len(s) == 0:
             raise MatchingError(f"no motion in the matching index is longer than the gap ({L} frames)")
         e = s + L
