@@ -207,7 +207,7 @@ def test_bad_input_raises_clear_errors(trained, index, walks):
 
 def test_windows_with_a_capture_glitch_are_never_retrieved(v3):
     """Mocap flips (an ankle turning 90-120 degrees in one frame) exist in the corpus; a fill must not copy one."""
-    m = [c.motion for c in v3.clips if c.split == "train"][0].slice(0, 120)
+    m = next(c.motion for c in v3.clips if c.split == "train").slice(0, 120)
     rot = m.rotations.copy()
     j = CANONICAL.index("right_ankle")
     rot[60:, j] = np.array([1.0, 0.0, 0.0, 0.0])  # the ankle flips by 180 degrees at frame 60 and stays
