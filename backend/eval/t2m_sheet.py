@@ -25,7 +25,7 @@ PROMPTS = [
 def register(subparsers):
     p = subparsers.add_parser("t2m_sheet", help="contact sheet of artist prompts: model beside retrieval",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", type=Path, default=None, help="text-to-motion weights (default: the v3 model)")
+    p.add_argument("--weights", type=Path, default=None, help="text-to-motion weights (default: the served model)")
     p.add_argument("--exemplar-strength", type=float, default=None)
     p.add_argument("--frames", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
@@ -53,29 +53,24 @@ def describe(m, exemplar=None) -> dict:
 
 
 def run(args) -> int:
-    from types import SimpleNamespace
-
     import numpy as np
     import torch
 
     from ..data.corpus import load_corpus
     from ..data.preview import draw_strip
-    from ..models.diffusion.exemplar import ExemplarBank
     from ..models.diffusion.model import Text2MotionModel
     from ..models.diffusion.sampler import SamplingOptions
     from ..models.features import features_to_motion
-    from ..models.retrieval import RetrievalBaseline
     from ..models.text import default_encoder
     from ..paths import weights_file
-    from ..train.text2motion_data import default_training_corpus, training_clips
+    from ..pipelines.text2motion import training_exemplars
+    from ..train.text2motion_data import default_training_corpus
     from .text2motion import retrieved_motion
 
     torch.set_num_threads(max(1, args.threads))
     enc = default_encoder()
-    corpus = load_corpus(path=default_training_corpus())
-    retr = RetrievalBaseline(SimpleNamespace(clips=training_clips(corpus, "train")), enc)
-    enc.save()
-    bank = ExemplarBank(retr)
+    bank = training_exemplars(enc, load_corpus(path=default_training_corpus()))
+    retr = bank.retriever  # the retrieval rows and the model's exemplars: one training-split retrieval
     model = Text2MotionModel.load(args.weights or weights_file("text2motion"), encoder=enc, exemplars=bank)
     strength = model.exemplar_strength if args.exemplar_strength is None else args.exemplar_strength
     prompts = args.prompts or PROMPTS

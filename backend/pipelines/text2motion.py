@@ -74,18 +74,21 @@ def load_retrieval_baseline(encoder=None) -> RetrievalBaseline:
         raise RequestError(str(e)) from None
 
 
-def training_exemplars(encoder=None):
+def training_exemplars(encoder=None, corpus=None):
     """The default model's exemplar bank (:mod:`backend.models.diffusion.exemplar`): retrieval over the text
-    clips of corpus v3's train split, the data the model was trained on (never val or test). None when corpus v3 is
-    not installed (the model then samples from noise)."""
+    clips of ``corpus``'s train split (default corpus v3, the data the model was trained on; never val or test).
+    None when no corpus is given and corpus v3 is not installed (the model then samples from noise). Its
+    ``retriever`` is the retrieval baseline the eval and the bench compare against."""
     from types import SimpleNamespace
 
     from ..data.corpus import CORPUS_V3, load_corpus
     from ..models.diffusion.exemplar import ExemplarBank
     from ..train.text2motion_data import training_clips
-    if not (CORPUS_V3 / "manifest.json").is_file():
-        return None
-    clips = training_clips(load_corpus(path=CORPUS_V3), "train")
+    if corpus is None:
+        if not (CORPUS_V3 / "manifest.json").is_file():
+            return None
+        corpus = load_corpus(path=CORPUS_V3)
+    clips = training_clips(corpus, "train")
     bank = ExemplarBank(RetrievalBaseline(SimpleNamespace(clips=clips), encoder))
     if encoder is not None and hasattr(encoder, "save"):
         encoder.save()  # the training sentences' embeddings, cached for the next start

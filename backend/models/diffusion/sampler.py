@@ -70,7 +70,7 @@ class WindowConditions:
 def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps: int = 10,
                   guidance_scale: float = 2.5, generator: torch.Generator | None = None,
                   on_step: StepCallback | None = None, batch: int = 1, init_noise: torch.Tensor | None = None,
-                  guide_iters: int = 4, final_guide_iters: int = 300, warp: bool = True) -> torch.Tensor:
+                  guide_iters: int = 4, final_guide_iters: int = 300) -> torch.Tensor:
     """Sample ``batch`` windows of ``frames`` frames under ``cond``. Returns normalised features (batch, frames,
     D)."""
     model, schedule, normalizer = net.denoiser, net.schedule, net.normalizer
@@ -110,9 +110,9 @@ def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps:
         else:
             x0 = model(x, tt, text, obs_n, mask, text_keep=keep)
         imp = mask if i < soft_steps else hard  # channels overwritten on this step
-        if warp:  # bend the estimate through the observations first, so the frames beside a key agree with it
-            x0 = torch.stack([torch.from_numpy(warp_to_observation(x0[b].numpy(), obs_n[b].numpy(),
-                                                                   imp[b].numpy())) for b in range(batch)])
+        # bend the estimate through the observations first, so the frames beside a key agree with it
+        x0 = torch.stack([torch.from_numpy(warp_to_observation(x0[b].numpy(), obs_n[b].numpy(), imp[b].numpy()))
+                          for b in range(batch)])
         x0 = x0 * (1.0 - imp) + obs_n * imp
         last = i == len(ts) - 1
         if len(targets):
