@@ -192,7 +192,7 @@ def run_corpus(args) -> dict:
             if base in res:
                 res[f"l2p_ratio_vs_{base}"] = {k: round(res["model"]["l2p"][k] / res[base]["l2p"][k], 4)
                                               for k in res["model"]["l2p"]}
-        for row in ("matching", "model_matching"):
+        for row in ("model_no_plant", "matching", "model_matching"):
             for base in ("slerp", "spline"):
                 if row in res and base in res:
                     res[f"{row}_l2p_ratio_vs_{base}"] = {k: round(res[row]["l2p"][k] / res[base]["l2p"][k], 4)
@@ -227,7 +227,7 @@ def sparse_walk(model, clips, limit: int | None = None, spline: bool = True, win
     from ..models.inbetween.evaluate import MODEL_ROWS, variant
     fillers = {"slerp": SlerpInbetweener()}
     if model is not None:
-        fillers["model"] = model
+        fillers["model"] = fillers["model_no_plant"] = model
         if spline:
             fillers["spline"] = model
         if matching:

@@ -169,8 +169,8 @@ def run(args) -> int:
 def _repeated_metrics(args, ctx, out) -> dict:
     """R-precision, FID, MM-Dist, diversity over ``--repeats`` (model and retrieval resampled each time), skate and
     penetration. Returns the first repeat's motions (for novelty)."""
-    from ..models.diffusion.cleanup import cleanup_foot_contacts
     from ..models.evaluator.metrics import diversity, fid, mm_dist, r_precision_batches
+    from ..motion.foot_plant import cleanup_foot_contacts
     from .t2m_protocol import penetration_cm, toe_skate
     np, model, opts, retr, ev, enc, samples, say = (ctx[k] for k in
                                                     ("np", "model", "opts", "retr", "ev", "enc", "samples", "say"))
@@ -305,8 +305,8 @@ def _paths(args, ctx, out, control):
 
 def _sweep_and_keys(args, ctx, out, control):
     """Trajectory strength sweep (held-out root paths), full-body keys and one joint target."""
-    from ..models.diffusion.cleanup import cleanup_foot_contacts
     from ..models.diffusion.control import Controls, JointTargets, Keys
+    from ..motion.foot_plant import cleanup_foot_contacts
     from ..motion.skeleton import CANONICAL
     from .t2m_protocol import polyline_distance, toe_skate
     np, model, opts = ctx["np"], ctx["model"], ctx["opts"]

@@ -114,12 +114,12 @@ def test_spline_row_is_the_model_with_its_network_off(noisy_model, corpus):
     from backend.models.inbetween.layouts import benchmark_layout
     from backend.models.inbetween.model import prepare
     root, rot, _ = E.clip_windows([c.motion for c in corpus.clips if c.split == "test"][:4], 10 + 30 + 1, 40)
-    noisy_model.floor = False
+    noisy_model.floor = noisy_model.plant = False  # the raw rows, before the post-process
     try:
         s_root, s_rot = E.spline_windows(noisy_model, root, rot)
         m_root, m_rot = E.model_windows(noisy_model, root, rot)
     finally:
-        noisy_model.floor = True
+        noisy_model.floor = noisy_model.plant = True
     assert noisy_model.use_network  # switched back on
     feats = E.to_features(root, rot)
     jm, rm = (torch.from_numpy(a).expand(len(root), *a.shape) for a in benchmark_layout(root.shape[1]))

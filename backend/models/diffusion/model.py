@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ...motion.edit import smoothstep
+from ...motion.foot_plant import cleanup_foot_contacts
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
 from ...paths import weights_file
@@ -46,7 +47,6 @@ from ..features import (
     features_to_motion,
 )
 from ..timeline import Segment, TimelineError, split_timeline
-from .cleanup import cleanup_foot_contacts
 from .control import (
     ControlError,
     Controls,

@@ -78,43 +78,43 @@ def model_windows(model, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PA
     if not outs:
         return root.copy(), rot.copy()
     p_root, p_rot = from_features(torch.cat(outs))
-    if getattr(model, "floor", False):  # the same post-process the served fill applies
+    if hasattr(model, "postprocess"):  # the same post-process the served fill applies
         from ...motion.motion import Motion
-        from .floor import keep_feet_above_floor
         for w in range(N):
-            mw = keep_feet_above_floor(Motion(CANONICAL, 30.0, p_root[w], p_rot[w]), jm)
+            mw = model.postprocess(Motion(CANONICAL, 30.0, p_root[w], p_rot[w]), jm)
             p_root[w], p_rot[w] = mw.root_pos, mw.rotations
     return p_root, p_rot
 
 
 class variant:
-    """``with variant(model, base="matching", network=False):`` runs the model with another base and/or its network
-    switched off, and puts both settings back afterwards."""
+    """``with variant(model, base="matching", network=False, plant=False):`` runs the model with another base, its
+    network and/or its foot planting switched off, and puts every setting back afterwards."""
 
-    def __init__(self, model, base: str | None = None, network: bool | None = None):
-        self.model, self.base, self.network = model, base, network
+    def __init__(self, model, base: str | None = None, network: bool | None = None, plant: bool | None = None):
+        self.model, self.base, self.network, self.plant = model, base, network, plant
 
     def __enter__(self):
-        self.was = (self.model.base, self.model.use_network)
+        self.was = (self.model.base, self.model.use_network, self.model.plant)
         if self.base is not None:
             self.model.base = self.base
         if self.network is not None:
             self.model.use_network = self.network
+        if self.plant is not None:
+            self.model.plant = self.plant
         return self.model
 
     def __exit__(self, *exc):
-        self.model.base, self.model.use_network = self.was
+        self.model.base, self.model.use_network, self.model.plant = self.was
 
 
-# the rows a model adds to the table: name -> (base, network on)
-MODEL_ROWS = {"model": (None, None), "spline": ("spline", False), "matching": ("matching", False),
-              "model_matching": ("matching", True)}
+# the rows a model adds to the table: name -> (base, network on, foot planting on); None keeps the served setting
+MODEL_ROWS = {"model": (None, None, None), "spline": ("spline", False, None), "matching": ("matching", False, None),
+              "model_matching": ("matching", True, None), "model_no_plant": (None, None, False)}
 
 
 def variant_windows(model, row: str, root: np.ndarray, rot: np.ndarray, n_past: int = P.N_PAST):
     """:func:`model_windows` for one of :data:`MODEL_ROWS`."""
-    base, net = MODEL_ROWS[row]
-    with variant(model, base, net):
+    with variant(model, *MODEL_ROWS[row]):
         return model_windows(model, root, rot, n_past)
 
 
@@ -136,13 +136,13 @@ def key_error(pred_root, pred_rot, root, rot, frames) -> float:
 
 def evaluate(model, motions, stats, lengths=P.LENGTHS, stride: int = P.TEST_WINDOW_STRIDE, fps=CANONICAL_FPS,
              foot_length: int = 30, with_spline: bool = False, with_matching: bool = False) -> dict:
-    """Benchmark table for the model (if given), its spline base (``with_spline``), its matching base alone and with
+    """Benchmark table for the model (if given) with and without its foot planting (``model_no_plant``), its spline base (``with_spline``), its matching base alone and with
     the network on it (``with_matching``: rows ``matching`` and ``model_matching``) and both classical baselines on
     ``motions``. With a model, ``key_error_max`` is the largest key error (:func:`key_error`) of the model rows'
     predictions over every window of every length."""
     mean, std = stats
-    mrows = (["model"] + (["spline"] if with_spline else []) + (["matching", "model_matching"] if with_matching
-                                                                 else [])) if model is not None else []
+    mrows = (["model", "model_no_plant"] + (["spline"] if with_spline else [])
+             + (["matching", "model_matching"] if with_matching else [])) if model is not None else []
     rows = ["slerp", "zerovel"] + mrows
     res: dict = {"lengths": list(lengths), "windows": {}}
     res.update({r: {"l2p": {}, "l2q": {}, "npss": {}} for r in rows})

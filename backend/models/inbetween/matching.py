@@ -238,8 +238,9 @@ class MotionIndex:
                             (self.pose[e] - self.pose_mean) / self.pose_std,
                             (d - d_mean) / d_std, t / 0.5], -1).astype(np.float32)
         sl = _group_slices()
-        norms = np.stack([np.square(X[:, g]).sum(1) for g in sl], 1).astype(np.float32)
-        table = (s, torch.from_numpy(X), torch.from_numpy(norms), (d_mean, d_std))
+        norms = np.stack([np.square(X[:, g]).sum(1) for g in sl], 0).astype(np.float32)  # (5,M)
+        # stored (D,M): a query is one pass over contiguous rows (4x faster than (M,D) on one core)
+        table = (s, np.ascontiguousarray(X.T), norms, (d_mean, d_std))
         with self._lock:
             self._per_len[L] = table
             while len(self._per_len) > 8:
@@ -258,7 +259,7 @@ class MotionIndex:
         pose_a = np.atleast_2d(pose_a)
         Q = len(pose_a)
         has_vel = np.ones(Q, bool) if has_vel is None else np.asarray(has_vel, bool)
-        s, X, norms, (d_mean, d_std) = self._length_table(int(L))
+        s, XT, norms, (d_mean, d_std) = self._length_table(int(L))
         q = np.concatenate([(pose_a - self.pose_mean) / self.pose_std,
                             (np.atleast_2d(vel_a) - self.vel_mean) / self.vel_std,
                             (np.atleast_2d(pose_b) - self.pose_mean) / self.pose_std,
@@ -272,12 +273,11 @@ class MotionIndex:
         wd = np.concatenate([np.repeat(w[:, i:i + 1], g.stop - g.start, 1) for i, g in enumerate(sl)], 1)
         qn = np.stack([np.square(q[:, g]).sum(1) for g in sl], 1)
         const = (w * qn).sum(1)
-        # cost = sum_g w_g |X_g - q_g|^2 = norms @ w - 2 X @ (w q) + const, for every candidate and query at once
-        Wt = torch.from_numpy(w.astype(np.float32))
-        Qt = torch.from_numpy((-2.0 * wd * q).astype(np.float32))
-        cost = torch.addmm(Wt @ norms.T, Qt, X.T)  # (Q,M)
+        # cost = sum_g w_g |X_g - q_g|^2 = w @ norms - 2 (w q) @ X^T + const, for every candidate and query at once
+        cost = w.astype(np.float32) @ norms
+        cost += (-2.0 * wd * q).astype(np.float32) @ XT  # (Q,M)
         kk = min(k, cost.shape[1])
-        vals, idx = torch.topk(cost, kk, dim=1, largest=False)
+        vals, idx = torch.topk(torch.from_numpy(cost), kk, dim=1, largest=False)
         return s[idx.numpy()], vals.numpy().astype(np.float64) + const[:, None]
 
     def window(self, start: np.ndarray, L: int, before: int = 0) -> tuple[np.ndarray, np.ndarray]:

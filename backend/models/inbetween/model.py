@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...motion.foot_plant import cleanup_foot_contacts
 from ...motion.motion import Motion
 from ...motion.rotations import np_quat_fix_hemisphere, np_quat_slerp, np_quat_to_6d
 from ...motion.skeleton import CANONICAL, CANONICAL_FPS
@@ -93,6 +94,8 @@ class Inbetweener:
         self.use_residual = use_residual
         self.use_network = True  # False: the spline base alone (an ablation the benchmark reports)
         self.floor = True  # feet out of the floor on frames where the legs are not keyed (see .floor)
+        self.plant = True  # planted feet stay planted (motion.foot_plant, the artist's keys as anchors)
+        self.plant_speed = PLANT_SPEED
         # what the residual sits on: "spline" (frames.continue_velocities) or "matching" (retrieved train-split
         # motion warped onto full-body keys, .matching; other gaps keep the spline). ``matcher`` is its index,
         # built from the train split on first use when left None. The default is "matching" (chosen on the val
@@ -150,6 +153,18 @@ class Inbetweener:
         xc = self.predict_prepared(p, pad)
         xw = fr.rotate_translate(xc, p.yaw, p.origin, inverse=True)
         return torch.where(p.chan_keyed, feats, xw)
+
+    def postprocess(self, m: Motion, keyed: np.ndarray) -> Motion:
+        """After the network, on frames and joints the artist did not key (``keyed`` (T,22) bool): feet out of the
+        floor (:mod:`.floor`), then planted feet pinned where they plant, by two-bone IK
+        (:func:`backend.motion.foot_plant.cleanup_foot_contacts` on the fill's own contacts; a leg keyed on a frame
+        is an anchor there, so plants that hold a key stay on the key's foot). Keyed joints keep their values."""
+        if self.floor:
+            m = keep_feet_above_floor(m, keyed)
+        if self.plant:
+            contacts = m.with_contacts(max_speed=self.plant_speed).contacts
+            m = cleanup_foot_contacts(m, contacts=contacts, keyed=keyed)[0].copy(contacts=None, contact_joints=())
+        return m
 
     # -------------------------------------------------------------------------------------------- sequences
     def fill_features(self, feats: np.ndarray, joint_mask: np.ndarray, root_mask: np.ndarray,
@@ -213,9 +228,7 @@ class Inbetweener:
         jm[rows] = mask
         rm[rows] = root_mask
         out = self.fill_features(feats, jm, rm, cancelled)
-        m = features_to_motion(out, fps)
-        if self.floor:
-            m = keep_feet_above_floor(m, jm)
+        m = self.postprocess(features_to_motion(out, fps), jm)
         rot = m.rotations
         rootp = m.root_pos
         # keys are law: the exact input values, bit for bit, on keyed (frame, joint)s
@@ -254,6 +267,9 @@ class Inbetweener:
         return Motion(CANONICAL, fps, rootp, rot)
 
 
+# a fill's foot counts as planted below this horizontal speed (m/s; the contact detector's default is 0.4): chosen
+# on the val split's sparse walks as the value whose skate is nearest real motion's (docs/inbetween.md)
+PLANT_SPEED = 0.6
 SPEED_RANGE = (0.8, 1.25)  # the training time warp: 30 fps models run as is on 24-37.5 fps scenes
 BASES = ("spline", "matching")  # Inbetweener.base
 DEFAULT_BASE = os.environ.get("MOTIONLOOM_INBETWEEN_BASE") or "matching"

@@ -12,44 +12,54 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...motion.contacts import true_runs
-from ...motion.edit import smoothstep
-from ...motion.motion import Motion
-from ...motion.rotations import np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul
-from ...motion.skeleton import CANONICAL, FOOT_JOINTS
+from .contacts import true_runs
+from .edit import smoothstep
+from .motion import Motion
+from .rotations import np_quat_apply, np_quat_between, np_quat_inv, np_quat_mul
+from .skeleton import CANONICAL, FOOT_JOINTS
 
 LEGS = (("left_hip", "left_knee", "left_ankle", "left_foot"), ("right_hip", "right_knee", "right_ankle", "right_foot"))
 
 
 def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int, max_travel: float = 0.3,
-                max_step: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+                max_step: float = 0.08, anchors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """pos (T, 3), contact (T,) -> (target positions (T, 3), weight (T,) in [0, 1]).
 
     Each contact span is pinned at its mean ground position, easing in and out over ``blend`` frames. A span over
     which the joint travels more than ``max_travel`` metres is not a plausible plant (the contact guess is wrong) and
     is left alone. Two plants less than ``2 * blend`` frames apart are joined directly: the target glides from one
     pin to the next across the gap (smoothstep), so the foot never jumps between two pins; if that glide would be
-    faster than ``max_step`` metres per frame the later plant is dropped (pinning it could only make a pop)."""
+    faster than ``max_step`` metres per frame the later plant is dropped (pinning it could only make a pop).
+
+    ``anchors`` (T,) bool marks frames where the joint must stay where it is (an artist's key). A plant that holds
+    anchors is pinned where they put the joint (before the first anchor at the first's place, after the last at the
+    last's, gliding between two anchors that disagree), so an anchor's target is its own position. Elsewhere an
+    anchor gets weight 0, and the weight ramps back up over ``blend`` frames on each side of it."""
     T = len(pos)
     target = pos.copy()
     weight = np.zeros(T)
-    plants: list[tuple[int, int, np.ndarray]] = []
+    anchors = np.zeros(T, bool) if anchors is None else np.asarray(anchors, bool)
+    plants: list[tuple[int, int, np.ndarray]] = []  # (start, stop, (stop - start, 2) pinned ground track)
     for a, b in true_runs(contact):
         xy = pos[a:b, :2]
         if np.linalg.norm(xy.max(0) - xy.min(0)) > max_travel:
             continue
-        pin = xy.mean(0)
+        keys = np.nonzero(anchors[a:b])[0]
+        if len(keys):
+            track = np.stack([np.interp(np.arange(b - a), keys, xy[keys, d]) for d in range(2)], -1)
+        else:
+            track = np.broadcast_to(xy.mean(0), xy.shape)
         if plants and a - plants[-1][1] < 2 * blend:
             gap = a - plants[-1][1]
-            if np.linalg.norm(pin - plants[-1][2]) / (gap + 1) > max_step:
+            if np.linalg.norm(track[0] - plants[-1][2][-1]) / (gap + 1) > max_step:
                 continue
-        plants.append((a, b, pin))
+        plants.append((a, b, track))
 
     def ease(t, lo, hi, rising):
         return 0.5 - 0.5 * np.cos(np.pi * ((t - lo + 1) / (hi - lo + 1) if rising else (hi - t) / (hi - lo + 1)))
 
-    for i, (a, b, pin) in enumerate(plants):
-        target[a:b, :2] = pin
+    for i, (a, b, track) in enumerate(plants):
+        target[a:b, :2] = track
         weight[a:b] = 1.0
         prev = plants[i - 1] if i > 0 else None
         nxt = plants[i + 1] if i + 1 < len(plants) else None
@@ -58,19 +68,24 @@ def pin_targets(pos: np.ndarray, contact: np.ndarray, blend: int, max_travel: fl
             for t in range(lo, a):
                 w = ease(t, lo, a, True)
                 if w > weight[t]:
-                    weight[t], target[t, :2] = w, pin
+                    weight[t], target[t, :2] = w, track[0]
         if nxt is not None and nxt[0] - b < 2 * blend:  # glide to the next plant
             gap = nxt[0] - b
             for t in range(b, nxt[0]):
                 u = (t - b + 1) / (gap + 1)
-                target[t, :2] = pin + (nxt[2] - pin) * smoothstep(u)
+                target[t, :2] = track[-1] + (nxt[2][0] - track[-1]) * smoothstep(u)
                 weight[t] = 1.0
         else:  # ease out
             hi = min(T, b + blend)
             for t in range(b, hi):
                 w = ease(t, b, hi, False)
                 if w > weight[t]:
-                    weight[t], target[t, :2] = w, pin
+                    weight[t], target[t, :2] = w, track[-1]
+    moved = anchors & (weight > 0) & (np.abs(target[:, :2] - pos[:, :2]).max(-1) > 0)
+    if moved.any():  # anchors off every plant stay put: the weight falls to 0 there, ramping over blend frames
+        t = np.arange(T)
+        dist = np.abs(t[:, None] - np.nonzero(moved)[0][None]).min(1)
+        weight = np.minimum(weight, np.clip(dist / max(blend, 1), 0.0, 1.0))
     return target, weight
 
 
@@ -94,9 +109,11 @@ def two_bone_ik(a, b, c, t, eps: float = 1e-4):
 
 
 def cleanup_foot_contacts(m: Motion, contacts: np.ndarray | None = None, blend: int = 4,
-                          height_margin: float = 0.06) -> tuple[Motion, dict]:
+                          height_margin: float = 0.06, keyed: np.ndarray | None = None) -> tuple[Motion, dict]:
     """Pin feet on contact frames (see module docstring). ``contacts`` (T, 4) in FOOT_JOINTS order; default: the
-    motion's own contacts, detected if it has none. Returns (cleaned motion with re-detected contacts, info)."""
+    motion's own contacts, detected if it has none. ``keyed`` (T, J) bool: joints an artist keyed on each frame;
+    on a frame where any joint of a leg is keyed, that leg's ankle and toe are anchors (:func:`pin_targets`) and
+    its rotations come back as they were. Returns (cleaned motion with re-detected contacts, info)."""
     sk = m.skeleton
     if sk.names != CANONICAL.names:
         raise ValueError("foot cleanup works on the canonical skeleton")
@@ -114,8 +131,9 @@ def cleanup_foot_contacts(m: Motion, contacts: np.ndarray | None = None, blend: 
         ct = contacts[:, FOOT_JOINTS.index(toe)] & (pos[:, it, 2] <= rest_z[it] + height_margin)
         if not (ca.any() or ct.any()):
             continue
-        ta, wa = pin_targets(pos[:, ia], ca, blend)
-        tt, wt = pin_targets(pos[:, it], ct, blend)
+        anchors = None if keyed is None else np.asarray(keyed, bool)[:, [ih, ik, ia, it]].any(1)
+        ta, wa = pin_targets(pos[:, ia], ca, blend, anchors=anchors)
+        tt, wt = pin_targets(pos[:, it], ct, blend, anchors=anchors)
         # while only the toe is planted, drag the ankle along with it (the foot pivots about the toe below)
         toe_shift = (tt - pos[:, it]) * (wt * (1 - wa))[:, None]
         ankle_target = pos[:, ia] + (ta - pos[:, ia]) * wa[:, None] + toe_shift
@@ -146,5 +164,8 @@ def cleanup_foot_contacts(m: Motion, contacts: np.ndarray | None = None, blend: 
         rot[f, ik] = np_quat_mul(np_quat_inv(g_hip), g_knee)
         rot[f, ia] = np_quat_mul(np_quat_inv(g_knee), g_ankle)
         moved = max(moved, float(np.linalg.norm(nc - c, axis=-1).max()))
+    if keyed is not None:  # what the artist keyed comes back as it was
+        keyed = np.asarray(keyed, bool)
+        rot[keyed] = m.rotations[keyed]
     out = m.copy(rotations=rot, contacts=None, contact_joints=()).with_contacts()
     return out, {"pinned_frames": pinned_frames, "max_ankle_shift_m": round(moved, 4)}
