@@ -1,5 +1,16 @@
-"""Motion files (BVH, FBX, glTF) read with Blender's own importers; everything the import made is removed again."""
+"""Motion files (BVH, FBX, glTF) read without a long step on Blender's main thread.
+
+BVH files are parsed in a worker thread (:func:`read_bvh_steps`). FBX and glTF files need Blender's own importers,
+which only run on a main thread, so :func:`read_import_steps` runs them in a Blender process of its own (the
+artist's Blender only polls it once per tick): the child imports the file with :func:`import_motion_file`, reads
+it with the add-on's own reading code and hands ``(RigInfo, wire.Motion, name)`` back in a ``.npz`` file."""
 from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
 
 import bpy
 import numpy as np
@@ -10,34 +21,33 @@ from .key_read import rig_motion
 
 _IMPORT_KINDS = ("objects", "armatures", "meshes", "actions", "materials", "images", "textures", "collections",
                  "cameras", "lights", "curves", "node_groups", "worlds")
+MOTION_FILES = (".bvh", ".fbx", ".glb", ".gltf")
+READ_TIMEOUT_S = 120.0  # a file Blender's importer has not read by then is given up, its reading process killed
+
+
+def check_motion_file(path: str) -> None:
+    """Refuse a path that does not exist or is not a motion file, at once (on the main thread)."""
+    if not os.path.isfile(path):
+        raise SceneError(f"the source file '{path}' does not exist")
+    if os.path.splitext(path)[1].lower() not in MOTION_FILES:
+        raise SceneError(f"cannot read motion from '{os.path.basename(path)}': use a .bvh, .fbx, .glb or .gltf "
+                         "file")
 
 
 def import_motion_file(path: str):
     """Import a BVH/FBX/glTF file with Blender's own importers, read its first animated armature as a rig-space
-    motion, and remove everything the import created. Returns ``(RigInfo, wire.Motion, source name)``."""
-    import os
+    motion, and remove everything the import created. Returns ``(RigInfo, wire.Motion, source name)``.
+
+    One long main-thread step: the add-on runs it in a Blender process of its own (:func:`read_import_steps`)."""
+    check_motion_file(path)
     ext = os.path.splitext(path)[1].lower()
-    if not os.path.isfile(path):
-        raise SceneError(f"the source file '{path}' does not exist")
     before = {k: {x.session_uid for x in getattr(bpy.data, k)} for k in _IMPORT_KINDS}
     selected = {o.name for o in bpy.context.view_layer.objects if o is not None and o.select_get()}
     scene = bpy.context.scene
     saved_range = (scene.frame_start, scene.frame_end, scene.frame_current)
     active = bpy.context.view_layer.objects.active
     try:
-        if ext == ".bvh":
-            _ensure_importer("IMPORT_ANIM_OT_bvh", "io_anim_bvh")
-            bpy.ops.import_anim.bvh(filepath=path, rotate_mode="QUATERNION", update_scene_fps=False,
-                                    update_scene_duration=False, use_fps_scale=True)
-        elif ext == ".fbx":
-            _ensure_importer("IMPORT_SCENE_OT_fbx", "io_scene_fbx")
-            bpy.ops.import_scene.fbx(filepath=path)
-        elif ext in (".glb", ".gltf"):
-            _ensure_importer("IMPORT_SCENE_OT_gltf", "io_scene_gltf2")
-            bpy.ops.import_scene.gltf(filepath=path)
-        else:
-            raise SceneError(f"cannot read motion from '{os.path.basename(path)}': use a .bvh, .fbx, .glb or .gltf "
-                             "file")
+        _run_importer(path, ext)
         new_objs = [o for o in bpy.data.objects if o.session_uid not in before["objects"]]
         arms = [o for o in new_objs if o.type == "ARMATURE" and o.animation_data and o.animation_data.action]
         if not arms:
@@ -63,6 +73,24 @@ def import_motion_file(path: str):
             bpy.context.view_layer.objects.active = active
 
 
+def _run_importer(path: str, ext: str) -> None:
+    """Blender's importer for ``ext`` on ``path``; a file it refuses becomes a sentence naming the file."""
+    try:
+        if ext == ".bvh":
+            _ensure_importer("IMPORT_ANIM_OT_bvh", "io_anim_bvh")
+            bpy.ops.import_anim.bvh(filepath=path, rotate_mode="QUATERNION", update_scene_fps=False,
+                                    update_scene_duration=False, use_fps_scale=True)
+        elif ext == ".fbx":
+            _ensure_importer("IMPORT_SCENE_OT_fbx", "io_scene_fbx")
+            bpy.ops.import_scene.fbx(filepath=path)
+        else:
+            _ensure_importer("IMPORT_SCENE_OT_gltf", "io_scene_gltf2")
+            bpy.ops.import_scene.gltf(filepath=path)
+    except RuntimeError as e:  # the operator's report, e.g. "Error: Bad glTF: json error: ..."
+        reason = str(e).strip().removeprefix("Error:").strip()
+        raise SceneError(f"Blender's importer could not read '{os.path.basename(path)}': {reason}") from None
+
+
 def _ensure_importer(op_type: str, module: str) -> None:
     if not hasattr(bpy.types, op_type):
         import addon_utils
@@ -81,8 +109,6 @@ def bvh_motion(path: str, start_frame: int = 1):
     BVH parser (``io_anim_bvh.import_bvh.read_bvh``: plain Python and ``mathutils``, so this runs in a worker
     thread), on a world-aligned rig (identity rest rotations, heads at the rest joints, the way the backend reads
     BVH files), at the file's own frame rate. Same joints, axes and units as Blender's importer gives."""
-    import os
-
     from io_anim_bvh import import_bvh
     from mathutils import Euler, Matrix
 
@@ -167,7 +193,6 @@ class Background:
 
 def read_bvh_steps(path: str, start_frame: int = 1):
     """Generator: :func:`bvh_motion` in a worker thread, the main thread only polling (one yield per tick)."""
-    import os
     if not os.path.isfile(path):
         raise SceneError(f"the source file '{path}' does not exist")
     _ensure_importer("IMPORT_ANIM_OT_bvh", "io_anim_bvh")
@@ -176,3 +201,189 @@ def read_bvh_steps(path: str, start_frame: int = 1):
     while not job.done:
         yield
     return job.result()
+
+
+# ------------------------------------------------------------------------------------- FBX / glTF: a child Blender
+_RESULT, _ERROR, _LOG = "motion.npz", "error.json", "blender.log"  # what the child leaves in its folder
+# Run by the child: as the bpy module (``python -c``) the ``import bpy`` starts Blender, inside a Blender executable
+# (``--python-expr``) bpy is already there. The add-on's folder is loaded as a package of its own without running
+# its ``__init__`` (nothing is registered); the arguments after ``--`` are: that folder, the file, the output
+# folder and the scene settings with the parent's process id (JSON).
+_CHILD_CODE = """\
+import importlib, sys, types
+import bpy
+args = sys.argv[sys.argv.index("--") + 1:]
+pkg = types.ModuleType("motionloom_reader")
+pkg.__path__ = [args[0]]
+sys.modules[pkg.__name__] = pkg
+importlib.import_module(pkg.__name__ + ".importers").child_main(args[1:])
+"""
+
+
+def read_import_steps(path: str, scene):
+    """Generator (one yield per tick): :func:`import_motion_file` in a Blender process of its own, started on
+    ``path`` with ``scene``'s frame rate, units and frame range, so it reads exactly what an import into ``scene``
+    would, and nothing is made in this Blender. The main thread only polls the process; the result is loaded in a
+    worker thread. Closing the generator (the job cancelled) kills the process; so does :data:`READ_TIMEOUT_S`.
+    Returns ``(RigInfo, wire.Motion, name)``; the child's errors come back as the same ``SceneError``."""
+    import shutil
+    import tempfile
+    import time
+    check_motion_file(path)
+    path, name = os.path.abspath(path), os.path.basename(path)  # the child runs in a folder of its own
+    folder = tempfile.mkdtemp(prefix="motionloom-read-")
+    proc = None
+    try:
+        proc = _start_child(path, folder, scene_settings(scene))
+        t_end = time.monotonic() + READ_TIMEOUT_S
+        while proc.poll() is None:
+            if time.monotonic() > t_end:
+                _stop(proc)
+                raise SceneError(f"Blender's importer did not read '{name}' within {READ_TIMEOUT_S:g} s; reading "
+                                 "it was stopped")
+            yield
+        job = Background(child_result, folder, name, proc.returncode)
+        while not job.done:
+            yield
+        return job.result()
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def scene_settings(scene) -> dict:
+    """What of the artist's scene Blender's importers read: frame rate (glTF times become frames at it), unit scale
+    (FBX and glTF), frame range (glTF's NLA strips)."""
+    r, u = scene.render, scene.unit_settings
+    return {"fps": r.fps, "fps_base": r.fps_base, "unit_system": u.system, "scale_length": u.scale_length,
+            "frame_start": scene.frame_start, "frame_end": scene.frame_end, "frame_current": scene.frame_current}
+
+
+def child_command(path: str, folder: str, settings: dict) -> list:
+    """The reading process's command line: this Blender's executable in the background with factory settings, or,
+    where this is the ``bpy`` module (no Blender executable: ``bpy.app.binary_path`` is empty), this Python."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    args = ["--", here, path, folder, json.dumps({**settings, "parent_pid": os.getpid()})]
+    if _as_module():
+        return [sys.executable, "-c", _CHILD_CODE, *args]
+    return [bpy.app.binary_path, "--background", "--factory-startup", "--python-exit-code", "1",
+            "--python-expr", _CHILD_CODE, *args]
+
+
+def _as_module() -> bool:
+    """True inside the ``bpy`` module (``bpy.app.module`` where Blender has it; its ``binary_path`` is empty)."""
+    return bool(getattr(bpy.app, "module", False)) or not bpy.app.binary_path
+
+
+def _start_child(path: str, folder: str, settings: dict) -> subprocess.Popen:
+    with open(os.path.join(folder, _LOG), "wb") as log:
+        return subprocess.Popen(child_command(path, folder, settings), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=folder,
+                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def child_main(argv: list) -> None:
+    """The reading process: the scene set up like the artist's, the file imported and read, the outcome saved in
+    the output folder (``motion.npz``, or ``error.json`` with the sentence to show)."""
+    path, folder, settings = argv[0], argv[1], json.loads(argv[2])
+    _end_with_parent(settings["parent_pid"], folder)
+    try:
+        if _as_module():  # what --factory-startup gives a Blender executable
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = bpy.context.scene
+        scene.render.fps, scene.render.fps_base = settings["fps"], settings["fps_base"]
+        scene.unit_settings.system = settings["unit_system"]
+        scene.unit_settings.scale_length = settings["scale_length"]
+        scene.frame_start, scene.frame_end = settings["frame_start"], settings["frame_end"]
+        scene.frame_set(settings["frame_current"])
+        save_motion(os.path.join(folder, _RESULT), *import_motion_file(path))
+    except SceneError as e:
+        _write_error(folder, str(e))
+    except Exception as e:  # noqa: BLE001 - every failure becomes the parent's sentence
+        _write_error(folder, f"reading the file failed: {e!r}")
+
+
+def _end_with_parent(parent: int, folder: str) -> None:
+    """The reading process ends (and removes its folder) when the Blender that started it is gone: on POSIX an
+    orphan is handed to another parent. Blender's importers are Python, so this thread gets its turns."""
+    import shutil
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(3)
+    threading.Thread(target=watch, name="motionloom-parent-watch", daemon=True).start()
+
+
+def _write_error(folder: str, message: str) -> None:
+    with open(os.path.join(folder, _ERROR), "w", encoding="utf-8") as f:
+        json.dump({"error": message}, f)
+
+
+def child_result(folder: str, name: str, returncode: int):
+    """The reading process's outcome (bpy-free: runs in a worker thread)."""
+    err = os.path.join(folder, _ERROR)
+    if os.path.isfile(err):
+        with open(err, encoding="utf-8") as f:
+            raise SceneError(json.load(f)["error"])
+    result = os.path.join(folder, _RESULT)
+    if returncode == 0 and os.path.isfile(result):
+        return load_motion(result)
+    try:
+        with open(os.path.join(folder, _LOG), encoding="utf-8", errors="replace") as f:
+            tail = [ln.strip() for ln in f.read().splitlines()[-200:] if ln.strip()][-3:]
+    except OSError:
+        tail = []
+    raise SceneError(f"Blender could not read '{name}': its reading process ended with code {returncode}"
+                     + (f" ({' | '.join(tail)})" if tail else ""))
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if dataclasses.is_dataclass(v):
+        return {k: _plain(x) for k, x in dataclasses.asdict(v).items()}
+    return v
+
+
+def save_motion(path: str, rig, motion, name: str) -> None:
+    """``(RigInfo, wire.Motion, name)`` into one ``.npz``: arrays as they are, everything else as JSON."""
+    meta, arrays = {"name": name}, {}
+    for part, obj in (("rig", rig), ("motion", motion)):
+        meta[part] = {}
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if isinstance(v, np.ndarray):
+                arrays[f"{part}.{f.name}"] = v
+            else:
+                meta[part][f.name] = _plain(v)
+    tmp = path + ".part.npz"
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+
+
+def load_motion(path: str):
+    """:func:`save_motion`'s file back as ``(RigInfo, wire.Motion, name)``."""
+    from . import wire
+    from .rig_read import RigInfo
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        parts = {"rig": dict(meta["rig"]), "motion": dict(meta["motion"])}
+        for key in z.files:
+            if key != "meta":
+                part, field = key.split(".", 1)
+                parts[part][field] = z[key]
+    parts["motion"]["properties"] = [wire.PoseBoneProperty(**p) for p in parts["motion"].get("properties", [])]
+    return RigInfo(**parts["rig"]), wire.Motion(**parts["motion"]), meta["name"]

@@ -316,8 +316,8 @@ def read_source_steps(context, target, budget_s: float | None = PREPARE_SLICE_S)
         path = bpy.path.abspath(s.source_file)
         if path.lower().endswith(".bvh"):  # parsed in a worker thread: no Blender data, no long main-thread step
             rig, motion, name = yield from importers.read_bvh_steps(path)
-        else:
-            rig, motion, name = importers.import_motion_file(path)
+        else:  # Blender's own importer, in a Blender process of its own: nothing made here, no long step
+            rig, motion, name = yield from importers.read_import_steps(path, context.scene)
         fps = channels.scene_fps(context.scene)
         end = motion.start_frame + (motion.num_frames - 1) * fps / motion.fps
         lo, hi = _source_range(s, motion.start_frame, int(np.floor(end + 1e-6)))

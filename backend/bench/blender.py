@@ -1,8 +1,10 @@
 """``python -m backend bench blender [--json]``: the Blender add-on's write speed and main-thread stalls.
 
 Runs ``tests/bench/blender_bench.py`` in a child process with the same Python (the backend never imports bpy):
-300 frames x 65 bones written into an action by the bulk path vs ``keyframe_insert`` per key, and the longest pump
-tick while a job streams vs the blocking main-thread call, both baselines measured in the same run.
+300 frames x 65 bones written into an action by the bulk path vs ``keyframe_insert`` per key, the longest pump
+tick while a job streams vs the blocking main-thread call, and the longest main-thread step before a retarget starts
+(source armature, BVH, FBX and glTF files) vs reading the source in one step (the files with Blender's importers in
+the same Blender); every baseline measured in the same run.
 """
 from __future__ import annotations
 

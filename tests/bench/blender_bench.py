@@ -13,8 +13,11 @@
 
 3. **Longest main-thread step before a job starts** (retargeting): the operator's own call plus every pump tick
    until the request is on its way, for a 1,500-frame source armature (65 bones, keys every 10 frames, so every
-   frame is evaluated) and for a CMU BVH file; baseline, same run: reading the same source in one go (the armature
-   sampled at once; the BVH through Blender's importer, as before).
+   frame is evaluated), a CMU BVH file, an FBX character (Quaternius Male_Casual with its mesh, from ../shared) and
+   the same character as a glTF file (exported as GLB here); baseline, same run: reading the same source in one go
+   (the armature sampled at once; the files through Blender's importer in this process, as before). The file rows
+   also give how long after the click the request went out (FBX/glTF: a Blender process of its own starts and
+   imports the file).
 
 The rig is the bundled Mixamo character (52 bones) plus 13 twist/helper bones (65 bones). Prints a table, or JSON
 with ``--json``.
@@ -260,12 +263,13 @@ def bench_stream_inbetween(frames: int, backend_dir: Path = ROOT) -> dict:
 
 # ----------------------------------------------------------------------------------------- before a job starts
 CMU_WALK = ROOT.parent / "shared" / "data" / "cmu_bvh_mb_friendly" / "bvh" / "02_01.bvh"
+QUATERNIUS_FBX = ROOT.parent / "shared" / "data" / "quaternius_cc0_characters" / "Male_Casual.fbx"
 
 
 def _start_steps(start, fake_url) -> tuple[list, object]:
     """Main-thread steps (s) of starting a job: the operator's call, then each pump tick until it is sent."""
     from blender_addon import jobs
-    t0 = time.perf_counter()
+    t_start = t0 = time.perf_counter()
     job = start()
     steps = [time.perf_counter() - t0]
     while job.prepare is not None:
@@ -273,8 +277,22 @@ def _start_steps(start, fake_url) -> tuple[list, object]:
         jobs.pump()
         steps.append(time.perf_counter() - t0)
         time.sleep(0.002)
+    job.ready_s = time.perf_counter() - t_start
     jobs.cancel()
     return steps, job
+
+
+def _fbx_as_glb(fbx: Path, glb: Path) -> None:
+    """An FBX character (mesh, armature, animations) as a GLB file, with Blender's importer and exporter; what the
+    import made is removed again."""
+    kinds = ("objects", "armatures", "meshes", "actions", "materials", "images", "collections")
+    before = {k: set(getattr(bpy.data, k)) for k in kinds}
+    bpy.ops.import_scene.fbx(filepath=str(fbx))
+    new = {k: [x for x in getattr(bpy.data, k) if x not in before[k]] for k in kinds}
+    for o in bpy.context.view_layer.objects:
+        o.select_set(o in new["objects"])
+    bpy.ops.export_scene.gltf(filepath=str(glb), export_format="GLB", use_selection=True, export_animations=True)
+    bpy.data.batch_remove([x for k in kinds for x in new[k]])
 
 
 def bench_job_start(frames: int = 1500) -> list:
@@ -306,15 +324,29 @@ def bench_job_start(frames: int = 1500) -> list:
         out.append({"task": f"retarget from a {frames}-frame source armature (65 bones, keys every 10 frames)",
                     "longest_step_ms": round(1000 * max(steps), 1), "steps": len(steps),
                     "baseline": "the source read in one step", "baseline_ms": round(1000 * base, 1)})
+        files = []
         if CMU_WALK.is_file():
-            s.source_type, s.source_file = "FILE", str(CMU_WALK)
-            steps, _job = _start_steps(lambda: tasks.start_retarget(bpy.context, tgt), fake.url)
+            files.append((CMU_WALK, "a BVH file (CMU 02_01, 343 frames, 31 joints)", "Blender's BVH importer (one step)"))
+        if QUATERNIUS_FBX.is_file():
+            files.append((QUATERNIUS_FBX, "an FBX file (Quaternius Male_Casual with its mesh, {})",
+                          "Blender's FBX importer in this process (one step)"))
+            glb = Path(tempfile.mkdtemp(prefix="motionloom-bench-")) / "Male_Casual.glb"
+            _fbx_as_glb(QUATERNIUS_FBX, glb)
+            files.append((glb, "a glTF file (the same character exported as GLB, {})",
+                          "Blender's glTF importer in this process (one step)"))
+        for path, what, baseline in files:
+            s.source_type, s.source_file = "FILE", str(path)
+            steps, job = _start_steps(lambda: tasks.start_retarget(bpy.context, tgt), fake.url)
+            fps = bpy.context.scene.render.fps, bpy.context.scene.render.fps_base
             t0 = time.perf_counter()
-            importers.import_motion_file(str(CMU_WALK))
+            rig, motion, _name = importers.import_motion_file(str(path))
             base = time.perf_counter() - t0
-            out.append({"task": "retarget from a BVH file (CMU 02_01, 343 frames, 31 joints)",
+            bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = fps  # the FBX importer sets its own
+            what = what.format(f"{motion.num_frames} frames, {len(rig.bones)} bones")
+            out.append({"task": f"retarget from {what}",
                         "longest_step_ms": round(1000 * max(steps), 1), "steps": len(steps),
-                        "baseline": "Blender's BVH importer (one step)", "baseline_ms": round(1000 * base, 1)})
+                        "ready_ms": round(1000 * job.ready_s), "baseline": baseline,
+                        "baseline_ms": round(1000 * base, 1)})
     finally:
         fake.stop()
     return out
@@ -350,8 +382,9 @@ def main(argv=None) -> int:
                   f"{st['ticks']} ticks, job {st['job_s']} s) vs blocking main thread {st['blocking_baseline_stall_ms']}"
                   f" ms -> {st['stall_reduction']}x shorter longest freeze; {st['state']}: {st['message']}")
         for st in res["job_start"]:
+            ready = f", request sent after {st['ready_ms']} ms" if "ready_ms" in st else ""
             print(f"{st['task']}: longest main-thread step before the job starts {st['longest_step_ms']} ms "
-                  f"({st['steps']} steps) vs {st['baseline']} {st['baseline_ms']} ms")
+                  f"({st['steps']} steps{ready}) vs {st['baseline']} {st['baseline_ms']} ms")
     return 0
 
 
