@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from . import client, wire
+from . import autosave, client, wire
 
 TICK_S = 0.05  # timer interval while a job runs
 BUDGET_S = 0.008  # time per tick spent draining events before yielding to Blender
@@ -92,6 +92,7 @@ def start(job: Job) -> Job:
             raise
     elif job.stream is not None:
         job.stream.start()
+    autosave.pause()  # no autosave file may hold the job's preview (see .autosave)
     if not bpy.app.timers.is_registered(pump):
         bpy.app.timers.register(pump, first_interval=0.0, persistent=True)
     return job
@@ -213,6 +214,7 @@ def _finish(job: Job, state: str, message: str) -> None:
         job.message += f" (and cleaning up failed: {e})"
     if _active is job:
         _active = None
+        autosave.resume()
     _last = job
     for listener in finish_listeners:
         try:

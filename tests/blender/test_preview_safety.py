@@ -164,3 +164,39 @@ def test_a_file_holding_a_preview_is_repaired_on_load(addon, keyed, tmp_path):
     assert "MotionLoom Preview" not in bpy.data.actions
     assert arm.animation_data.action.name == "artist" and not arm.animation_data.action.use_fake_user
     assert _same_pose(before, _pose(arm))
+
+
+@pytest.mark.parametrize("outcome", ["cancel", "done"])
+def test_autosave_is_paused_while_a_job_runs_and_put_back(addon, keyed, outcome):
+    """Autosave writes the undo memory (no save handlers), so it is off from a job's start to its end; the artist's
+    preference comes back and the preferences are not marked changed (they would be saved on quit)."""
+    from blender_addon import jobs
+    prefs = bpy.context.preferences
+    prefs.filepaths.use_auto_save_temporary_files = True
+    prefs.is_dirty = False
+    with fake_backend("--partials", "5", "--step-delay", "0.02"):
+        bpy.ops.motionloom.generate()
+        job = jobs.active()
+        _run_until_preview(job)
+        assert not prefs.filepaths.use_auto_save_temporary_files  # no autosave while the preview is on the rig
+        assert not prefs.is_dirty
+        if outcome == "cancel":
+            bpy.ops.motionloom.cancel()
+        else:
+            jobs.run_until_idle()
+    assert job.state == ("cancelled" if outcome == "cancel" else "done"), job.message
+    assert prefs.filepaths.use_auto_save_temporary_files and not prefs.is_dirty
+
+
+def test_autosave_the_artist_had_off_stays_off(addon, keyed):
+    from blender_addon import jobs
+    prefs = bpy.context.preferences
+    prefs.filepaths.use_auto_save_temporary_files = False
+    try:
+        with fake_backend("--partials", "3", "--step-delay", "0.02"):
+            bpy.ops.motionloom.generate()
+            job = jobs.run_until_idle()
+        assert job.state == "done", job.message
+        assert not prefs.filepaths.use_auto_save_temporary_files
+    finally:
+        prefs.filepaths.use_auto_save_temporary_files = True
