@@ -6,7 +6,8 @@
 * :func:`toe_skate`, :func:`penetration_cm`: foot skating (GMD/CondMDI definition) and the deepest joint below
   the floor.
 * :func:`facing_error_deg`: mean angle between the body's heading (:meth:`Motion.heading`) and the direction of
-  travel along a path, on frames where the path moves faster than 0.2 m/s.
+  travel along a path (turned the way the prompt asks: backwards, sideways), on frames where the path moves faster
+  than 0.2 m/s.
 * :func:`s_curve`: a synthetic S-shaped path of a given length.
 * :class:`NoveltyIndex`: distance of 1-second windows to the nearest 1-second window of the training motion.
 """
@@ -70,18 +71,23 @@ def polyline_distance(points, path) -> float:
     return float(np.mean(d))
 
 
-def facing_error_deg(heading: np.ndarray, xy: np.ndarray, fps: float, min_speed: float = 0.2) -> tuple[float, int]:
+def facing_error_deg(heading: np.ndarray, xy: np.ndarray, fps: float, min_speed: float = 0.2,
+                     prompt: str | None = None) -> tuple[float, int]:
     """(mean absolute angle in degrees, frames counted) between ``heading`` (T,) (radians, 0 = facing -Y,
     counter-clockwise, as :meth:`Motion.heading`) and the direction of travel of ``xy`` (T, 2), on frames where
-    ``xy`` moves faster than ``min_speed`` m/s. NaN and 0 frames when it never does."""
+    ``xy`` moves faster than ``min_speed`` m/s. NaN and 0 frames when it never does. With ``prompt``, the facing
+    the prompt asks for (:mod:`backend.models.text.direction`): the back along the path for "walks backwards", a
+    shoulder (the nearer one) for "sidesteps"; without it, the front."""
+    from ..models.text.direction import FORWARD, facing_offsets, travel_facing
     v = np.gradient(np.asarray(xy, np.float64), axis=0) * fps
     speed = np.linalg.norm(v, axis=1)
     travel = np.arctan2(v[:, 0], -v[:, 1])
     moving = speed > min_speed
     if not moving.any():
         return float("nan"), 0
-    d = np.angle(np.exp(1j * (np.asarray(heading, np.float64) - travel)))  # wrapped to (-pi, pi]
-    return float(np.degrees(np.abs(d[moving])).mean()), int(moving.sum())
+    offsets = facing_offsets(FORWARD if prompt is None else travel_facing(prompt))
+    d = np.min([np.abs(np.angle(np.exp(1j * (np.asarray(heading, np.float64) - travel - o)))) for o in offsets], 0)
+    return float(np.degrees(d[moving]).mean()), int(moving.sum())
 
 
 def s_curve(length: float = 4.0, amplitude: float = 0.6, yaw: float = 0.0, points: int = 200) -> np.ndarray:

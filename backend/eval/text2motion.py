@@ -262,16 +262,19 @@ def _paths(args, ctx, out, control):
     from .t2m_protocol import facing_error_deg, polyline_distance, s_curve, toe_skate
     np, model, opts = ctx["np"], ctx["model"], ctx["opts"]
     face, face_real, skate, err_timed, err_free, frames_counted = [], [], [], [], [], 0
+    plain, plain_real = [], []  # the same against the front alone, whatever the prompt says
     for i, s in enumerate(x for x in control if x.locomotion):
         m = s.motion
         path = m.root_pos.copy()
         path[:, 2] = 0.0
         g, _ = model.generate_motion(s.text, m.num_frames, Controls(trajectory=path), replace(opts, variation=i))
-        e, n = facing_error_deg(g.heading(), path[:, :2], g.fps)
-        er, _ = facing_error_deg(m.heading(), path[:, :2], m.fps)
+        e, n = facing_error_deg(g.heading(), path[:, :2], g.fps, prompt=s.text)
+        er, _ = facing_error_deg(m.heading(), path[:, :2], m.fps, prompt=s.text)
         if n:
             face.append(e)
             face_real.append(er)
+            plain.append(facing_error_deg(g.heading(), path[:, :2], g.fps)[0])
+            plain_real.append(facing_error_deg(m.heading(), path[:, :2], m.fps)[0])
             frames_counted += n
         skate.append(toe_skate(g))
         err_timed.append(float(np.linalg.norm(g.root_pos[:, :2] - path[:, :2], axis=1).mean()))
@@ -282,9 +285,10 @@ def _paths(args, ctx, out, control):
                        yaw=float(rng.uniform(-np.pi, np.pi)))
         g, _ = model.generate_motion("a person walks forward", 120,
                                      Controls(trajectory=path, trajectory_timed=False), replace(opts, variation=k))
-        e, n = facing_error_deg(g.heading(), g.root_pos[:, :2], g.fps)
+        e, n = facing_error_deg(g.heading(), g.root_pos[:, :2], g.fps, prompt="a person walks forward")
         if n:
             face.append(e)
+            plain.append(e)
             frames_counted += n
         skate.append(toe_skate(g))
         err_free.append(polyline_distance(g.root_pos[:, :2], path[:, :2]))
@@ -294,6 +298,8 @@ def _paths(args, ctx, out, control):
         "facing_error_deg": _r(np.mean(face), 2) if face else None,
         "facing_error_deg_real_walks": _r(np.mean(face_real), 2) if face_real else None,
         "facing_error_deg_s_curves": _r(np.mean(face[len(face_real):]), 2) if len(face) > len(face_real) else None,
+        "facing_error_deg_vs_front": _r(np.mean(plain), 2) if plain else None,
+        "facing_error_deg_vs_front_real_walks": _r(np.mean(plain_real), 2) if plain_real else None,
         "skate_ratio_vs_real": _r(mean_skate / real, 3) if mean_skate is not None and real else None,
         "skate": _r(mean_skate), "skate_real_walks": _r(real),
         "root_error_cm": _r(np.mean(err_timed + err_free) * 100, 3) if err_timed or err_free else None,

@@ -28,6 +28,8 @@ import numpy as np
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_FPS
 from ..features import motion_to_features
+from ..retrieval.path import travel_offset
+from ..text.direction import facing_kind, travel_facing
 
 
 @dataclass
@@ -40,11 +42,28 @@ class Exemplar:
 class ExemplarBank:
     """Exemplars for prompts from a :class:`~backend.models.retrieval.RetrievalBaseline` built over the training
     split's text clips (never val or test). ``rank`` diversity: variation ``k`` of a request takes the
-    ``k % top_k``-th best clip, so variations of one prompt differ in their exemplar too."""
+    ``k % top_k``-th best clip, so variations of one prompt differ in their exemplar too. Clips that travel facing
+    another way than the prompt asks are passed over (:meth:`accepts`)."""
 
     def __init__(self, retriever, top_k: int = 3):
         self.retriever = retriever
         self.top_k = max(1, int(top_k))
+        self._kinds: dict[str, str | None] = {}
+
+    def clip_facing(self, clip) -> str | None:
+        """How ``clip`` faces while it travels (:mod:`backend.models.text.direction`), None if it stays in place."""
+        key = str(clip.id)
+        if key not in self._kinds:
+            off = travel_offset(clip.motion)
+            self._kinds[key] = None if off is None else facing_kind(off)
+        return self._kinds[key]
+
+    def accepts(self, prompt: str, match) -> bool:
+        """A clip may start a generation for ``prompt`` unless the prompt names a gait or a direction and the clip
+        travels facing another way (a "walk crouched" must not start from the nearest sentence's backward
+        crouched walk); prompts that name neither take any clip."""
+        want = travel_facing(prompt, default=None)
+        return want is None or self.clip_facing(match.clip) in (None, want)
 
     def exemplar(self, prompt: str, frames: int, *, seed: int = 0, variation: int = 0, timeline=None,
                  path_xy: np.ndarray | None = None) -> Exemplar:
@@ -52,7 +71,7 @@ class ExemplarBank:
         origin facing -Y, or with ``path_xy`` ((frames, 2), model frame, one point per frame) bent onto the path."""
         motion, info = self.retriever.generate(
             prompt, frames, CANONICAL_FPS, seed=seed, variation=variation % self.top_k, timeline=timeline,
-            trajectory=None if path_xy is None else _path3(path_xy), trajectory_timed=True)
+            trajectory=None if path_xy is None else _path3(path_xy), trajectory_timed=True, accept=self.accepts)
         return Exemplar(motion_to_features(_with_contacts(motion), contacts=True), [info["clip"]],
                         [info["match_text"]])
 

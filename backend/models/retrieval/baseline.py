@@ -21,9 +21,10 @@ from ...motion.edit import CROSSFADE, fit_length, stitch
 from ...motion.motion import Motion
 from ...motion.skeleton import CANONICAL_JOINTS
 from ..timeline import split_timeline
-from .path import follow_path
+from .path import follow_path, travel_offset
 
 MODEL_NAME = "retrieval-baseline"
+ACCEPT_LOOK = 20  # how far down the ranking a filtered retrieval looks (clip_for's accept)
 
 
 @dataclass
@@ -65,8 +66,13 @@ class RetrievalBaseline:
                 best[i] = (float(sims[k]), self.texts[k])
         return [Match(self.clips[i], s, t) for i, (s, t) in best.items()]
 
-    def clip_for(self, prompt: str, frames: int, fps: float, rng, variation: int = 0) -> tuple[Motion, Match]:
+    def clip_for(self, prompt: str, frames: int, fps: float, rng, variation: int = 0,
+                 accept: Callable[[str, Match], bool] | None = None) -> tuple[Motion, Match]:
+        """The ``variation``-th clip by rank, of those among the best :data:`ACCEPT_LOOK` that ``accept(prompt,
+        match)`` takes (all of them when it takes none), fitted to ``frames`` frames at ``fps``."""
         ranked = self.rank(prompt)
+        if accept is not None:
+            ranked = [m for m in ranked[:ACCEPT_LOOK] if accept(prompt, m)] or ranked
         match = ranked[variation % len(ranked)]
         clip = match.clip.motion
         if abs(clip.fps - fps) > 1e-6:
@@ -75,10 +81,12 @@ class RetrievalBaseline:
 
     def generate(self, prompt: str, frames: int, fps: float, *, seed: int = 0, variation: int = 0,
                  timeline=None, trajectory: np.ndarray | None = None, trajectory_timed: bool = True,
-                 on_partial: Callable[[Motion], None] | None = None) -> tuple[Motion, dict]:
+                 on_partial: Callable[[Motion], None] | None = None,
+                 accept: Callable[[str, Match], bool] | None = None) -> tuple[Motion, dict]:
         """``frames`` frames at ``fps`` for ``prompt`` (``timeline``: (prompt, start, end) entries, end exclusive).
-        ``on_partial`` sees the fitted motion before it is bent onto the trajectory. Returns (canonical Motion,
-        info). Raises :class:`backend.models.timeline.TimelineError` for a timeline that leaves frames unprompted."""
+        ``on_partial`` sees the fitted motion before it is bent onto the trajectory; ``accept`` filters the clips
+        each segment may use (:meth:`clip_for`). Returns (canonical Motion, info). Raises
+        :class:`backend.models.timeline.TimelineError` for a timeline that leaves frames unprompted."""
         rng = np.random.default_rng([seed, variation])
         F = frames
         segments = split_timeline(prompt, F, timeline)
@@ -86,7 +94,8 @@ class RetrievalBaseline:
         for k, seg in enumerate(segments):
             # stitching eats the crossfade at each seam: ask for a little more
             extra = CROSSFADE if k < len(segments) - 1 else 0
-            part, match = self.clip_for(seg.prompt, max(seg.stop - seg.start + extra, 2), fps, rng, variation)
+            part, match = self.clip_for(seg.prompt, max(seg.stop - seg.start + extra, 2), fps, rng, variation,
+                                        accept)
             parts.append(part)
             used.append(match)
         motion = stitch(parts).slice(0, F) if len(parts) > 1 else parts[0]
@@ -96,7 +105,10 @@ class RetrievalBaseline:
         if on_partial is not None:
             on_partial(motion)
         if trajectory is not None:
-            motion = follow_path(motion, trajectory, trajectory_timed)
+            from ..text.direction import facing_offsets, travel_facing
+            own = travel_offset(motion)
+            motion = follow_path(motion, trajectory, trajectory_timed,
+                                 facing=own if own is not None else facing_offsets(travel_facing(prompt))[0])
         info = {"clip": str(used[0].clip.id), "match_text": used[0].text[:200], "similarity": round(used[0].score, 4),
                 "clips_used": len(used)}
         return motion, info

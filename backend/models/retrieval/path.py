@@ -12,6 +12,8 @@ import numpy as np
 from ...motion.motion import Motion
 from ...motion.rotations import np_quat_about_z, np_quat_mul
 
+OWN_MIN_SPEED = 0.3  # m/s: slower than this a motion's own direction of travel is taken from its body heading
+
 
 def _heading_of_travel(xy: np.ndarray, min_step: float) -> np.ndarray:
     """Per-frame direction of travel (radians, 0 = -Y, counter-clockwise), NaN where the root barely moves."""
@@ -39,8 +41,27 @@ def _smooth(a: np.ndarray, width: int = 9) -> np.ndarray:
     return np.convolve(pad, k, mode="valid")[:len(a)]
 
 
-def follow_path(motion: Motion, path: np.ndarray, timed: bool) -> Motion:
-    """Bend the motion's root path onto ``path`` ((N,3), metres; z = floor height); see the module docstring."""
+def travel_offset(motion: Motion, min_speed: float = 0.3, min_share: float = 0.25) -> float | None:
+    """The body's heading minus its direction of travel (radians, circular mean) over the frames where the root
+    moves faster than ``min_speed`` m/s: about 0 for a walk, pi for a backward walk, +-pi/2 for a sidestep. None
+    when it travels on fewer than ``min_share`` of its frames (a motion that stays in place)."""
+    xy = motion.root_pos[:, :2]
+    if motion.num_frames < 3:
+        return None
+    travel = _heading_of_travel(xy, min_speed / motion.fps)
+    moving = ~np.isnan(travel)
+    if moving.mean() < min_share:
+        return None
+    d = motion.heading()[moving] - travel[moving]
+    return float(np.angle(np.exp(1j * d).mean()))
+
+
+def follow_path(motion: Motion, path: np.ndarray, timed: bool, facing: float | None = None) -> Motion:
+    """Bend the motion's root path onto ``path`` ((N,3), metres; z = floor height); see the module docstring.
+    Where the motion itself moves slower than :data:`OWN_MIN_SPEED` its direction of travel means little, so its
+    body heading less ``facing`` stands in for it (the heading-minus-travel the body should keep: by default its
+    own :func:`travel_offset`, else 0, facing where it goes): a clip that stays in place, put on a path, faces
+    along it."""
     T = motion.num_frames
     xy = motion.root_pos[:, :2]
     path = np.asarray(path, np.float64)
@@ -55,7 +76,12 @@ def follow_path(motion: Motion, path: np.ndarray, timed: bool) -> Motion:
         target = np.stack([np.interp(s, s_path, path[:, 0]), np.interp(s, s_path, path[:, 1])], axis=1)
         floor = np.interp(s, s_path, path[:, 2])
     step = 0.002 * 30.0 / motion.fps  # 6 cm/s: slower than that, the direction of travel means nothing
-    own = _heading_of_travel(xy, step)
+    own = _heading_of_travel(xy, OWN_MIN_SPEED / motion.fps)
+    slow = np.isnan(own)
+    if slow.any():
+        if facing is None:
+            facing = travel_offset(motion)
+        own[slow] = motion.heading()[slow] - (facing or 0.0)
     want = _heading_of_travel(target, step)
     turn = _fill_nan(want) - _fill_nan(own)
     if np.isnan(want).all() or np.isnan(own).all():
