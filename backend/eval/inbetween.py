@@ -43,6 +43,10 @@ def register(subparsers):
     p.add_argument("--figure", default=None, help="also draw one 30-frame transition (GT / SLERP / model) here")
     p.add_argument("--no-matching", action="store_true",
                    help="leave out the matching-base rows (matching, model_matching) and their train-split index")
+    p.add_argument("--plant-speed", type=float, default=None,
+                   help="foot planting threshold in m/s (default: the model's, chosen on val); for val sweeps")
+    p.add_argument("--no-protocol", action="store_true",
+                   help="skip the LaFAN1-protocol windows: sparse walk keys and latency only (quick val sweeps)")
     p.add_argument("--strips", default=None, metavar="PATTERN",
                    help="draw three sparse-walk windows as stick-figure strips, e.g. docs/img/inbetween_strips_{n}.png")
     p.add_argument("--threads", type=int, default=2, help="torch threads (latency is always measured on one)")
@@ -139,6 +143,8 @@ def run_corpus(args) -> dict:
         wall[name] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
     model = None if args.baselines_only else load_model(args.weights)
+    if model is not None and args.plant_speed is not None:
+        model.plant_speed = float(args.plant_speed)
     corpus = load_corpus(path=args.corpus or default_corpus())
     clips = [c for c in corpus.clips if c.split == args.split][:args.limit]
     motions = [c.motion for c in clips]
@@ -162,7 +168,10 @@ def run_corpus(args) -> dict:
                      "splits": list(model.matcher.splits), "config": dict(model.matcher.config.__dict__),
                      "excluded_clips": len(exclude)}
         lap("matching_index")
-    res = E.evaluate(model, motions, stats, stride=stride, with_spline=spline, with_matching=matching)
+    if args.no_protocol:
+        res = {}
+    else:
+        res = E.evaluate(model, motions, stats, stride=stride, with_spline=spline, with_matching=matching)
     lap("protocol")
     res["sparse_walk"] = sparse_walk(model, walk_clips, limit=args.limit, spline=spline, matching=matching,
                                      strips=args.strips)
@@ -170,9 +179,9 @@ def run_corpus(args) -> dict:
         res["matching_index"] = res_index
     lap("sparse_walk")
     if model is not None:
-        res["key_error"] = {"benchmark_windows": res["key_error_max"],
+        res["key_error"] = {"benchmark_windows": res.get("key_error_max"),
                             "sparse_walk_fill": res["sparse_walk"].pop("key_error_max")}
-        res["key_error_max"] = max(res["key_error"].values())
+        res["key_error_max"] = max(v for v in res["key_error"].values() if v is not None)
     else:
         res["key_error_max"] = None
     res["latency_ms"] = latency(model, args.repeats, motions, matching=matching)
@@ -188,6 +197,7 @@ def run_corpus(args) -> dict:
     if model is not None:
         res["weights"] = model.meta.get("name", "inbetween")
         res["served_base"] = model.base
+        res["plant_speed"] = model.plant_speed if model.plant else None
         for base in ("slerp", "spline"):
             if base in res:
                 res[f"l2p_ratio_vs_{base}"] = {k: round(res["model"]["l2p"][k] / res[base]["l2p"][k], 4)
@@ -333,11 +343,12 @@ def print_table(res: dict, file=sys.stdout) -> None:
                   f"(SLERP {r['slerp_l2p']['5']:.3f})  L2P@30 {r['l2p']['30']:.3f} (SLERP {r['slerp_l2p']['30']:.3f})",
                   file=file)
         return
-    lengths = res["lengths"]
-    rows = [r for r in ("zerovel", "slerp", "spline", "model", "matching", "model_matching") if r in res]
-    names = {"zerovel": "Zero-Vel", "slerp": "SLERP", "spline": "Spline", "model": "Model", "matching": "Matching",
-             "model_matching": "Match+net"}
-    for metric, fmt in (("l2q", "{:6.3f}"), ("l2p", "{:6.3f}"), ("npss", "{:6.4f}")):
+    lengths = res.get("lengths", [])  # none with --no-protocol
+    rows = [r for r in ("zerovel", "slerp", "spline", "model", "model_no_plant", "matching", "model_matching")
+            if r in res]
+    names = {"zerovel": "Zero-Vel", "slerp": "SLERP", "spline": "Spline", "model": "Model",
+             "model_no_plant": "No plant", "matching": "Matching", "model_matching": "Match+net"}
+    for metric, fmt in (("l2q", "{:6.3f}"), ("l2p", "{:6.3f}"), ("npss", "{:6.4f}")) if lengths else ():
         print(f"=== {metric.upper()} ===", file=file)
         print("{:<10}".format("Length") + "".join(f" | {n:>6}" for n in lengths), file=file)
         for r in rows:
@@ -355,7 +366,7 @@ def print_table(res: dict, file=sys.stdout) -> None:
         print(f"=== sparse walk: {sw['windows']} windows of {sw['window_frames']} frames from {sw['takes']} takes, "
               f"full-body keys every {sw['key_every']} ===", file=file)
         print(f"{'':<10} | skate/real | contact err | key accel", file=file)
-        for r in ("slerp", "spline", "model", "matching", "model_matching"):
+        for r in ("slerp", "spline", "model", "model_no_plant", "matching", "model_matching"):
             if r in sw:
                 v = sw[r]
                 print(f"{names[r]:<10} | {v['skate_ratio_vs_real'] if v['skate_ratio_vs_real'] is not None else 'n/a':>10} "
