@@ -435,8 +435,9 @@ def _moved(g1, g2):
 
 
 def verdict(out: dict) -> str:
-    """Issue 13's bar in one sentence: R-precision top-3 above retrieval's with intervals apart, FID at most twice
-    retrieval's."""
+    """Issue 13's bar in one sentence, goal by goal: R-precision top-3 above retrieval's with intervals apart and at
+    least 0.85 of real motion's, FID at most twice retrieval's, locomotion skate at most twice real's, penetration
+    under 2 cm, facing along paths under 20 degrees, novelty above 5 cm, 120 frames in under 1 s."""
     rp, fd = out["r_precision"], out["fid"]
     m, r = rp["model"], rp["retrieval"]
     parts = []
@@ -444,6 +445,19 @@ def verdict(out: dict) -> str:
         parts.append("R-precision top-3 above retrieval's (intervals apart)")
     else:
         parts.append("R-precision top-3 not above retrieval's with intervals apart")
+    real3 = rp.get("real", {}).get("top3")
+    if real3:
+        parts.append(f"{'at least' if m['top3'] >= 0.85 * real3 else 'below'} 0.85 of real's")
     parts.append("FID within twice retrieval's" if fd["model"] <= 2 * fd["retrieval"] else
                  "FID more than twice retrieval's")
+    checks = (("locomotion skate", out.get("skate_locomotion", {}), lambda x: x["model"] <= 2 * x["real"]),
+              ("penetration", out.get("penetration_cm", {}), lambda x: x["model"] < 2.0),
+              ("facing along paths", out.get("path", {}), lambda x: x["facing_error_deg"] < 20.0),
+              ("novelty", out.get("novelty_cm", {}), lambda x: x["model"] > 5.0),
+              ("latency", out.get("latency_s", {}), lambda x: x["model_120f"] < 1.0))
+    for name, vals, ok in checks:
+        try:
+            parts.append(f"{name} {'met' if ok(vals) else 'NOT met'}")
+        except (KeyError, TypeError):
+            continue  # not measured in this run (--quick)
     return "the model: " + "; ".join(parts)
