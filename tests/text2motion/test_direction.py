@@ -77,3 +77,40 @@ def test_a_still_clip_on_a_path_faces_along_it():
     back = follow_path(still, path, timed=True, facing=np.pi)  # a backward prompt: the back leads
     err, _ = facing_error_deg(back.heading(), path[:, :2], back.fps, prompt="walks backwards")
     assert err < 5, err
+
+
+def test_face_along_turns_a_drifted_body_onto_its_path_and_keeps_the_sway(walk):
+    from backend.models.retrieval.path import face_along
+    from backend.motion.rotations import np_quat_about_z, np_quat_mul
+    rot = walk.rotations.copy()
+    rot[:, 0] = np_quat_mul(np_quat_about_z(np.full(len(rot), np.radians(35.0))), rot[:, 0])
+    off = walk.copy(rotations=rot)  # the same steps, the body turned 35 degrees off its path
+    xy = walk.root_pos[:, :2]
+    before, _ = facing_error_deg(off.heading(), xy, off.fps)
+    fixed = face_along(off, xy, 0.0, window=31)
+    after, _ = facing_error_deg(fixed.heading(), xy, fixed.fps)
+    real, _ = facing_error_deg(walk.heading(), xy, walk.fps)
+    assert before > 30 and after < real + 3, (before, after, real)
+    assert np.array_equal(fixed.root_pos, off.root_pos)
+    # the gait's own sway (heading wobble within a stride) is still there: the turn is low-passed
+    sway = lambda m: np.std(np.diff(np.unwrap(m.heading())))
+    assert sway(fixed) > 0.5 * sway(walk)
+    assert face_along(off, xy, 0.0, window=0) is off
+
+
+def test_the_model_faces_along_a_drawn_path(model):
+    """The served sampling turns the body onto the path (low-passed); switched off, the network's own facing."""
+    from dataclasses import replace
+
+    from backend.eval.t2m_protocol import s_curve
+    from backend.models.diffusion.control import Controls
+    from backend.models.diffusion.sampler import SamplingOptions
+    path = s_curve(4.0, amplitude=0.6, yaw=0.7)
+    err = {}
+    for window in (0, SamplingOptions().face_path_window):
+        g, _ = model.generate_motion("a person walks forward", 120, Controls(trajectory=path, trajectory_timed=False),
+                                     replace(SamplingOptions(seed=3), face_path_window=window))
+        err[window], n = facing_error_deg(g.heading(), g.root_pos[:, :2], g.fps, prompt="a person walks forward")
+        assert n > 60
+    on = SamplingOptions().face_path_window
+    assert err[on] < 20 and err[on] < err[0], err

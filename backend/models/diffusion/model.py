@@ -46,6 +46,8 @@ from ..features import (
     Normalizer,
     features_to_motion,
 )
+from ..retrieval.path import face_along, travel_offset
+from ..text.direction import facing_offsets, travel_facing
 from ..timeline import Segment, TimelineError, split_timeline
 from .control import (
     ControlError,
@@ -254,7 +256,14 @@ class Text2MotionModel:
                       "exemplar_strength": float(strength)}
         if ex is not None:
             info.update({"exemplar_clip": ex.clips[0], "exemplar_text": ex.texts[0]})
-        # 5. cleanup, keys win
+        # 5. facing along a path (not with keys or joint targets, which the turn would move), cleanup, keys win
+        if world_xy is not None and o.face_path_window and keys is None and not len(targets):
+            kind = travel_facing(prompt, default=None)
+            if kind is not None:
+                own = travel_offset(motion)
+                offs = facing_offsets(kind)
+                off = min(offs, key=lambda a: abs(np.angle(np.exp(1j * (a - (own or 0.0))))))
+                motion = face_along(motion, world_xy, off, o.face_path_window)
         if o.contact_cleanup:
             motion, cinfo = cleanup_foot_contacts(motion, contacts=world[:, CONTACT_DIMS] > 0.5)
             info.update({f"cleanup_{k}": v for k, v in cinfo.items()})

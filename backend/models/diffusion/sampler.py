@@ -34,7 +34,11 @@ class SamplingOptions:
     guidance_scale: float = 2.5  # classifier-free guidance: x0 = x0_uncond + guidance_scale (x0_text - x0_uncond)
     seed: int = 0
     variation: int = 0  # a second number mixed into the seed: variations of one request differ
-    contact_cleanup: bool = True  # pin planted feet afterwards (:mod:`.cleanup`)
+    contact_cleanup: bool = True  # pin planted feet afterwards (:mod:`backend.motion.foot_plant`)
+    # along a drawn path: turn the body towards the facing the prompt asks for, low-passed over this many frames
+    # (0: off), so the slow drift and the lag into turns go and the gait's own sway stays; 61 (2 s) chosen on val
+    # (docs/text2motion.md)
+    face_path_window: int = 61
     # retrieval-augmented sampling (:mod:`.exemplar`): the noise level, as a fraction of the schedule, at which
     # denoising starts from the prompt's training exemplar. 1.0: from pure noise (no exemplar); None: the model's
     # own default (its sidecar's ``sampling.exemplar_strength``, chosen on val)

@@ -93,3 +93,33 @@ def follow_path(motion: Motion, path: np.ndarray, timed: bool, facing: float | N
     root[:, :2] = target
     root[:, 2] += floor
     return motion.copy(rotations=rot, root_pos=root)
+
+
+def face_along(motion: Motion, path_xy: np.ndarray, offset: float, window: int, min_speed: float = 0.2) -> Motion:
+    """Turn the body about the root towards the facing ``offset`` (body heading minus direction of travel, radians:
+    0 forward, pi backward) along ``path_xy`` ((T, 2), one point per frame, the root's path), on frames where the
+    path moves faster than ``min_speed`` m/s. The turn is the facing error low-passed over ``window`` frames (a
+    moving circular mean; held where the path stands still), so a slow drift off the path and the lag into a turn
+    go while the gait's own sway, a stride long, stays. The root position is kept; feet moved by the turn are for
+    the foot cleanup to plant."""
+    T = motion.num_frames
+    if window < 2 or T < 3:
+        return motion
+    travel = _heading_of_travel(np.asarray(path_xy, np.float64)[:, :2], min_speed / motion.fps)
+    moving = ~np.isnan(travel)
+    if moving.sum() < 2:
+        return motion
+    err = np.zeros(T, complex)
+    err[moving] = np.exp(1j * (travel[moving] + offset - motion.heading()[moving]))
+    k = np.ones(min(window, T))
+    num = np.convolve(err, k, mode="same")
+    den = np.convolve(moving.astype(float), k, mode="same")
+    ok = den > 0.5 * len(k)  # enough moving frames around to say where the body should face
+    if not ok.any():
+        return motion
+    turn = np.full(T, np.nan)
+    turn[ok] = np.angle(num[ok])
+    turn = _fill_nan(turn)
+    rot = motion.rotations.copy()
+    rot[:, 0] = np_quat_mul(np_quat_about_z(turn), rot[:, 0])
+    return motion.copy(rotations=rot)
