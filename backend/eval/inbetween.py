@@ -45,6 +45,9 @@ def register(subparsers):
                    help="leave out the matching-base rows (matching, model_matching) and their train-split index")
     p.add_argument("--plant-speed", type=float, default=None,
                    help="foot planting threshold in m/s (default: the model's, chosen on val); for val sweeps")
+    p.add_argument("--match-k", type=int, default=None, help="matching: windows blended (default: MatchConfig's)")
+    p.add_argument("--blend-tau", type=float, default=None,
+                   help="matching: blend weight temperature, 0 = uniform (default: MatchConfig's)")
     p.add_argument("--no-protocol", action="store_true",
                    help="skip the LaFAN1-protocol windows: sparse walk keys and latency only (quick val sweeps)")
     p.add_argument("--strips", default=None, metavar="PATTERN",
@@ -145,6 +148,14 @@ def run_corpus(args) -> dict:
     model = None if args.baselines_only else load_model(args.weights)
     if model is not None and args.plant_speed is not None:
         model.plant_speed = float(args.plant_speed)
+    match_cfg = None  # the matching knobs: MatchConfig's unless the sweep flags say otherwise
+    if args.match_k is not None or args.blend_tau is not None:
+        from dataclasses import replace
+
+        from ..models.inbetween.matching import MatchConfig
+        match_cfg = MatchConfig()
+        match_cfg = replace(match_cfg, k=args.match_k or match_cfg.k,
+                            blend_tau=match_cfg.blend_tau if args.blend_tau is None else float(args.blend_tau))
     corpus = load_corpus(path=args.corpus or default_corpus())
     clips = [c for c in corpus.clips if c.split == args.split][:args.limit]
     motions = [c.motion for c in clips]
@@ -163,11 +174,14 @@ def run_corpus(args) -> dict:
         if args.split == "train":
             exclude = {c.id for c in clips} | {m.meta["name"].rsplit("@", 1)[0]
                                                for m in S.locomotion_windows(walk_clips, limit=args.limit)}
-        model.matcher = train_index(corpus.path, exclude=exclude)
+        model.matcher = train_index(corpus.path, match_cfg, exclude=exclude)
         res_index = {"frames": model.matcher.num_frames, "candidates": len(model.matcher.starts),
                      "splits": list(model.matcher.splits), "config": dict(model.matcher.config.__dict__),
                      "excluded_clips": len(exclude)}
         lap("matching_index")
+    elif match_cfg is not None and model is not None:  # the served base with the sweep's knobs
+        from ..models.inbetween.matching import train_index
+        model.matcher = train_index(corpus.path, match_cfg)
     if args.no_protocol:
         res = {}
     else:

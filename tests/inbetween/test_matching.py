@@ -25,8 +25,9 @@ def v3():
 
 @pytest.fixture(scope="module")
 def index(v3):
-    """Matching index over 60 train takes of corpus v3 that have walk / run / jog text spans."""
-    clips = [c for c in v3.clips if c.split == "train" and S.locomotion_spans(c)][:60]
+    """Matching index over 150 train takes of corpus v3 that have walk / run / jog text spans (with fewer, the served
+    blend of 32 windows has too few good ones)."""
+    clips = [c for c in v3.clips if c.split == "train" and S.locomotion_spans(c)][:150]
     return Mt.MotionIndex.from_motions([c.motion for c in clips], [c.id for c in clips])
 
 
@@ -253,3 +254,13 @@ def test_windows_with_a_capture_glitch_are_never_retrieved(v3):
     assert len(s_flip) < len(s_clean)
     assert not np.any((s_flip - 1 <= 60) & (s_flip + L >= 60))  # no candidate window spans frame 60
     assert np.any(s_flip + L < 60) and np.any(s_flip > 60)  # the rest of the take still serves
+
+
+def test_blend_weights_favour_the_closer_matches():
+    w = Mt.blend_weights(np.array([1.0, 1.0, 1.5, 3.0]), 0.5)
+    assert np.isclose(w.sum(), 1.0) and w[0] == w[1] > w[2] > w[3] > 0
+    assert np.isclose(w[2] / w[0], np.exp(-1.0))  # half again the best cost: e^-1 at tau 0.5
+    assert np.allclose(Mt.blend_weights(np.array([1.0, 2.0, 9.0]), 0.0), 1 / 3)  # tau 0: uniform
+    r, q = Mt.blend(np.array([[[0.0, 0, 0]], [[1.0, 0, 0]]]), np.tile([0, 0, 0, 1.0], (2, 1, 22, 1)),
+                    np.array([0.75, 0.25]))
+    assert np.allclose(r[0], [0.25, 0, 0]) and np.allclose(q, [0, 0, 0, 1])

@@ -14,7 +14,9 @@ then aligns the window to both keys and warps it through them (Witkin & Popovic 
 rigid ground alignment (heading + ground position) of the window's first frame on key ``a`` and of its last frame
 on key ``b`` are blended across the gap, and what is left (root height, every joint's local rotation, the root's
 exact position) is a per-channel offset at each end (for rotations a quaternion offset on the left) blended with a
-smooth weight. At the window's first frame the result is key ``a``, at its last frame key ``b``.
+smooth weight. At the window's first frame the result is key ``a``, at its last frame key ``b``. The best ``k``
+windows are each warped so and blended, weighted by how much worse than the best their matching cost is
+(:func:`blend_weights`).
 
 The index (:class:`MotionIndex`) holds every frame of the motions it is built from (float32), and candidate starts
 every ``stride`` frames. A query is one matrix product over the candidates (per gap length, the candidates'
@@ -75,7 +77,10 @@ class MatchConfig:
     w_end: float = 1.0  # pose at b
     w_disp: float = 1.0  # root ground displacement a -> b
     w_turn: float = 1.0  # heading change a -> b
-    k: int = 8  # candidates blended (uniform weights, after each is warped onto the keys)
+    k: int = 32  # candidates blended (after each is warped onto the keys)
+    # blend weights exp(-(cost - best) / (blend_tau * best)): candidates as good as the best weigh alike, a worse one
+    # fades; 0 weighs all k alike (the first matching base: k = 8, uniform)
+    blend_tau: float = 0.5
     ease: str = "smoothstep"  # "smoothstep" or "linear": how the end offsets are blended across the gap
     chain: bool = True  # a gap whose previous frame was filled by matching uses that fill's velocity
     match_velocity: bool = True  # where the velocity at a is known, bend the fill to leave a with it exactly
@@ -365,13 +370,26 @@ def warp_window(win_root, win_rot, root_a, rot_a, root_b, rot_b, kind: str = "sm
     return root, out
 
 
-def blend(roots: np.ndarray, rots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform blend of k warped candidates (k,T,3), (k,T,22,4) (quaternions sign-aligned on the first)."""
+def blend_weights(costs: np.ndarray, tau: float) -> np.ndarray:
+    """(k,) weights summing to 1 for candidates of matching ``costs`` (best first): ``exp(-(c - best) / (tau *
+    best))``, so the weight depends on how much worse than the best a candidate is, relative to the best; ``tau``
+    0 gives uniform weights."""
+    c = np.asarray(costs, np.float64)
+    if tau <= 0 or len(c) == 1:
+        return np.full(len(c), 1.0 / len(c))
+    w = np.exp(-(c - c.min()) / (tau * max(float(c.min()), 1e-6)))
+    return w / w.sum()
+
+
+def blend(roots: np.ndarray, rots: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted blend (default uniform) of k warped candidates (k,T,3), (k,T,22,4) (quaternions sign-aligned on the
+    first, normalised after)."""
     if len(roots) == 1:
         return roots[0], rots[0]
+    w = np.full(len(roots), 1.0 / len(roots)) if weights is None else np.asarray(weights, np.float64)
     s = np.where(np.sum(rots * rots[:1], -1, keepdims=True) < 0, -1.0, 1.0)
-    q = (rots * s).mean(0)
-    return roots.mean(0), q / np.linalg.norm(q, axis=-1, keepdims=True)
+    q = np.tensordot(w, rots * s, 1)
+    return np.tensordot(w, roots, 1), q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------- the base over a batch
@@ -450,7 +468,7 @@ def match_base(base: torch.Tensor, feats: torch.Tensor, keyed: torch.Tensor, ind
             gr, gq = warp_window(wr, wq, np.repeat(r_[:, 1:2], kk, 1), np.repeat(q_[:, 1:2], kk, 1),
                                  np.repeat(r_[:, 2:3], kk, 1), np.repeat(q_[:, 2:3], kk, 1), cfg.ease, first=1)
             for n, (i, a_, b_) in enumerate(zip(ii, a, b)):
-                br, bq = blend(gr[n], gq[n])
+                br, bq = blend(gr[n], gq[n], blend_weights(costs[n], cfg.blend_tau))
                 if cfg.match_velocity and hv[n]:
                     br, bq = _continue_velocity(br, bq, root[i, a_ - 1:a_ + 1], rot[i, a_ - 1:a_ + 1])
                 root[i, a_ + 1:b_] = br[2:-1]
