@@ -1,9 +1,11 @@
-"""Shared test fixtures: repository paths, the small data fixtures committed under ``tests/fixtures/data``, and the
-shared data folder CI places beside the clone (``../shared/data``; a user's clone has none)."""
+"""Shared test fixtures: repository paths, the small data fixtures committed under ``tests/fixtures/data``, the
+shared data folder CI places beside the clone (``../shared/data``; a user's clone has none), the committed demo
+corpus (loaded once) and a seeded RNG."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,3 +33,15 @@ def fixture_data() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """The committed demo corpus (``data/corpus``), loaded once."""
+    from backend.data.corpus import load_corpus
+    return load_corpus()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

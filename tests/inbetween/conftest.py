@@ -9,12 +9,6 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
-def corpus():
-    from backend.data.corpus import load_corpus
-    return load_corpus()
-
-
-@pytest.fixture(scope="session")
 def trained():
     from backend.models.inbetween.model import DEFAULT_WEIGHTS, Inbetweener
     if not DEFAULT_WEIGHTS.exists():

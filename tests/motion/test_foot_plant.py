@@ -3,22 +3,10 @@ moves, and an artist's keys (anchors) stay where they are."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from backend.eval.t2m_protocol import toe_skate
 from backend.motion.foot_plant import cleanup_foot_contacts, pin_targets, two_bone_ik
 from backend.motion.skeleton import CANONICAL
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    from backend.data.corpus import load_corpus
-    return load_corpus()
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
 
 
 def test_two_bone_ik_reaches_reachable_targets_and_keeps_lengths(rng):

@@ -1,17 +1,11 @@
-"""Shared fixtures: the committed model and evaluator (loaded once), the corpus, and a seeded RNG."""
+"""Shared fixtures: the committed model and evaluator (loaded once); the corpus and the seeded RNG are in
+``tests/conftest.py``."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="session")
-def corpus():
-    from backend.data.corpus import load_corpus
-    return load_corpus()
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +18,3 @@ def model():
 def evaluator():
     from backend.models.evaluator.encoders import load_evaluator
     return load_evaluator()
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
