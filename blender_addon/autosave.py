@@ -39,7 +39,3 @@ def resume() -> None:
         dirty = prefs.is_dirty
         prefs.filepaths.use_auto_save_temporary_files = True
         prefs.is_dirty = dirty
-
-
-def paused() -> bool:
-    return _paused

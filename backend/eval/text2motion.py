@@ -268,13 +268,14 @@ def _paths(args, ctx, out, control):
         path = m.root_pos.copy()
         path[:, 2] = 0.0
         g, _ = model.generate_motion(s.text, m.num_frames, Controls(trajectory=path), replace(opts, variation=i))
-        e, n = facing_error_deg(g.heading(), path[:, :2], g.fps, prompt=s.text)
-        er, _ = facing_error_deg(m.heading(), path[:, :2], m.fps, prompt=s.text)
+        hg, hm = g.heading(), m.heading()
+        e, n = facing_error_deg(hg, path[:, :2], g.fps, prompt=s.text)
+        er, _ = facing_error_deg(hm, path[:, :2], m.fps, prompt=s.text)
         if n:
             face.append(e)
             face_real.append(er)
-            plain.append(facing_error_deg(g.heading(), path[:, :2], g.fps)[0])
-            plain_real.append(facing_error_deg(m.heading(), path[:, :2], m.fps)[0])
+            plain.append(facing_error_deg(hg, path[:, :2], g.fps)[0])
+            plain_real.append(facing_error_deg(hm, path[:, :2], m.fps)[0])
             frames_counted += n
         skate.append(toe_skate(g))
         err_timed.append(float(np.linalg.norm(g.root_pos[:, :2] - path[:, :2], axis=1).mean()))

@@ -163,7 +163,7 @@ class Inbetweener:
             m = keep_feet_above_floor(m, keyed)
         if self.plant:
             contacts = m.with_contacts(max_speed=self.plant_speed).contacts
-            m = cleanup_foot_contacts(m, contacts=contacts, keyed=keyed)[0].copy(contacts=None, contact_joints=())
+            m = cleanup_foot_contacts(m, contacts=contacts, keyed=keyed)[0]
         return m
 
     # -------------------------------------------------------------------------------------------- sequences
