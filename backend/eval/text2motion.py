@@ -86,6 +86,13 @@ def retrieved_timeline(retr, entries, rng):
     return out.slice(0, entries[-1][2])
 
 
+def as_request(opts, seed: int, sample: int):
+    """The options one eval sample is generated with: a request's first variation (the prompt's best exemplar, what
+    an artist's Generate gets) under a seed of its own. Variation ``i`` would take the ``i mod 3``-th best exemplar
+    (variations of one request differ), which is not what a single request gets."""
+    return replace(opts, seed=int(seed) * 100_003 + int(sample), variation=0)
+
+
 def _r(x, nd=4):
     return None if x is None else round(float(x), nd)
 
@@ -191,7 +198,7 @@ def _repeated_metrics(args, ctx, out) -> dict:
         gen, gen_raw, retrieved = [], [], []
         for i, s in enumerate(samples):
             g, _ = model.generate_motion(s.text, s.motion.num_frames,
-                                         options=replace(raw, seed=args.seed + r, variation=i))
+                                         options=as_request(raw, args.seed + r, i))
             gen_raw.append(g)
             gen.append(cleanup_foot_contacts(g, contacts=g.contacts)[0])
             retrieved.append(retrieved_motion(retr, s.text, s.motion.num_frames, rng))
@@ -267,7 +274,7 @@ def _paths(args, ctx, out, control):
         m = s.motion
         path = m.root_pos.copy()
         path[:, 2] = 0.0
-        g, _ = model.generate_motion(s.text, m.num_frames, Controls(trajectory=path), replace(opts, variation=i))
+        g, _ = model.generate_motion(s.text, m.num_frames, Controls(trajectory=path), as_request(opts, args.seed, i))
         hg, hm = g.heading(), m.heading()
         e, n = facing_error_deg(hg, path[:, :2], g.fps, prompt=s.text)
         er, _ = facing_error_deg(hm, path[:, :2], m.fps, prompt=s.text)
@@ -285,7 +292,7 @@ def _paths(args, ctx, out, control):
         path = s_curve(4.0, amplitude=float(rng.uniform(0.3, 0.9)) * (1 if k % 2 else -1),
                        yaw=float(rng.uniform(-np.pi, np.pi)))
         g, _ = model.generate_motion("a person walks forward", 120,
-                                     Controls(trajectory=path, trajectory_timed=False), replace(opts, variation=k))
+                                     Controls(trajectory=path, trajectory_timed=False), as_request(opts, args.seed, k))
         e, n = facing_error_deg(g.heading(), g.root_pos[:, :2], g.fps, prompt="a person walks forward")
         if n:
             face.append(e)
@@ -326,14 +333,14 @@ def _sweep_and_keys(args, ctx, out, control):
             path = m.root_pos.copy()
             path[:, 2] = 0.0
             g, _ = model.generate_motion(text, m.num_frames, Controls(trajectory=path, trajectory_strength=strength),
-                                         replace(raw, variation=i))
+                                         as_request(raw, args.seed, i))
             terr.append(np.linalg.norm(g.root_pos[:, :2] - path[:, :2], axis=1).mean())
             tskate_raw.append(toe_skate(g))
             tskate.append(toe_skate(cleanup_foot_contacts(g, contacts=g.contacts)[0]))
             if strength == 1.0 and np.linalg.norm(path[-1, :2] - path[0, :2]) > 0.3:
                 gp, _ = model.generate_motion(text, m.num_frames,
                                               Controls(trajectory=path[::5], trajectory_timed=False),
-                                              replace(opts, variation=i))
+                                              as_request(opts, args.seed, i))
                 terr_path.append(polyline_distance(gp.root_pos[:, :2], path[:, :2]))
         sweep[str(strength)] = {"error_cm": round(float(np.mean(terr)) * 100, 3),
                                 "foot_skate_ratio": round(float(np.mean(tskate)), 4),
@@ -350,12 +357,12 @@ def _sweep_and_keys(args, ctx, out, control):
         n = m.num_frames
         kf = np.unique([0, n // 2, n - 1])
         keys = Keys(kf, list(CANONICAL.names), m.rotations[kf], m.root_pos[kf], None, None)
-        _, info = model.generate_motion(text, n, Controls(keys=keys), replace(opts, variation=i))
+        _, info = model.generate_motion(text, n, Controls(keys=keys), as_request(opts, args.seed, i))
         kerr.append(info["key_error_max_cm"])
         f = n // 3
         tg = JointTargets()
         tg.add(wrist, f, m.positions()[f, wrist])
-        _, info = model.generate_motion(text, n, Controls(joint_targets=tg), replace(opts, variation=i))
+        _, info = model.generate_motion(text, n, Controls(joint_targets=tg), as_request(opts, args.seed, i))
         jerr.append(info["joint_target_error_cm"])
     out["key_error_max"] = round(float(np.max(kerr)), 4)
     out["keys"] = {"key_error_max_cm": round(float(np.max(kerr)), 4),
@@ -377,11 +384,11 @@ def _transitions(args, ctx, out, control):
     pos_model, pos_retr, pos_naive, seams = [], [], [], []
     for k, (a, b) in enumerate(pairs):
         tl = [(a, 0, 90), (b, 90, 180)]
-        g, _ = model.generate_motion(a, 180, Controls(timeline=tl), replace(opts, variation=k))
+        g, _ = model.generate_motion(a, 180, Controls(timeline=tl), as_request(opts, args.seed, k))
         pos_model.append(g.positions())
         pos_retr.append(retrieved_timeline(retr, tl, trng).positions())
-        g1, _ = model.generate_motion(a, 90, options=replace(opts, variation=k))
-        g2, _ = model.generate_motion(b, 90, options=replace(opts, seed=args.seed + 1, variation=k))
+        g1, _ = model.generate_motion(a, 90, options=as_request(opts, args.seed, k))
+        g2, _ = model.generate_motion(b, 90, options=as_request(opts, args.seed + 1, k))
         pos_naive.append(g1.concat(g2.rotated_about_z(float(g1.heading(89) - g2.heading(0)), g2.root_pos[0])
                                    .copy(root_pos=_moved(g1, g2))).positions())
         seams.append([90])
@@ -407,11 +414,10 @@ def _latency(args, ctx, out, steps):
     """Median seconds for 120 frames with the default steps and, as the same-run baseline, 100 DDIM steps."""
     import torch
 
-    from ..models.diffusion.sampler import SamplingOptions
-    np, model, strength = ctx["np"], ctx["model"], ctx["opts"].exemplar_strength
+    np, model = ctx["np"], ctx["model"]
 
     def median_s(n_steps, runs):
-        opts = SamplingOptions(steps=n_steps, exemplar_strength=strength)
+        opts = replace(ctx["opts"], steps=n_steps)
         model.generate_motion("a person walks forward", 120, options=opts)  # warm-up
         lat = []
         for r in range(runs):

@@ -35,6 +35,11 @@ def register(subparsers):
     p.add_argument("--ff", type=int, default=384)
     p.add_argument("--patch", type=int, default=4, help="frames per transformer token")
     p.add_argument("--diffusion-steps", type=int, default=100)
+    p.add_argument("--frame-head", type=int, default=0,
+                   help="channels of the full-frame-rate convolutional head (0: none)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from these weights (their architecture and normaliser; --frame-head may add the head, "
+                   "which starts at zero): fine-tuning")
     p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of dropping the text (for CFG)")
     p.add_argument("--w-geo", type=float, default=1.0, help="weight of the FK losses (times the three below)")
     p.add_argument("--w-pos", type=float, default=0.1, help="FK joint positions (dm^2)")
@@ -107,16 +112,34 @@ def run(args) -> int:
     enc.save()
     log(f"{len(bank.texts)} training phrasings embedded with {ENCODER_NAME}")
 
-    # normaliser from a fixed sample of canonicalised training windows
-    nrng = np.random.default_rng(12345)
-    feats, real, _, _ = bank.sample(2048, args.window, nrng, np.deg2rad(args.yaw_jitter))
-    normalizer = Normalizer.fit([feats[real]])
+    init = None
+    if args.init_from is not None:
+        from ..models.weights import load_weights
+        init = load_weights(args.init_from)
+    if init is None:  # normaliser from a fixed sample of canonicalised training windows
+        nrng = np.random.default_rng(12345)
+        feats, real, _, _ = bank.sample(2048, args.window, nrng, np.deg2rad(args.yaw_jitter))
+        normalizer = Normalizer.fit([feats[real]])
+        cfg = DenoiserConfig(feature_dim=feats.shape[-1], d_model=args.d_model, layers=args.layers,
+                             heads=args.heads, ff=args.ff, patch=args.patch, diffusion_steps=args.diffusion_steps,
+                             max_frames=max(480, 4 * args.window), frame_head=args.frame_head)
+    else:
+        normalizer = Normalizer.from_state_dict(init[0])
+        cfg = DenoiserConfig.from_dict({**init[1]["config"], "frame_head": args.frame_head})
+        if cfg.diffusion_steps != args.diffusion_steps:
+            print(f"--init-from weights use {cfg.diffusion_steps} diffusion steps, not {args.diffusion_steps}",
+                  file=sys.stderr)
+            return 2
     normalizer = Normalizer(normalizer.mean.to(device), normalizer.std.to(device))
-
-    cfg = DenoiserConfig(feature_dim=feats.shape[-1], d_model=args.d_model, layers=args.layers, heads=args.heads,
-                         ff=args.ff, patch=args.patch, diffusion_steps=args.diffusion_steps,
-                         max_frames=max(480, 4 * args.window))
     model = MotionDenoiser(cfg).to(device)
+    if init is not None:
+        sd = {k[len("denoiser."):]: v.float() for k, v in init[0].items() if k.startswith("denoiser.")}
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if unexpected or any(not k.startswith("frame.") for k in missing):
+            print(f"--init-from {args.init_from} does not fit this architecture (missing {missing}, unexpected "
+                  f"{unexpected})", file=sys.stderr)
+            return 2
+        log(f"initialised from {args.init_from} ({init[1].get('steps_done', '?')} steps); new: {missing}")
     ema = MotionDenoiser(cfg).to(device)
     ema.load_state_dict(model.state_dict())
     ema.eval()
@@ -165,6 +188,9 @@ def run(args) -> int:
                              if k not in ("func",) and not k.endswith("_task") and k != "command"},
                 "command": training_command(), "corpus_version": corpus.version, "seed": args.seed,
                 "train_clips": len(train_clips), "train_phrasings": len(bank.texts), "text_encoder": ENCODER_NAME,
+                "init_from": (None if init is None else {"weights": repo_relative(args.init_from),
+                              "steps_done": init[1].get("steps_done"), "command": init[1].get("command"),
+                              "wall_time_s": init[1].get("wall_time_s")}),
                 "parameters": model.num_parameters(), "world_size": world, "device": str(device),
                 "wall_time_s": round(wall, 1), "steps_done": step_done, "selected_step": step_done,
                 "selection": "EMA weights at the step with the lowest validation loss (val split)",

@@ -80,3 +80,46 @@ def test_window_longer_than_the_model_is_refused():
         assert "at most 64 frames" in str(e)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def _cfg(**kw):
+    base = {"feature_dim": 12, "d_model": 8, "layers": 1, "heads": 2, "ff": 16, "patch": 4, "max_frames": 64,
+            "dropout": 0.0}
+    return DenoiserConfig(**{**base, **kw})
+
+
+def test_frame_head_starts_at_zero_so_weights_without_it_load_unchanged():
+    torch.manual_seed(0)
+    base = MotionDenoiser(_cfg()).eval()
+    for p in base.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    head = MotionDenoiser(_cfg(frame_head=16)).eval()
+    missing, unexpected = head.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("frame.") for k in missing)
+    x, z, t, txt = torch.randn(2, 20, 12), torch.zeros(2, 20, 12), torch.tensor([3, 40]), torch.randn(2, 384)
+    assert torch.allclose(base(x, t, txt, z, z), head(x, t, txt, z, z), atol=1e-6)
+    head.frame.out.weight.data.normal_()
+    assert not torch.allclose(base(x, t, txt, z, z), head(x, t, txt, z, z), atol=1e-3)  # the head is wired in
+    assert DenoiserConfig.from_dict({"d_model": 8}).frame_head == 0  # sidecars from before the head
+
+
+def test_frame_head_hands_back_per_frame_detail_the_patched_transformer_cannot():
+    """At the lowest noise level the clean motion is the input: a transformer whose token squeezes 4 frames x 36
+    numbers into 8 cannot return it, the frame head can (the reason it exists)."""
+    def fit(cfg):
+        torch.manual_seed(0)
+        net = MotionDenoiser(cfg)
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        g = torch.Generator().manual_seed(1)
+        z = torch.zeros(8, 32, 12)
+        for _ in range(300):
+            x = torch.randn(8, 32, 12, generator=g)
+            loss = ((net(x, torch.zeros(8, dtype=torch.long), torch.zeros(8, 384), z, z) - x) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        x = torch.randn(8, 32, 12, generator=g)
+        with torch.no_grad():
+            return float(((net(x, torch.zeros(8, dtype=torch.long), torch.zeros(8, 384), z, z) - x) ** 2).mean())
+    plain, headed = fit(_cfg()), fit(_cfg(frame_head=32))
+    assert plain > 0.5 and headed < 0.2 * plain, (plain, headed)

@@ -49,6 +49,17 @@ def test_train_text2motion_writes_reproducible_weights_that_generate(tiny_corpus
     assert meta["config"]["d_model"] == 32 and meta["wall_time_s"] > 0 and "feat" in meta["final_val"]
     m, _ = Text2MotionModel.load(outs[0]).generate_motion("a person walks", 30, options=SamplingOptions(steps=2))
     assert m.num_frames == 30 and np.all(np.isfinite(m.root_pos))
+    # fine-tuning: the first run's weights, a frame head added, the normaliser kept
+    ft = tmp_path / "ft" / "t2m.safetensors"
+    _cli("train", "text2motion", *small[:4], "--init-from", str(outs[0]), "--frame-head", "8", "--log-every", "1",
+         "--val-every", "2", "--out", str(ft), "--plot", str(tmp_path / "ft" / "loss.png"))
+    c = load_file(str(ft))
+    fmeta = json.loads(ft.with_suffix(".json").read_text())
+    assert fmeta["config"]["frame_head"] == 8 and fmeta["config"]["d_model"] == 32
+    assert fmeta["init_from"]["weights"] == str(outs[0]) and fmeta["init_from"]["steps_done"] == 3
+    assert np.array_equal(c["normalizer.mean"], a["normalizer.mean"]) and "denoiser.frame.out.weight" in c
+    m, _ = Text2MotionModel.load(ft).generate_motion("a person walks", 30, options=SamplingOptions(steps=2))
+    assert np.all(np.isfinite(m.root_pos))
 
 
 def test_train_evaluator_writes_weights(tiny_corpus, tmp_path):

@@ -7,6 +7,14 @@ patches of ``patch`` frames per token to keep the sequence short on a CPU; each 
 neighbouring tokens are overlap-added with triangular weights, so patch borders leave no seams in the motion. The diffusion step and the sentence
 embedding condition every block through adaptive layer norm (DiT's adaLN-zero); the text is dropped to a learned
 null embedding with probability ``cond_dropout`` in training, which is what classifier-free guidance needs.
+
+A token of ``patch`` frames is ``3 * patch * D`` numbers squeezed into ``d_model``, so the transformer alone cannot
+hand back the per-frame detail of its input: at the lowest noise level it returned the clean motion with a
+normalised error of 0.21 where the noisy input itself was 0.0006 off (``docs/text2motion.md``). The optional *frame
+head* (``frame_head`` channels, 0 = none) is a small two-layer temporal convolution at full frame rate over the
+noisy and observed features, told the transformer's context (token features interpolated to frames) and the step
+and text (FiLM); its zero-initialised output is added to the transformer's, so a network trained without it starts
+out unchanged when it is added and fine-tuned.
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ class DenoiserConfig(SidecarConfig):
     max_frames: int = 480
     dropout: float = 0.1
     diffusion_steps: int = 100
+    frame_head: int = 0  # channels of the full-frame-rate convolutional head (0: none; the v3 weights have none)
 
 
 
@@ -94,6 +103,7 @@ class MotionDenoiser(nn.Module):
         nn.init.zeros_(self.ada_out.weight)
         nn.init.zeros_(self.ada_out.bias)
         self.register_buffer("pos", sinusoid(torch.arange(cfg.max_frames // P + 2), d), persistent=False)
+        self.frame = FrameHead(D, d, cfg.frame_head) if cfg.frame_head > 0 else None
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor, obs: torch.Tensor,
                 mask: torch.Tensor, frame_mask: torch.Tensor | None = None,
@@ -121,8 +131,14 @@ class MotionDenoiser(nn.Module):
         for blk in self.blocks:
             h = blk(h, c, attn_mask)
         shift, scale = self.ada_out(F.silu(c)).chunk(2, dim=-1)
-        h = self.out(_modulate(self.norm_out(h), shift, scale)).reshape(B, N, 2 * P, D)
-        return self._overlap_add(h, tok)[:, :T]
+        h = _modulate(self.norm_out(h), shift, scale)
+        y = self._overlap_add(self.out(h).reshape(B, N, 2 * P, D), tok)[:, :T]
+        if self.frame is not None:
+            inp = torch.cat([x_t, obs * mask, mask], dim=-1)
+            if frame_mask is not None:
+                inp = inp * frame_mask[..., None].to(inp.dtype)
+            y = y + self.frame(inp, h, c, P)
+        return y
 
     def _overlap_add(self, y: torch.Tensor, tok: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, 2P, D) token outputs -> (B, N*P, D) frames. Token k covers frames [kP - P/2, kP + 3P/2) with a
@@ -147,3 +163,32 @@ class MotionDenoiser(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class FrameHead(nn.Module):
+    """Per-frame detail the patched transformer cannot carry: ``conv(k=3) -> FiLM -> GELU -> conv(k=5) -> FiLM ->
+    GELU -> 1x1`` over (noisy, observed, mask) features at the full frame rate (receptive field 7 frames), plus the
+    transformer's token features linearly interpolated to frames. The last layer starts at zero."""
+
+    def __init__(self, feature_dim: int, d_model: int, channels: int):
+        super().__init__()
+        C = channels
+        self.inp = nn.Conv1d(3 * feature_dim, C, 3, padding=1)
+        self.ctx = nn.Linear(d_model, C)
+        self.mid = nn.Conv1d(C, C, 5, padding=2)
+        self.film = nn.Linear(d_model, 4 * C)
+        self.out = nn.Conv1d(C, feature_dim, 1)
+        for layer in (self.film, self.out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, inp: torch.Tensor, tokens: torch.Tensor, c: torch.Tensor, patch: int) -> torch.Tensor:
+        """inp (B, T, 3D); tokens (B, N, d) transformer output, ``patch`` frames each; c (B, d) step + text.
+        Returns (B, T, D)."""
+        T = inp.shape[1]
+        ctx = F.interpolate(self.ctx(tokens).transpose(1, 2), scale_factor=patch, mode="linear",
+                            align_corners=False)[..., :T]  # token k's value lands on its span's centre
+        s1, g1, s2, g2 = self.film(F.silu(c)).unsqueeze(-1).chunk(4, dim=1)
+        u = F.gelu((self.inp(inp.transpose(1, 2)) + ctx) * (1 + g1) + s1)
+        u = F.gelu(self.mid(u) * (1 + g2) + s2)
+        return self.out(u).transpose(1, 2)
