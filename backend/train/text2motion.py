@@ -265,6 +265,10 @@ def run(args) -> int:
 
     if rank == 0 and val_batch is None:
         save(args.steps, {})
+    if rank == 0 and best["step"]:  # the curve of the whole run (the weights on disk stay the val-selected ones)
+        plot_losses(history, args.plot,
+                    title=f"text2motion denoiser ({step + 1} steps; selected on val: step {best['step']})")
+        args.plot.with_suffix(".json").write_text(json.dumps(history) + "\n")
     if rank == 0 and args.out.with_suffix(".json").exists():
         side = json.loads(args.out.with_suffix(".json").read_text())
         side["steps_trained"] = step + 1

@@ -58,6 +58,8 @@ def test_train_text2motion_writes_reproducible_weights_that_generate(tiny_corpus
     assert fmeta["config"]["frame_head"] == 8 and fmeta["config"]["d_model"] == 32
     assert fmeta["init_from"]["weights"] == str(outs[0]) and fmeta["init_from"]["steps_done"] == 3
     assert np.array_equal(c["normalizer.mean"], a["normalizer.mean"]) and "denoiser.frame.out.weight" in c
+    hist = json.loads((tmp_path / "ft" / "loss.json").read_text())  # the whole run's curve, not up to the pick
+    assert [s for s, _ in hist["train total"]] == [1, 2, 3] and [s for s, _ in hist["val total (EMA)"]] == [2, 3]
     m, _ = Text2MotionModel.load(ft).generate_motion("a person walks", 30, options=SamplingOptions(steps=2))
     assert np.all(np.isfinite(m.root_pos))
 
