@@ -174,7 +174,9 @@ def test_autosave_is_paused_while_a_job_runs_and_put_back(addon, keyed, outcome)
     prefs = bpy.context.preferences
     prefs.filepaths.use_auto_save_temporary_files = True
     prefs.is_dirty = False
-    with fake_backend("--partials", "5", "--step-delay", "0.02"):
+    # a stream of 2.5 s, as the other preview tests use: with 5 partials 0.02 s apart the whole stream could arrive
+    # in one pump on a loaded machine, and the job end before a preview was ever on the rig (seen once in a clean-clone run)
+    with fake_backend("--partials", "50", "--step-delay", "0.05"):
         bpy.ops.motionloom.generate()
         job = jobs.active()
         _run_until_preview(job)
