@@ -103,3 +103,16 @@ def test_bench_reports_ratios_against_the_full_schedule():
     assert out["speedup_vs_full_schedule"]["model, 100 steps (full schedule, from noise)"] == 1.0
     served = [k for k in rows if k.startswith("model, served")]
     assert served and rows[served[0]] < rows["model, 100 steps (full schedule, from noise)"]
+
+
+def test_fidelity_the_frame_head_hands_back_more_of_the_input():
+    """The committed weights, scored by ``eval t2m_fidelity`` on corpus v3's test windows: the noisy
+    input's own error grows with the level, and the served network (frame head) returns x0 closer to the clean
+    window than the base network it was fine-tuned from (0.21 -> 0.08 on corpus v3's val windows)."""
+    r = _cli("eval", "t2m_fidelity", "--split", "test", "--windows", "16",
+             "--clips", "16", "--levels", "0", "30")
+    base, head = (json.loads(line) for line in r.stdout.strip().splitlines()[-2:])
+    assert base["frame_head"] == 0 and head["frame_head"] > 0
+    for row in (base, head):
+        assert row["levels"][0]["input_mse"] < 0.01 < row["levels"][1]["input_mse"]
+    assert head["levels"][0]["x0_mse"] < 0.8 * base["levels"][0]["x0_mse"]
