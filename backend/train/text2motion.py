@@ -72,7 +72,7 @@ def run(args) -> int:
     import torch
 
     from ..data.corpus import load_corpus
-    from ..models.diffusion.denoiser import DenoiserConfig, MotionDenoiser
+    from ..models.diffusion.denoiser import DenoiserConfig, MotionDenoiser, denoiser_state_dict
     from ..models.diffusion.losses import denoiser_losses
     from ..models.diffusion.schedule import CosineSchedule
     from ..models.features import Normalizer
@@ -133,8 +133,7 @@ def run(args) -> int:
     normalizer = Normalizer(normalizer.mean.to(device), normalizer.std.to(device))
     model = MotionDenoiser(cfg).to(device)
     if init is not None:
-        sd = {k[len("denoiser."):]: v.float() for k, v in init[0].items() if k.startswith("denoiser.")}
-        missing, unexpected = model.load_state_dict(sd, strict=False)
+        missing, unexpected = model.load_state_dict(denoiser_state_dict(init[0]), strict=False)
         if unexpected or any(not k.startswith("frame.") for k in missing):
             print(f"--init-from {args.init_from} does not fit this architecture (missing {missing}, unexpected "
                   f"{unexpected})", file=sys.stderr)

@@ -115,9 +115,8 @@ class MotionDenoiser(nn.Module):
         if T > self.cfg.max_frames:
             raise ValueError(f"the denoiser handles at most {self.cfg.max_frames} frames per window, got {T}")
         pad = (-T) % P
-        h = torch.cat([x_t, obs * mask, mask], dim=-1)
-        if pad:
-            h = F.pad(h, (0, 0, 0, pad))
+        x_in = torch.cat([x_t, obs * mask, mask], dim=-1)
+        h = F.pad(x_in, (0, 0, 0, pad)) if pad else x_in
         N = (T + pad) // P
         h = self.inp(h.reshape(B, N, P * 3 * D)) + self.pos[:N].unsqueeze(0)
         if text_keep is not None:
@@ -134,10 +133,9 @@ class MotionDenoiser(nn.Module):
         h = _modulate(self.norm_out(h), shift, scale)
         y = self._overlap_add(self.out(h).reshape(B, N, 2 * P, D), tok)[:, :T]
         if self.frame is not None:
-            inp = torch.cat([x_t, obs * mask, mask], dim=-1)
             if frame_mask is not None:
-                inp = inp * frame_mask[..., None].to(inp.dtype)
-            y = y + self.frame(inp, h, c, P)
+                x_in = x_in * frame_mask[..., None].to(x_in.dtype)
+            y = y + self.frame(x_in, h, c, P)
         return y
 
     def _overlap_add(self, y: torch.Tensor, tok: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,6 +161,11 @@ class MotionDenoiser(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def denoiser_state_dict(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The denoiser's parameters from a weights file's tensors (stored under ``denoiser.``), as float32."""
+    return {k[len("denoiser."):]: v.float() for k, v in tensors.items() if k.startswith("denoiser.")}
 
 
 class FrameHead(nn.Module):

@@ -62,7 +62,7 @@ from .control import (
     resample_path,
     travel_direction,
 )
-from .denoiser import DenoiserConfig, MotionDenoiser
+from .denoiser import DenoiserConfig, MotionDenoiser, denoiser_state_dict
 from .exemplar import warp_to_observation
 from .sampler import Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
@@ -108,8 +108,7 @@ class Text2MotionModel:
         tensors, meta = load_weights(Path(path) if path else DEFAULT_WEIGHTS)
         cfg = DenoiserConfig.from_dict(meta.get("config", {}))
         net = MotionDenoiser(cfg)
-        sd = {k[len("denoiser."):]: v.float() for k, v in tensors.items() if k.startswith("denoiser.")}
-        net.load_state_dict(sd)
+        net.load_state_dict(denoiser_state_dict(tensors))
         return cls(net, Normalizer.from_state_dict(tensors), meta, encoder, exemplars=exemplars)
 
     @property
@@ -190,7 +189,6 @@ class Text2MotionModel:
         texts = {s.prompt for s in segments}
         emb = {p: self.embed(p) for p in texts}
         gen = seeded_generator(seed, variation)
-        net = Denoising(self.denoiser, self.schedule, self.normalizer)
         run_steps = len(self.schedule.timesteps_from(strength, steps)) if strength < 1.0 else steps
         pre_steps = len(self.schedule.timesteps_from(strength, self.pre_steps)) if strength < 1.0 else self.pre_steps
         total = run_steps * self._count_windows(segments)
@@ -221,7 +219,7 @@ class Text2MotionModel:
         if need_pre:
             n_pre = min(F, self.window)
             ex = exemplar(n_pre)
-            natural = self._sample(net, emb[segments[0].prompt], n_pre, Observation.empty(n_pre), JointTargets(),
+            natural = self._sample(emb[segments[0].prompt], n_pre, Observation.empty(n_pre), JointTargets(),
                                    self.pre_steps, guidance_scale, gen, lambda i, n, x0: tick("pre-pass"),
                                    guide=None if ex is None else ex.features, guide_strength=strength)
         # 2. anchor and controls in the model frame
@@ -243,7 +241,7 @@ class Text2MotionModel:
         if ex is not None and keys is not None:  # bent through the keys, so denoising starts from agreement
             ex.features = warp_to_observation(ex.features, obs.values, obs.mask)
         # 3-4. windows
-        feats = self._sample_windows(net, segments, emb, F, obs, targets_m, steps, guidance_scale, gen, tick,
+        feats = self._sample_windows(segments, emb, F, obs, targets_m, steps, guidance_scale, gen, tick,
                                      frame, fps_scale, soft, soft_steps,
                                      None if ex is None else ex.features, strength)
         # back to the world
@@ -307,9 +305,9 @@ class Text2MotionModel:
     def _count_windows(self, segments) -> int:
         return len(self._plan(segments))
 
-    def _sample(self, net, text, frames, obs, targets, steps, guidance_scale, gen, on_step, soft=None,
-                soft_steps=0, guide=None, guide_strength=1.0):
-        x0 = sample_window(net, frames,
+    def _sample(self, text, frames, obs, targets, steps, guidance_scale, gen, on_step, soft=None, soft_steps=0,
+                guide=None, guide_strength=1.0):
+        x0 = sample_window(Denoising(self.denoiser, self.schedule, self.normalizer), frames,
                            WindowConditions(text, obs, targets, soft, soft_steps, guide, guide_strength), steps=steps,
                            guidance_scale=guidance_scale, generator=gen, on_step=on_step)
         return self.normalizer.inverse(x0)[0].numpy()
@@ -354,7 +352,7 @@ class Text2MotionModel:
                 frame = Frame(yaw, (float(off[0]), float(off[1])))
         return frame, world_xy
 
-    def _sample_windows(self, net, segments, emb, F, obs, targets, steps, guidance_scale, gen, tick, frame, fps_scale,
+    def _sample_windows(self, segments, emb, F, obs, targets, steps, guidance_scale, gen, tick, frame, fps_scale,
                         soft=None, soft_steps=0, guide=None, guide_strength=1.0):
         D = FEATURE_DIM_CONTACTS
         out = np.zeros((F, D), np.float32)
@@ -383,7 +381,7 @@ class Text2MotionModel:
 
             w_soft = None if soft is None else soft[s:stop] * (1.0 - (pre.mask if wi > 0 else 0.0))
             w_guide = None if guide is None else local.features_to_model(guide[s:stop])
-            x = self._sample(net, emb[prompt], n, w_obs, w_tg, steps, guidance_scale, gen,
+            x = self._sample(emb[prompt], n, w_obs, w_tg, steps, guidance_scale, gen,
                              lambda i, tot, x0, wi=wi, assemble=assemble:
                              tick(f"window {wi + 1}/{len(plan)}: step {i}/{tot}", x0, assemble),
                              w_soft, soft_steps, w_guide, guide_strength)
