@@ -383,7 +383,8 @@ class Text2MotionRequest(_JobBase):
     joint_targets: list[JointTarget] = Field(default_factory=list, max_length=1000)
     keys: KeySpec | None = None
     timeline: list[TimelineEntry] | None = Field(default=None, max_length=64)
-    guidance_scale: float = Field(default=2.5, ge=0.0, le=20.0)
+    # classifier-free guidance scale; None: the model's default (chosen on val)
+    guidance_scale: float | None = Field(default=None, ge=0.0, le=20.0)
     steps: int | None = Field(default=None, ge=1, le=1000)
     # retrieval-augmented sampling: the noise level (fraction of the schedule) at which denoising starts from the
     # prompt's nearest training clip; 1.0 from pure noise; None: the model's default (chosen on val)

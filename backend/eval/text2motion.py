@@ -45,7 +45,8 @@ def register(subparsers):
     p.add_argument("--weights", type=Path, default=None)
     p.add_argument("--evaluator", type=Path, default=None)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's default)")
-    p.add_argument("--guidance-scale", type=float, default=2.5, help="classifier-free guidance scale")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance scale (default: the model's sidecar value)")
     p.add_argument("--exemplar-strength", type=float, default=None,
                    help="retrieval-augmented sampling: start from the prompt's training exemplar noised to this "
                         "fraction of the schedule (1.0: from noise; default: the model's sidecar value)")
@@ -131,7 +132,8 @@ def run(args) -> int:
     model = Text2MotionModel.load(args.weights, encoder=enc, exemplars=bank)
     steps = args.steps or model.default_steps
     strength = model.exemplar_strength if args.exemplar_strength is None else args.exemplar_strength
-    opts = SamplingOptions(steps=steps, guidance_scale=args.guidance_scale, seed=args.seed,
+    guidance = model.default_guidance(strength) if args.guidance_scale is None else args.guidance_scale
+    opts = SamplingOptions(steps=steps, guidance_scale=guidance, seed=args.seed,
                            exemplar_strength=strength)
     say(f"{len(samples)} {args.split} samples ({sum(s.locomotion for s in samples)} locomotion), "
         f"{args.repeats} repeats; retrieval over {len(retr.clips)} training text clips ({time.time() - t0:.0f}s)")
@@ -139,7 +141,7 @@ def run(args) -> int:
            "say": say, "t0": t0}
     out = {"split": args.split, "corpus": str(corpus.path.name), "corpus_version": corpus.version,
            "samples": len(samples), "locomotion_samples": sum(s.locomotion for s in samples),
-           "repeats": args.repeats, "steps": steps, "guidance_scale": args.guidance_scale, "window": args.window,
+           "repeats": args.repeats, "steps": steps, "guidance_scale": guidance, "window": args.window,
            "exemplar_strength": strength,
            "r_precision_batch": args.batch}
     first = _repeated_metrics(args, ctx, out)

@@ -202,3 +202,18 @@ def test_keys_are_eased_into_the_motion_without_pops():
     assert step.max() < 12.0, step.max()  # eased in over the radius, not a 30 degree pop next to the key
     assert np.degrees(np_quat_angle(out.rotations[0, j], rot[0, j])) < 1e-9  # far from any key: untouched
     assert np.abs(np.diff(out.root_pos[:, 0])).max() < 0.12
+
+
+def test_guidance_default_comes_from_the_sidecar_with_exemplars_only(model):
+    """The served guidance scale was chosen on val together with the exemplar strength (sidecar ``sampling``); from
+    noise (no exemplar bank here) a request that names none keeps 2.5, and a named scale always wins."""
+    from backend.models.diffusion.sampler import DEFAULT_GUIDANCE
+    assert model.guidance_scale == model.meta["sampling"]["guidance_scale"] != DEFAULT_GUIDANCE
+    assert model.exemplars is None and model.default_guidance(0.3) == DEFAULT_GUIDANCE
+    _, info = model.generate_motion("a person walks forward", 40, options=SamplingOptions(seed=0))
+    assert info["guidance_scale"] == DEFAULT_GUIDANCE
+    _, info = model.generate_motion("a person walks forward", 40, options=SamplingOptions(seed=0, guidance_scale=1.0))
+    assert info["guidance_scale"] == 1.0
+    with_bank = type(model)(model.denoiser, model.normalizer, model.meta, model.encoder, exemplars=object())
+    assert with_bank.default_guidance(model.exemplar_strength) == model.meta["sampling"]["guidance_scale"]
+    assert with_bank.default_guidance(1.0) == DEFAULT_GUIDANCE

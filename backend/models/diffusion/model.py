@@ -64,7 +64,7 @@ from .control import (
 )
 from .denoiser import DenoiserConfig, MotionDenoiser, denoiser_state_dict
 from .exemplar import warp_to_observation
-from .sampler import Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
+from .sampler import DEFAULT_GUIDANCE, Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
 
 DEFAULT_WEIGHTS = weights_file("text2motion")
@@ -100,6 +100,12 @@ class Text2MotionModel:
         self.exemplars = exemplars  # an .exemplar.ExemplarBank (training clips by text), or None
         # the strength used when a request does not say (chosen on val; 1.0: sample from pure noise)
         self.exemplar_strength = float(self.meta.get("sampling", {}).get("exemplar_strength", 1.0))
+        self.guidance_scale = float(self.meta.get("sampling", {}).get("guidance_scale", DEFAULT_GUIDANCE))
+
+    def default_guidance(self, exemplar_strength: float) -> float:
+        """The guidance scale a request that names none samples with: the sidecar's (chosen on val together with
+        its exemplar strength) when sampling from an exemplar, :data:`.sampler.DEFAULT_GUIDANCE` from noise."""
+        return self.guidance_scale if exemplar_strength < 1.0 and self.exemplars is not None else DEFAULT_GUIDANCE
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -135,15 +141,13 @@ class Text2MotionModel:
         c, o = controls or Controls(), options or SamplingOptions()
         trajectory, trajectory_timed, trajectory_strength = c.trajectory, c.trajectory_timed, c.trajectory_strength
         keys, joint_targets, timeline = c.keys, c.joint_targets, c.timeline
-        seed, variation, steps, guidance_scale = o.seed, o.variation, o.steps, o.guidance_scale
+        seed, variation, steps = o.seed, o.variation, o.steps
         prompt = (prompt or "").strip()
         if not prompt and not timeline:
             raise ControlError("the prompt is empty: describe the motion, e.g. 'a person walks forward'")
         frames = int(frames)
         if not 2 <= frames <= MAX_FRAMES:
             raise ControlError(f"frames must be between 2 and {MAX_FRAMES}, got {frames}")
-        if not np.isfinite(guidance_scale) or guidance_scale < 0:
-            raise ControlError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
         steps = int(self.default_steps if steps is None else steps)
         if steps < 1:
             raise ControlError(f"steps must be at least 1, got {steps}")
@@ -160,6 +164,9 @@ class Text2MotionModel:
                 raise ControlError("this model has no exemplar bank (the training corpus is not installed): "
                                    "leave exemplar_strength unset or 1.0")
             strength = 1.0  # the default asks for exemplars but none are installed: sample from noise
+        guidance_scale = self.default_guidance(strength) if o.guidance_scale is None else float(o.guidance_scale)
+        if not np.isfinite(guidance_scale) or guidance_scale < 0:
+            raise ControlError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
         fps_scale = CANONICAL_FPS / float(fps)
         F = max(2, round((frames - 1) * fps_scale) + 1)  # frames at the model's 30 fps
         to30 = lambda f: round(f * fps_scale)

@@ -25,13 +25,17 @@ from .exemplar import warp_to_observation
 from .schedule import CosineSchedule
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
+DEFAULT_GUIDANCE = 2.5  # the guidance scale of weights whose sidecar names none (the served one names its own)
 
 
 @dataclass(frozen=True)
 class SamplingOptions:
     """How a generation samples (what it must honour is :class:`.control.Controls`)."""
     steps: int | None = None  # denoising steps; None: the model's default
-    guidance_scale: float = 2.5  # classifier-free guidance: x0 = x0_uncond + guidance_scale (x0_text - x0_uncond)
+    # classifier-free guidance: x0 = x0_uncond + guidance_scale (x0_text - x0_uncond); None: the model's own default,
+    # its sidecar's ``sampling.guidance_scale`` when sampling from an exemplar (chosen on val with the strength),
+    # DEFAULT_GUIDANCE from noise or for sidecars that name none
+    guidance_scale: float | None = None
     seed: int = 0
     variation: int = 0  # a second number mixed into the seed: variations of one request differ
     contact_cleanup: bool = True  # pin planted feet afterwards (:mod:`backend.motion.foot_plant`)
@@ -72,7 +76,7 @@ class WindowConditions:
 
 @torch.no_grad()
 def sample_window(net: Denoising, frames: int, cond: WindowConditions, *, steps: int = 10,
-                  guidance_scale: float = 2.5, generator: torch.Generator | None = None,
+                  guidance_scale: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
                   on_step: StepCallback | None = None, batch: int = 1, init_noise: torch.Tensor | None = None,
                   guide_iters: int = 4, final_guide_iters: int = 300) -> torch.Tensor:
     """Sample ``batch`` windows of ``frames`` frames under ``cond``. Returns normalised features (batch, frames,
