@@ -377,7 +377,7 @@ def _sweep_and_keys(args, ctx, out, control):
 def _transitions(args, ctx, out, control):
     """Two-prompt timelines (90 + 90 frames) against retrieval crossfades and two samples cut together."""
     from ..models.diffusion.control import Controls
-    from ..models.evaluator.metrics import jerk_profile, transition_jerk
+    from ..models.evaluator.metrics import jerk_profile, seam_peaks, transition_jerk
     np, model, opts, retr = ctx["np"], ctx["model"], ctx["opts"], ctx["retr"]
     distinct = sorted({s.text for s in control})
     pairs = list(pairwise(distinct))[:max(1, len(control) // 2)]
@@ -408,7 +408,13 @@ def _transitions(args, ctx, out, control):
                                  "model_independent_cut": round(pj_n, 2), "real_random_frames": round(pj_real, 2)},
                           "auj": {"model": round(auj_m, 3), "retrieval_crossfade": round(auj_r, 3),
                                   "model_independent_cut": round(auj_n, 3),
-                                  "real_random_frames": round(auj_real, 3)}}
+                                  "real_random_frames": round(auj_real, 3)},
+                          # per seam: the peak of the mean profile above can be one pair's spike
+                          "pj_per_seam": {k: {s: round(v, 1) for s, v in seam_peaks(p, ss, 30.0).items()}
+                                          for k, p, ss in (("model", pos_model, seams),
+                                                           ("retrieval_crossfade", pos_retr, seams),
+                                                           ("model_independent_cut", pos_naive, seams),
+                                                           ("real_random_frames", rpos, rseams))}}
     ctx["say"](json.dumps(out["transitions"]))
 
 

@@ -35,6 +35,9 @@ def register(subparsers):
     p.add_argument("--ff", type=int, default=384)
     p.add_argument("--patch", type=int, default=4, help="frames per transformer token")
     p.add_argument("--diffusion-steps", type=int, default=100)
+    p.add_argument("--max-t", type=int, default=None,
+                   help="train (and select on val) on noise levels 0..MAX_T only: a low-noise expert the sampler "
+                        "uses on those steps (eDiff-I's expert denoisers); default: all levels")
     p.add_argument("--frame-head", type=int, default=0,
                    help="channels of the full-frame-rate convolutional head (0: none)")
     p.add_argument("--init-from", type=Path, default=None,
@@ -154,6 +157,10 @@ def run(args) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / max(1, args.warmup)) * (0.5 * (1 + math.cos(math.pi * s / args.steps)) * 0.9 + 0.1)
     rng = np.random.default_rng([args.seed, rank])
+    t_top = args.diffusion_steps - 1 if args.max_t is None else min(int(args.max_t), args.diffusion_steps - 1)
+    if t_top < 0:
+        print(f"--max-t must be at least 0, got {args.max_t}", file=sys.stderr)
+        return 2
     per_rank = max(1, args.batch // world)
     yaw = np.deg2rad(args.yaw_jitter)
 
@@ -167,7 +174,7 @@ def run(args) -> int:
     if val_bank is not None:
         vr = np.random.default_rng(777)
         val_batch = make_batch(128, vr, val_bank, val_text)
-        val_t = torch.tensor(np.linspace(0, args.diffusion_steps - 1, 128).round().astype(np.int64), device=device)
+        val_t = torch.tensor(np.linspace(0, t_top, 128).round().astype(np.int64), device=device)
         val_noise = torch.tensor(vr.standard_normal(tuple(val_batch[0].shape)), dtype=torch.float32, device=device)
 
     def evaluate(m):
@@ -215,12 +222,17 @@ def run(args) -> int:
                                                                   "best": best, "wall": time.time() - t_start
                                                                   + wall_before})
 
+    if val_batch is not None and start_step == 0 and init is not None and rank == 0:  # where the fine-tune starts
+        v = evaluate(ema)
+        history["val total (EMA)"].append((0, v["total"]))
+        history["val feat (EMA)"].append((0, v["feat"]))
+        log("  val at step 0 (the --init-from weights) " + "  ".join(f"{k} {x:.4f}" for k, x in v.items()))
     t0 = time.time()
     for step in range(start_step, args.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         x0, rl, mask, txt = make_batch(per_rank, rng, bank, text_table)
-        t = torch.tensor(rng.integers(0, args.diffusion_steps, per_rank), device=device)
+        t = torch.tensor(rng.integers(0, t_top + 1, per_rank), device=device)
         noise = torch.tensor(rng.standard_normal(tuple(x0.shape)), dtype=torch.float32, device=device)
         keep = torch.tensor(rng.random(per_rank) >= args.cond_dropout, device=device)
         xt = sched.q_sample(x0, t, noise)

@@ -21,6 +21,7 @@ from backend.models.evaluator.metrics import (
     mm_dist,
     r_precision,
     r_precision_batches,
+    seam_peaks,
     transition_jerk,
 )
 
@@ -57,6 +58,19 @@ def test_jerk_of_constant_velocity_is_zero_and_of_a_cubic_is_six():
     assert np.allclose(jerk_profile(cub, 30.0), 6.0, atol=1e-6)
     pj, auj, prof = transition_jerk([cub], [[20]], 30.0, real_mean_jerk=6.0, half_window=5)
     assert abs(pj - 6.0) < 1e-6 and auj < 1e-6 and len(prof) == 10
+
+
+def test_one_spiking_seam_sets_the_mean_profile_peak_but_not_the_per_seam_median():
+    t = np.arange(40) / 30.0
+    smooth = [np.zeros((40, 1, 3)) for _ in range(9)]
+    for m in smooth:
+        m[:, 0, 1] = t ** 3  # jerk 6 everywhere
+    spike = smooth[0].copy()
+    spike[20:, 0, 0] += 0.1  # a 10 cm pop at the seam
+    pj, _, _ = transition_jerk(smooth + [spike], [[20]] * 10, 30.0, real_mean_jerk=6.0, half_window=5)
+    peaks = seam_peaks(smooth + [spike], [[20]] * 10, 30.0, half_window=5)
+    assert abs(peaks["median"] - 6.0) < 1e-6 and peaks["max"] > 1000.0 and pj > 100.0
+    assert peaks["max"] > peaks["p90"] > peaks["median"]
 
 
 def test_evaluator_matches_real_held_out_motion_to_its_text(evaluator, corpus):

@@ -123,3 +123,54 @@ def test_frame_head_hands_back_per_frame_detail_the_patched_transformer_cannot()
             return float(((net(x, torch.zeros(8, dtype=torch.long), torch.zeros(8, 384), z, z) - x) ** 2).mean())
     plain, headed = fit(_cfg()), fit(_cfg(frame_head=32))
     assert plain > 0.5 and headed < 0.2 * plain, (plain, headed)
+
+
+def test_expert_denoisers_route_each_row_by_its_noise_level():
+    from backend.models.diffusion.denoiser import ExpertDenoisers
+    base = _net()
+    low = _net()
+    for p in low.parameters():  # a different network: every routing mistake shows
+        p.data.add_(0.05 * torch.randn_like(p))
+    both = ExpertDenoisers(base, low, max_t=30)
+    x, obs, mask, txt = torch.randn(3, 16, 12), torch.zeros(3, 16, 12), torch.zeros(3, 16, 12), torch.randn(3, 384)
+    for t in (torch.tensor([0, 15, 30]), torch.tensor([31, 60, 99]), torch.tensor([30, 31, 5])):
+        out = both(x, t, txt, obs, mask)
+        for i in range(3):
+            want = (low if t[i] <= 30 else base)(x[i:i + 1], t[i:i + 1], txt[i:i + 1], obs[i:i + 1], mask[i:i + 1])
+            other = (base if t[i] <= 30 else low)(x[i:i + 1], t[i:i + 1], txt[i:i + 1], obs[i:i + 1], mask[i:i + 1])
+            assert torch.allclose(out[i:i + 1], want, atol=1e-5)
+            assert not torch.allclose(out[i:i + 1], other, atol=1e-3)
+    bigger = MotionDenoiser(DenoiserConfig(feature_dim=12, d_model=48, layers=2, heads=2, ff=64, patch=2,
+                                           max_frames=64, dropout=0.0))
+    import pytest
+    with pytest.raises(ValueError, match="config"):
+        ExpertDenoisers(base, bigger, max_t=30)
+
+
+def test_a_sidecar_naming_a_low_noise_expert_loads_both_and_refuses_a_foreign_normaliser(tmp_path):
+    import pytest
+
+    from backend.models.diffusion.denoiser import ExpertDenoisers
+    from backend.models.diffusion.model import Text2MotionModel
+    from backend.models.weights import save_weights
+
+    def write(name, net, std, sampling=None):
+        tensors = {f"denoiser.{k}": v for k, v in net.state_dict().items()}
+        tensors.update({"normalizer.mean": torch.zeros(12), "normalizer.std": torch.full((12,), std)})
+        save_weights(tmp_path / name, tensors, {"config": net.cfg.to_dict(), "sampling": sampling or {}})
+
+    base, low = _net(), _net()
+    for p in low.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    write("low.safetensors", low, 1.0)
+    write("base.safetensors", base, 1.0, {"low_noise_expert": {"weights": "low.safetensors", "max_t": 30}})
+    write("plain.safetensors", base, 1.0)
+    m = Text2MotionModel.load(tmp_path / "base.safetensors")
+    assert isinstance(m.denoiser, ExpertDenoisers) and m.denoiser.max_t == 30
+    x, obs, txt = torch.randn(1, 16, 12), torch.zeros(1, 16, 12), torch.randn(1, 384)
+    assert torch.allclose(m.denoiser(x, torch.tensor([10]), txt, obs, obs), low(x, torch.tensor([10]), txt, obs, obs))
+    assert torch.allclose(m.denoiser(x, torch.tensor([90]), txt, obs, obs), base(x, torch.tensor([90]), txt, obs, obs))
+    assert isinstance(Text2MotionModel.load(tmp_path / "plain.safetensors").denoiser, MotionDenoiser)
+    write("low.safetensors", low, 2.0)  # trained on other statistics: refused, not silently mixed
+    with pytest.raises(ValueError, match="normaliser"):
+        Text2MotionModel.load(tmp_path / "base.safetensors")

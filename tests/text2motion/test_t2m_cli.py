@@ -59,9 +59,23 @@ def test_train_text2motion_writes_reproducible_weights_that_generate(tiny_corpus
     assert fmeta["init_from"]["weights"] == str(outs[0]) and fmeta["init_from"]["steps_done"] == 3
     assert np.array_equal(c["normalizer.mean"], a["normalizer.mean"]) and "denoiser.frame.out.weight" in c
     hist = json.loads((tmp_path / "ft" / "loss.json").read_text())  # the whole run's curve, not up to the pick
-    assert [s for s, _ in hist["train total"]] == [1, 2, 3] and [s for s, _ in hist["val total (EMA)"]] == [2, 3]
+    # step 0 is the --init-from weights' own val loss: where the fine-tune starts
+    assert [s for s, _ in hist["train total"]] == [1, 2, 3] and [s for s, _ in hist["val total (EMA)"]] == [0, 2, 3]
     m, _ = Text2MotionModel.load(ft).generate_motion("a person walks", 30, options=SamplingOptions(steps=2))
     assert np.all(np.isfinite(m.root_pos))
+    # a low-noise expert: trained on levels 0..30 only, then named in a sidecar beside the base weights
+    lo = tmp_path / "ft" / "t2m_low.safetensors"
+    r = _cli("train", "text2motion", *small[:4], "--init-from", str(ft), "--frame-head", "8", "--max-t", "30",
+             "--log-every", "1", "--val-every", "2", "--out", str(lo), "--plot", str(tmp_path / "ft" / "low.png"))
+    lmeta = json.loads(lo.with_suffix(".json").read_text())
+    assert lmeta["training"]["max_t"] == 30 and "val at step 0" in r.stdout
+    assert not all(np.array_equal(v, load_file(str(lo))[k]) for k, v in c.items())  # it did train
+    fmeta["sampling"] = {"low_noise_expert": {"weights": lo.name, "max_t": 30}}
+    ft.with_suffix(".json").write_text(json.dumps(fmeta))
+    both = Text2MotionModel.load(ft)
+    assert type(both.denoiser).__name__ == "ExpertDenoisers"
+    m2, _ = both.generate_motion("a person walks", 30, options=SamplingOptions(steps=2))
+    assert np.all(np.isfinite(m2.root_pos)) and not np.allclose(m2.root_pos, m.root_pos)
 
 
 def test_train_evaluator_writes_weights(tiny_corpus, tmp_path):

@@ -163,6 +163,32 @@ class MotionDenoiser(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+class ExpertDenoisers(nn.Module):
+    """Two denoisers of one architecture split by noise level, after eDiff-I's expert denoisers: steps with
+    ``t <= max_t`` go to ``low_noise`` (a copy fine-tuned on those levels only: ``train text2motion --max-t``), the
+    others to ``base``. Called like :class:`MotionDenoiser`; a batch whose rows straddle ``max_t`` runs both."""
+
+    def __init__(self, base: MotionDenoiser, low_noise: MotionDenoiser, max_t: int):
+        super().__init__()
+        if base.cfg.to_dict() != low_noise.cfg.to_dict():
+            raise ValueError(f"the low-noise expert's config {low_noise.cfg.to_dict()} is not the base network's "
+                             f"{base.cfg.to_dict()}")
+        self.base, self.low_noise, self.max_t = base, low_noise, int(max_t)
+        self.cfg = base.cfg
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        low = t <= self.max_t
+        if bool(low.all()):
+            return self.low_noise(x_t, t, *args, **kwargs)
+        if not bool(low.any()):
+            return self.base(x_t, t, *args, **kwargs)
+        return torch.where(low.view(-1, 1, 1), self.low_noise(x_t, t, *args, **kwargs),
+                           self.base(x_t, t, *args, **kwargs))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
 def denoiser_state_dict(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The denoiser's parameters from a weights file's tensors (stored under ``denoiser.``), as float32."""
     return {k[len("denoiser."):]: v.float() for k, v in tensors.items() if k.startswith("denoiser.")}

@@ -62,7 +62,7 @@ from .control import (
     resample_path,
     travel_direction,
 )
-from .denoiser import DenoiserConfig, MotionDenoiser, denoiser_state_dict
+from .denoiser import DenoiserConfig, ExpertDenoisers, MotionDenoiser, denoiser_state_dict
 from .exemplar import warp_to_observation
 from .sampler import DEFAULT_GUIDANCE, Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
@@ -111,11 +111,22 @@ class Text2MotionModel:
     @classmethod
     def load(cls, path: Path | str | None = None, encoder=None, exemplars=None) -> Text2MotionModel:
         from ..weights import load_weights
-        tensors, meta = load_weights(Path(path) if path else DEFAULT_WEIGHTS)
-        cfg = DenoiserConfig.from_dict(meta.get("config", {}))
-        net = MotionDenoiser(cfg)
+        path = Path(path) if path else DEFAULT_WEIGHTS
+        tensors, meta = load_weights(path)
+        net = MotionDenoiser(DenoiserConfig.from_dict(meta.get("config", {})))
         net.load_state_dict(denoiser_state_dict(tensors))
-        return cls(net, Normalizer.from_state_dict(tensors), meta, encoder, exemplars=exemplars)
+        normalizer = Normalizer.from_state_dict(tensors)
+        expert = meta.get("sampling", {}).get("low_noise_expert")
+        if expert:  # {"weights": file beside this one, "max_t": the highest noise level it takes}
+            low_tensors, low_meta = load_weights(path.parent / expert["weights"])
+            low = MotionDenoiser(DenoiserConfig.from_dict(low_meta.get("config", {})))
+            low.load_state_dict(denoiser_state_dict(low_tensors))
+            other = Normalizer.from_state_dict(low_tensors)
+            if not (torch.equal(other.mean, normalizer.mean) and torch.equal(other.std, normalizer.std)):
+                raise ValueError(f"the low-noise expert {expert['weights']} was trained with another feature "
+                                 f"normaliser than {path.name}")
+            net = ExpertDenoisers(net, low, int(expert["max_t"]))
+        return cls(net, normalizer, meta, encoder, exemplars=exemplars)
 
     @property
     def encoder(self):

@@ -104,9 +104,9 @@ def jerk_profile(pos: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(j, axis=-1).max(axis=-1)
 
 
-def transition_jerk(motions_pos: list[np.ndarray], seams: list[list[int]], fps: float, real_mean_jerk: float,
-                    half_window: int = 15) -> tuple[float, float, np.ndarray]:
-    """(peak jerk, area under jerk, mean profile) over windows of ``2 * half_window`` frames centred on seams."""
+def seam_windows(motions_pos: list[np.ndarray], seams: list[list[int]], fps: float,
+                 half_window: int = 15) -> list[np.ndarray]:
+    """The jerk profile (:func:`jerk_profile`) in the ``2 * half_window`` frames centred on each seam that fits."""
     windows = []
     for pos, ss in zip(motions_pos, seams):
         prof = jerk_profile(pos, fps)
@@ -114,6 +114,23 @@ def transition_jerk(motions_pos: list[np.ndarray], seams: list[list[int]], fps: 
             a, b = s - half_window, s + half_window
             if a >= 0 and b <= len(prof):
                 windows.append(prof[a:b])
+    return windows
+
+
+def seam_peaks(motions_pos: list[np.ndarray], seams: list[list[int]], fps: float,
+               half_window: int = 15) -> dict[str, float]:
+    """Median, 90th percentile and largest of the per-seam peak jerk: how typical seams look, where the peak of
+    the mean profile (:func:`transition_jerk`) can be one seam's spike."""
+    peaks = np.array([w.max() for w in seam_windows(motions_pos, seams, fps, half_window)])
+    if not len(peaks):
+        return {"median": float("nan"), "p90": float("nan"), "max": float("nan")}
+    return {"median": float(np.median(peaks)), "p90": float(np.percentile(peaks, 90)), "max": float(peaks.max())}
+
+
+def transition_jerk(motions_pos: list[np.ndarray], seams: list[list[int]], fps: float, real_mean_jerk: float,
+                    half_window: int = 15) -> tuple[float, float, np.ndarray]:
+    """(peak jerk, area under jerk, mean profile) over windows of ``2 * half_window`` frames centred on seams."""
+    windows = seam_windows(motions_pos, seams, fps, half_window)
     if not windows:
         return float("nan"), float("nan"), np.zeros(0)
     mean = np.mean(windows, axis=0)
