@@ -185,9 +185,6 @@ class ExpertDenoisers(nn.Module):
         return torch.where(low.view(-1, 1, 1), self.low_noise(x_t, t, *args, **kwargs),
                            self.base(x_t, t, *args, **kwargs))
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
 
 def denoiser_state_dict(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The denoiser's parameters from a weights file's tensors (stored under ``denoiser.``), as float32."""

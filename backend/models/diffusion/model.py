@@ -110,18 +110,11 @@ class Text2MotionModel:
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: Path | str | None = None, encoder=None, exemplars=None) -> Text2MotionModel:
-        from ..weights import load_weights
         path = Path(path) if path else DEFAULT_WEIGHTS
-        tensors, meta = load_weights(path)
-        net = MotionDenoiser(DenoiserConfig.from_dict(meta.get("config", {})))
-        net.load_state_dict(denoiser_state_dict(tensors))
-        normalizer = Normalizer.from_state_dict(tensors)
+        net, normalizer, meta = _load_denoiser(path)
         expert = meta.get("sampling", {}).get("low_noise_expert")
         if expert:  # {"weights": file beside this one, "max_t": the highest noise level it takes}
-            low_tensors, low_meta = load_weights(path.parent / expert["weights"])
-            low = MotionDenoiser(DenoiserConfig.from_dict(low_meta.get("config", {})))
-            low.load_state_dict(denoiser_state_dict(low_tensors))
-            other = Normalizer.from_state_dict(low_tensors)
+            low, other, _ = _load_denoiser(path.parent / expert["weights"])
             if not (torch.equal(other.mean, normalizer.mean) and torch.equal(other.std, normalizer.std)):
                 raise ValueError(f"the low-noise expert {expert['weights']} was trained with another feature "
                                  f"normaliser than {path.name}")
@@ -431,6 +424,15 @@ class Text2MotionModel:
 
 
 # ------------------------------------------------------------------------------------------------- helpers
+def _load_denoiser(path: Path) -> tuple[MotionDenoiser, Normalizer, dict]:
+    """A weights file's denoiser (built from its sidecar's config), feature normaliser and sidecar."""
+    from ..weights import load_weights
+    tensors, meta = load_weights(path)
+    net = MotionDenoiser(DenoiserConfig.from_dict(meta.get("config", {})))
+    net.load_state_dict(denoiser_state_dict(tensors))
+    return net, Normalizer.from_state_dict(tensors), meta
+
+
 def _traj_obs(xy: np.ndarray, F: int) -> Observation:
     obs = Observation.empty(F)
     obs.set(np.arange(F), [0, 1], np.asarray(xy, np.float32)[:F])
