@@ -83,9 +83,9 @@ def test_rerank_reorders_the_best_clips_and_returns_what_it_scored(retriever):
     m, match = retriever.clip_for(prompt, 40, 30.0, rng, rerank=prefer_last, rerank_top=3)
     assert match.clip.id == ranked[2].clip.id
     assert np.array_equal(m.rotations, seen["motions"][2].rotations)  # fitted from the same random state
-    m1, match1 = retriever.clip_for(prompt, 40, 30.0, np.random.default_rng(3), variation=1, rerank=prefer_last)
+    _, match1 = retriever.clip_for(prompt, 40, 30.0, np.random.default_rng(3), variation=1, rerank=prefer_last)
     assert match1.clip.id == ranked[1].clip.id
-    plain, pmatch = retriever.clip_for(prompt, 40, 30.0, np.random.default_rng(3))
+    _, pmatch = retriever.clip_for(prompt, 40, 30.0, np.random.default_rng(3))
     assert pmatch.clip.id == ranked[0].clip.id  # no rerank: the nearest text, as before
 
 
