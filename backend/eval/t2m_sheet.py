@@ -79,7 +79,7 @@ def run(args) -> int:
     for i, prompt in enumerate(prompts):
         opts = SamplingOptions(seed=args.seed, exemplar_strength=strength)
         g, info = model.generate_motion(prompt, args.frames, options=opts)
-        ex = model.exemplar(prompt, args.frames, seed=args.seed) if strength < 1.0 else None
+        ex = bank.exemplar(prompt, args.frames, seed=args.seed) if strength < 1.0 else None
         r = retrieved_motion(retr, prompt, args.frames, np.random.default_rng([args.seed, i]))
         match = retr.rank(prompt)[0]
         line = {"prompt": prompt, "model": describe(g, None if ex is None else features_to_motion(ex.features)),

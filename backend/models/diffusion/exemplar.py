@@ -66,26 +66,14 @@ class ExemplarBank:
         return want is None or self.clip_facing(match.clip) in (None, want)
 
     def exemplar(self, prompt: str, frames: int, *, seed: int = 0, variation: int = 0, timeline=None,
-                 path_xy: np.ndarray | None = None, rerank=None) -> Exemplar:
+                 path_xy: np.ndarray | None = None) -> Exemplar:
         """``frames`` frames at 30 fps for ``prompt`` (``timeline``: (prompt, start, stop) entries at 30 fps) at the
-        origin facing -Y, or with ``path_xy`` ((frames, 2), model frame, one point per frame) bent onto the path.
-        ``rerank(prompt, features)`` -> a score per candidate (its model-frame features with contacts, as
-        :func:`candidate_features` makes them) re-orders the ``top_k`` best clips before ``variation`` picks one
-        (:class:`.text_score.TextScore`: the denoiser's own judgement of which fits the sentence)."""
-        order = None if rerank is None else (
-            lambda p, motions: rerank(p, [candidate_features(m) for m in motions]))
+        origin facing -Y, or with ``path_xy`` ((frames, 2), model frame, one point per frame) bent onto the path."""
         motion, info = self.retriever.generate(
             prompt, frames, CANONICAL_FPS, seed=seed, variation=variation % self.top_k, timeline=timeline,
-            trajectory=None if path_xy is None else _path3(path_xy), trajectory_timed=True, accept=self.accepts,
-            rerank=order, rerank_top=self.top_k)
+            trajectory=None if path_xy is None else _path3(path_xy), trajectory_timed=True, accept=self.accepts)
         return Exemplar(motion_to_features(_with_contacts(motion), contacts=True), [info["clip"]],
                         [info["match_text"]])
-
-
-def candidate_features(motion: Motion) -> np.ndarray:
-    """A fitted candidate clip as the network sees an exemplar: model-frame features with contacts, its first frame
-    above the origin facing -Y."""
-    return motion_to_features(_with_contacts(motion.canonicalized(0)), contacts=True)
 
 
 def warp_to_observation(features: np.ndarray, values: np.ndarray, mask: np.ndarray,

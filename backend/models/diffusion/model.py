@@ -66,7 +66,6 @@ from .denoiser import DenoiserConfig, ExpertDenoisers, MotionDenoiser, denoiser_
 from .exemplar import warp_to_observation
 from .sampler import DEFAULT_GUIDANCE, Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
-from .text_score import TextScore, TextScoreConfig
 
 DEFAULT_WEIGHTS = weights_file("text2motion")
 MODEL_NAME = "text2motion-diffusion"
@@ -102,10 +101,6 @@ class Text2MotionModel:
         # the strength used when a request does not say (chosen on val; 1.0: sample from pure noise)
         self.exemplar_strength = float(self.meta.get("sampling", {}).get("exemplar_strength", 1.0))
         self.guidance_scale = float(self.meta.get("sampling", {}).get("guidance_scale", DEFAULT_GUIDANCE))
-        # the denoiser re-orders the exemplar candidates by its own text score (sidecar sampling.exemplar_rerank)
-        rerank = self.meta.get("sampling", {}).get("exemplar_rerank")
-        self.text_score = None if not rerank else TextScore(self.denoiser, self.schedule, normalizer,
-                                                            TextScoreConfig.from_dict(rerank))
 
     def default_guidance(self, exemplar_strength: float) -> float:
         """The guidance scale a request that names none samples with: the sidecar's (chosen on val together with
@@ -135,15 +130,6 @@ class Text2MotionModel:
 
     def embed(self, prompt: str) -> torch.Tensor:
         return torch.tensor(self.encoder.encode([prompt])[0])
-
-    def exemplar(self, prompt: str, frames: int, *, seed: int = 0, variation: int = 0, timeline=None,
-                 path_xy: np.ndarray | None = None):
-        """The training exemplar a generation of ``prompt`` starts from (:meth:`.exemplar.ExemplarBank.exemplar`),
-        its candidates re-ordered by the denoiser's text score when the sidecar asks for it."""
-        rerank = None if self.text_score is None else (
-            lambda p, feats: self.text_score.score(self.embed(p), feats, seed=seed))
-        return self.exemplars.exemplar(prompt, frames, seed=seed, variation=variation, timeline=timeline,
-                                       path_xy=path_xy, rerank=rerank)
 
     # ------------------------------------------------------------------------------------------- generation
     def generate_motion(self, prompt: str, frames: int = 120, controls: Controls | None = None,
@@ -226,8 +212,8 @@ class Text2MotionModel:
             if strength >= 1.0:
                 return None
             tl = _cut_timeline(timeline30, n)
-            return self.exemplar(segments[0].prompt if tl is None else prompt, n, seed=seed, variation=variation,
-                                 timeline=tl, path_xy=path_xy)
+            return self.exemplars.exemplar(segments[0].prompt if tl is None else prompt, n, seed=seed,
+                                           variation=variation, timeline=tl, path_xy=path_xy)
         done = [0]
 
         def tick(msg: str, x0=None, assemble=None):

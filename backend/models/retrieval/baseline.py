@@ -12,7 +12,7 @@ cosine similarity is returned (the *k*-th best distinct clip for variation *k*).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,45 +67,25 @@ class RetrievalBaseline:
         return [Match(self.clips[i], s, t) for i, (s, t) in best.items()]
 
     def clip_for(self, prompt: str, frames: int, fps: float, rng, variation: int = 0,
-                 accept: Callable[[str, Match], bool] | None = None,
-                 rerank: Callable[[str, list[Motion]], Sequence[float]] | None = None,
-                 rerank_top: int = 3) -> tuple[Motion, Match]:
+                 accept: Callable[[str, Match], bool] | None = None) -> tuple[Motion, Match]:
         """The ``variation``-th clip by rank, of those among the best :data:`ACCEPT_LOOK` that ``accept(prompt,
-        match)`` takes (all of them when it takes none), fitted to ``frames`` frames at ``fps``. ``rerank(prompt,
-        fitted motions)`` -> one score each (higher first) re-orders the best ``rerank_top`` of them, each scored as
-        it would be returned (fitted from the same random state)."""
+        match)`` takes (all of them when it takes none), fitted to ``frames`` frames at ``fps``."""
         ranked = self.rank(prompt)
         if accept is not None:
             ranked = [m for m in ranked[:ACCEPT_LOOK] if accept(prompt, m)] or ranked
-        state = rng.bit_generator.state
-        if rerank is not None and rerank_top > 1 and len(ranked) > 1:
-            head = ranked[:rerank_top]
-            fitted = []
-            for m in head:
-                rng.bit_generator.state = state
-                fitted.append(self._fitted(m, frames, fps, rng))
-            scores = np.asarray(rerank(prompt, fitted), np.float64)
-            ranked = [head[i] for i in np.argsort(-scores, kind="stable")] + ranked[len(head):]
-            rng.bit_generator.state = state  # the answer is fitted as it was scored
         match = ranked[variation % len(ranked)]
-        return self._fitted(match, frames, fps, rng), match
-
-    @staticmethod
-    def _fitted(match: Match, frames: int, fps: float, rng) -> Motion:
         clip = match.clip.motion
         if abs(clip.fps - fps) > 1e-6:
             clip = clip.resample(fps)
-        return fit_length(clip, frames, rng)
+        return fit_length(clip, frames, rng), match
 
     def generate(self, prompt: str, frames: int, fps: float, *, seed: int = 0, variation: int = 0,
                  timeline=None, trajectory: np.ndarray | None = None, trajectory_timed: bool = True,
                  on_partial: Callable[[Motion], None] | None = None,
-                 accept: Callable[[str, Match], bool] | None = None,
-                 rerank: Callable[[str, list[Motion]], Sequence[float]] | None = None,
-                 rerank_top: int = 3) -> tuple[Motion, dict]:
+                 accept: Callable[[str, Match], bool] | None = None) -> tuple[Motion, dict]:
         """``frames`` frames at ``fps`` for ``prompt`` (``timeline``: (prompt, start, end) entries, end exclusive).
-        ``on_partial`` sees the fitted motion before it is bent onto the trajectory; ``accept`` filters and
-        ``rerank`` re-orders the clips each segment may use (:meth:`clip_for`). Returns (canonical Motion, info). Raises
+        ``on_partial`` sees the fitted motion before it is bent onto the trajectory; ``accept`` filters the clips
+        each segment may use (:meth:`clip_for`). Returns (canonical Motion, info). Raises
         :class:`backend.models.timeline.TimelineError` for a timeline that leaves frames unprompted."""
         rng = np.random.default_rng([seed, variation])
         F = frames
@@ -115,7 +95,7 @@ class RetrievalBaseline:
             # stitching eats the crossfade at each seam: ask for a little more
             extra = CROSSFADE if k < len(segments) - 1 else 0
             part, match = self.clip_for(seg.prompt, max(seg.stop - seg.start + extra, 2), fps, rng, variation,
-                                        accept, rerank, rerank_top)
+                                        accept)
             parts.append(part)
             used.append(match)
         motion = stitch(parts).slice(0, F) if len(parts) > 1 else parts[0]
