@@ -3,6 +3,7 @@ penetration), and the committed evaluator on real held-out motion."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from backend.eval.t2m_protocol import (
     NoveltyIndex,
@@ -15,10 +16,12 @@ from backend.eval.t2m_protocol import (
 )
 from backend.models.evaluator.metrics import (
     diversity,
+    expected_r_precision,
     fid,
     jerk_profile,
     mean_ci95,
     mm_dist,
+    paired_bootstrap_ci95,
     r_precision,
     r_precision_batches,
     seam_peaks,
@@ -105,6 +108,34 @@ def test_r_precision_batches_drop_the_incomplete_batch_and_reach_chance(rng):
     big = rng.standard_normal((3200, d))
     chance = r_precision_batches(big, rng.standard_normal((3200, d)), rng, batch=32)
     assert abs(chance[1] - 1 / 32) < 0.01 and abs(chance[3] - 3 / 32) < 0.02
+
+
+def test_expected_r_precision_is_the_protocols_hit_rate_pair_by_pair(rng):
+    n, d = 96, 8
+    t = rng.standard_normal((n, d))
+    m = t + 1.2 * rng.standard_normal((n, d))  # noisy: hits neither certain nor hopeless
+    e3 = expected_r_precision(m, t, batch=32, top=3)
+    assert e3.shape == (n,) and np.all((e3 >= 0) & (e3 <= 1))
+    shuffled = np.mean([r_precision_batches(m, t, np.random.default_rng(k), batch=32)[3] for k in range(400)])
+    assert abs(e3.mean() - shuffled) < 0.01, (e3.mean(), shuffled)  # the expectation of the shuffled protocol
+    assert np.all(expected_r_precision(m, t, top=1) <= expected_r_precision(m, t, top=2) + 1e-12)
+    assert np.array_equal(expected_r_precision(t, t), np.ones(n))  # own text always nearest
+    # three pairs, one batch (the worked example above): ranks 0, 1 and 2 are certain
+    tt = np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0]])
+    mm = np.array([[0.1, 0.0], [1.0, 0.0], [-5.0, 0.0]])
+    assert np.allclose(expected_r_precision(mm, tt, top=2), [1.0, 1.0, 0.0])
+
+
+def test_paired_bootstrap_separates_a_real_difference_from_none(rng):
+    base = rng.uniform(0, 1, 400)
+    better = np.clip(base + 0.05 + 0.02 * rng.standard_normal(400), 0, 1)
+    mean, lo, hi = paired_bootstrap_ci95(better, base, rng)
+    assert lo > 0 and lo < mean < hi
+    noise = base + 0.1 * rng.standard_normal(400)
+    _, lo, hi = paired_bootstrap_ci95(noise, base, rng)
+    assert lo < 0 < hi
+    with pytest.raises(ValueError, match="paired"):
+        paired_bootstrap_ci95(np.zeros(0), np.zeros(0), rng)
 
 
 def test_mean_ci95_is_humanml3ds_interval_and_mm_dist_the_own_text_distance():

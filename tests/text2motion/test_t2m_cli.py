@@ -97,6 +97,12 @@ def test_eval_json_has_every_key_the_checks_read():
         assert 0.0 <= rp["top1"] <= rp["top2"] <= rp["top3"] <= 1.0 and rp["top3_ci95"] >= 0
         assert out["mm_dist"][key] > 0 and out["diversity"][key] > 0
     assert out["r_precision"]["real"]["top3_ci95"] == 0.0  # with 8 pairs every repeat scores the same batch
+    pr = out["r_precision_paired"]
+    assert pr["pairs"] == 8 and pr["real_top3"] == out["r_precision"]["real"]["top3"]  # one batch: no chance left
+    for other in ("retrieval", "real"):
+        lo, hi = pr[f"model_minus_{other}_ci95"]
+        assert lo <= pr[f"model_minus_{other}"] <= hi
+        assert abs(pr[f"model_minus_{other}"] - (pr["model_top3"] - pr[f"{other}_top3"])) < 1e-3
     assert out["fid"]["model"] >= 0 and out["fid"]["retrieval_ci95"] >= 0 and "model_ci95" in out["fid"]
     assert set(out["skate_locomotion"]) >= {"model", "real"} and out["penetration_cm"]["model"] >= 0
     assert set(out["path"]) >= {"facing_error_deg", "skate_ratio_vs_real", "root_error_cm"}

@@ -6,6 +6,10 @@
 * :func:`r_precision_batches`: the HumanML3D protocol: shuffle the (motion, text) pairs, cut them into batches of
   32 (an incomplete last batch is dropped, as HumanML3D's loader does), rank each motion's 32 texts by Euclidean
   distance; top-1/2/3 accuracy. :func:`mm_dist`: mean distance of a motion's embedding to its own text's.
+* :func:`expected_r_precision`: per pair, the probability of a hit in the HumanML3D protocol over its random
+  batches (exact, hypergeometric), so two systems scored on the same pairs can be compared pair by pair;
+  :func:`paired_bootstrap_ci95` gives the interval of their mean difference over resampled pairs. The repeats'
+  interval (:func:`mean_ci95`) covers reshuffling and resampling only, not which pairs the split happens to hold.
 * :func:`mean_ci95`: mean and the 95% interval half-width over repeats as HumanML3D reports it, 1.96 std / sqrt(R).
 * :func:`fid`: Frechet distance between Gaussians fitted to two sets of embeddings.
 * :func:`diversity`: mean distance between embeddings of two random equal-size subsets (HumanML3D: 300 pairs).
@@ -14,6 +18,8 @@
   over a window centred on the seams, AUJ the area between that profile and the mean jerk of real motion.
 """
 from __future__ import annotations
+
+from math import comb
 
 import numpy as np
 
@@ -59,6 +65,35 @@ def r_precision_batches(motion_emb: np.ndarray, text_emb: np.ndarray, rng: np.ra
             hits[k] += int((rank < k).sum())
         total += b
     return {k: hits[k] / total for k in tops}
+
+
+def expected_r_precision(motion_emb: np.ndarray, text_emb: np.ndarray, batch: int = 32, top: int = 3) -> np.ndarray:
+    """(N,) for each pair ``i``: the probability that its own text is among the ``top`` nearest (Euclidean) of its
+    batch when the N pairs are shuffled into batches of ``batch`` (:func:`r_precision_batches`, whose top-``top``
+    accuracy this is the expectation of, pair by pair). Pair ``i``'s batch holds ``batch - 1`` of the other N - 1
+    pairs, uniformly; with ``c`` of their texts strictly nearer than its own, the hit probability is
+    hypergeometric: fewer than ``top`` of the ``c`` drawn. Fewer pairs than ``batch``: one batch of them all."""
+    m, t = np.asarray(motion_emb, np.float64), np.asarray(text_emb, np.float64)
+    n = len(m)
+    if n < 2:
+        raise ValueError(f"R-precision needs at least 2 (motion, text) pairs, got {n}")
+    d = np.linalg.norm(m[:, None, :] - t[None, :, :], axis=-1)
+    closer = (d < np.diag(d)[:, None]).sum(axis=1)
+    others, draw = n - 1, min(batch, n) - 1
+    total = comb(others, draw)
+    return np.array([sum(comb(int(c), j) * comb(others - int(c), draw - j) for j in range(min(top, draw + 1)))
+                     / total for c in closer])
+
+
+def paired_bootstrap_ci95(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
+                          resamples: int = 2000) -> tuple[float, float, float]:
+    """(mean of a - b, 2.5th, 97.5th percentile) of the mean difference of paired per-item values over
+    ``resamples`` bootstrap resamples of the items."""
+    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    if diff.ndim != 1 or not len(diff):
+        raise ValueError("paired values must be two equal-length, non-empty 1-D arrays")
+    means = diff[rng.integers(0, len(diff), (int(resamples), len(diff)))].mean(axis=1)
+    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def mm_dist(motion_emb: np.ndarray, text_emb: np.ndarray) -> float:
