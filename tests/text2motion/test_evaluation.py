@@ -136,6 +136,8 @@ def test_paired_bootstrap_separates_a_real_difference_from_none(rng):
     assert lo < 0 < hi
     with pytest.raises(ValueError, match="paired"):
         paired_bootstrap_ci95(np.zeros(0), np.zeros(0), rng)
+    with pytest.raises(ValueError, match="paired"):
+        paired_bootstrap_ci95(np.zeros(5), np.zeros(1), rng)  # would broadcast
 
 
 def test_mean_ci95_is_humanml3ds_interval_and_mm_dist_the_own_text_distance():

@@ -89,9 +89,10 @@ def paired_bootstrap_ci95(a: np.ndarray, b: np.ndarray, rng: np.random.Generator
                           resamples: int = 2000) -> tuple[float, float, float]:
     """(mean of a - b, 2.5th, 97.5th percentile) of the mean difference of paired per-item values over
     ``resamples`` bootstrap resamples of the items."""
-    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    if diff.ndim != 1 or not len(diff):
-        raise ValueError("paired values must be two equal-length, non-empty 1-D arrays")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"paired values must be two equal-length, non-empty 1-D arrays, got {a.shape} and {b.shape}")
+    diff = a - b
     means = diff[rng.integers(0, len(diff), (int(resamples), len(diff)))].mean(axis=1)
     return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
