@@ -53,8 +53,6 @@ def register(subparsers):
     p.add_argument("--exemplar-strength", type=float, default=None,
                    help="retrieval-augmented sampling: start from the prompt's training exemplar noised to this "
                         "fraction of the schedule (1.0: from noise; default: the model's sidecar value)")
-    p.add_argument("--best-of", type=int, default=None,
-                   help="candidates per request ranked by the denoiser's text score (default: the sidecar's)")
     p.add_argument("--quick", action="store_true",
                    help="R-precision, FID, skate, novelty and paths only (no strength sweep, keys, transitions, "
                         "latency): for choosing settings on val")
@@ -138,9 +136,8 @@ def run(args) -> int:
     steps = args.steps or model.default_steps
     strength = model.exemplar_strength if args.exemplar_strength is None else args.exemplar_strength
     guidance = model.default_guidance(strength) if args.guidance_scale is None else args.guidance_scale
-    best_of = model.text_score.config.candidates if args.best_of is None else args.best_of
     opts = SamplingOptions(steps=steps, guidance_scale=guidance, seed=args.seed,
-                           exemplar_strength=strength, best_of=best_of)
+                           exemplar_strength=strength)
     say(f"{len(samples)} {args.split} samples ({sum(s.locomotion for s in samples)} locomotion), "
         f"{args.repeats} repeats; retrieval over {len(retr.clips)} training text clips ({time.time() - t0:.0f}s)")
     ctx = {"np": np, "model": model, "opts": opts, "retr": retr, "ev": ev, "enc": enc, "samples": samples,
@@ -148,7 +145,7 @@ def run(args) -> int:
     out = {"split": args.split, "corpus": str(corpus.path.name), "corpus_version": corpus.version,
            "samples": len(samples), "locomotion_samples": sum(s.locomotion for s in samples),
            "repeats": args.repeats, "steps": steps, "guidance_scale": guidance, "window": args.window,
-           "exemplar_strength": strength, "best_of": best_of,
+           "exemplar_strength": strength,
            "r_precision_batch": args.batch}
     first = _repeated_metrics(args, ctx, out)
     _novelty(args, ctx, out, first, [c.motion for c in corpus.split("train").clips])

@@ -21,15 +21,11 @@
    from the prompt's nearest training clip (bent onto the path when there is one), noised: retrieval-augmented
    sampling, so the prompt decides *what* happens and the network makes the motion.
 5. **Cleanup**: foot contacts pinned (:mod:`.cleanup`), then keys re-imposed (keys win).
-6. **Best of N** (``SamplingOptions.best_of``, default the sidecar's ``sampling.best_of``): steps 1-5 run for N
-   variations (each from its own exemplar and noise) and the denoiser's own text score (:mod:`.text_score`)
-   ranks them; variation *k* of a request returns the *k*-th best. Off for prompt timelines (one sentence judges).
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +45,6 @@ from ..features import (
     ROT_DIMS,
     Normalizer,
     features_to_motion,
-    motion_to_features,
 )
 from ..retrieval.path import face_along, travel_offset
 from ..text.direction import facing_offsets, travel_facing
@@ -71,7 +66,6 @@ from .denoiser import DenoiserConfig, ExpertDenoisers, MotionDenoiser, denoiser_
 from .exemplar import warp_to_observation
 from .sampler import DEFAULT_GUIDANCE, Denoising, SamplingOptions, WindowConditions, sample_window, seeded_generator
 from .schedule import CosineSchedule
-from .text_score import TextScore, TextScoreConfig
 
 DEFAULT_WEIGHTS = weights_file("text2motion")
 MODEL_NAME = "text2motion-diffusion"
@@ -107,10 +101,6 @@ class Text2MotionModel:
         # the strength used when a request does not say (chosen on val; 1.0: sample from pure noise)
         self.exemplar_strength = float(self.meta.get("sampling", {}).get("exemplar_strength", 1.0))
         self.guidance_scale = float(self.meta.get("sampling", {}).get("guidance_scale", DEFAULT_GUIDANCE))
-        # best of N generated candidates by the denoiser's own text score (sidecar sampling.best_of; absent: 1)
-        self.text_score = TextScore(self.denoiser, self.schedule, normalizer,
-                                    TextScoreConfig.from_dict(self.meta.get("sampling", {}).get("best_of")
-                                                              or {"candidates": 1}))
 
     def default_guidance(self, exemplar_strength: float) -> float:
         """The guidance scale a request that names none samples with: the sidecar's (chosen on val together with
@@ -150,39 +140,9 @@ class Text2MotionModel:
         of keys/targets/timeline are 0-based in that fps), sampled as ``options`` says
         (:class:`.sampler.SamplingOptions`). Returns (canonical Motion at ``fps``, info). Raises
         :class:`.control.ControlError` for unusable controls and :class:`GenerationCancelled` when ``cancelled()``
-        turns true (checked every denoising step).
-
-        With ``best_of`` N > 1 (module docstring, step 6) the N candidates are the variations ``N * (k // N) + i``
-        of the request's variation ``k``; the ``k mod N``-th best-scored is returned, its info naming every
-        candidate's score."""
+        turns true (checked every denoising step)."""
         t_start = time.perf_counter()
         c, o = controls or Controls(), options or SamplingOptions()
-        n = self.text_score.config.candidates if o.best_of is None else int(o.best_of)
-        if n < 1:
-            raise ControlError(f"best_of must be at least 1, got {n}")
-        if n == 1 or c.timeline:
-            return self._generate(prompt, frames, c, o, fps, on_progress, on_partial, cancelled, t_start)
-        first = n * (o.variation // n)
-        made = []
-        for i in range(n):
-            report = None if on_progress is None else (
-                lambda d, t, msg, i=i: on_progress(i * t + d, n * t, f"candidate {i + 1}/{n}: {msg}"))
-            made.append(self._generate(prompt, frames, c, replace(o, variation=first + i), fps, report, on_partial,
-                                       cancelled, t_start))
-        feats = [motion_to_features(m if abs(m.fps - CANONICAL_FPS) < 1e-6 else m.resample(CANONICAL_FPS),
-                                    contacts=True) for m, _ in made]
-        scores = self.text_score.score(self.embed(prompt.strip()), feats, seed=o.seed)
-        order = np.argsort(-scores, kind="stable")
-        motion, info = made[int(order[o.variation % n])]
-        info = {**info, "variation": int(o.variation),
-                "best_of": {"candidates": n, "variations": list(range(first, first + n)),
-                            "text_scores": [round(float(v), 5) for v in scores],
-                            "chosen": first + int(order[o.variation % n]), "rank": int(o.variation % n)}}
-        info["latency_s"] = round(time.perf_counter() - t_start, 4)
-        return motion, info
-
-    def _generate(self, prompt, frames, c, o, fps, on_progress, on_partial, cancelled, t_start):
-        """One candidate: :meth:`generate_motion` without the choice among candidates."""
         trajectory, trajectory_timed, trajectory_strength = c.trajectory, c.trajectory_timed, c.trajectory_strength
         keys, joint_targets, timeline = c.keys, c.joint_targets, c.timeline
         seed, variation, steps = o.seed, o.variation, o.steps

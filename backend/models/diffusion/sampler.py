@@ -47,9 +47,6 @@ class SamplingOptions:
     # denoising starts from the prompt's training exemplar. 1.0: from pure noise (no exemplar); None: the model's
     # own default (its sidecar's ``sampling.exemplar_strength``, chosen on val)
     exemplar_strength: float | None = None
-    # generate this many candidates (the request's variations) and return the one the denoiser's own text score
-    # ranks first (:mod:`.text_score`); None: the model's own default (its sidecar's ``sampling.best_of``, else 1)
-    best_of: int | None = None
 
 
 @dataclass(frozen=True)
