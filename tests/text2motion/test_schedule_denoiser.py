@@ -174,3 +174,68 @@ def test_a_sidecar_naming_a_low_noise_expert_loads_both_and_refuses_a_foreign_no
     write("low.safetensors", low, 2.0)  # trained on other statistics: refused, not silently mixed
     with pytest.raises(ValueError, match="normaliser"):
         Text2MotionModel.load(tmp_path / "base.safetensors")
+
+
+
+def _root_skip_net(max_t=30, frame_head=8):
+    """_net's weights (a frame head added) with the root skip switched on for t <= max_t."""
+    plain = MotionDenoiser(DenoiserConfig(feature_dim=12, d_model=32, layers=2, heads=2, ff=64, patch=2,
+                                          max_frames=64, dropout=0.0, frame_head=frame_head)).eval()
+    torch.manual_seed(0)
+    for p in plain.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    skip = MotionDenoiser(DenoiserConfig.from_dict({**plain.cfg.to_dict(), "root_skip_max_t": max_t})).eval()
+    skip.load_state_dict(plain.state_dict())
+    return plain, skip
+
+
+def test_the_root_skip_hands_back_a_root_far_out_of_range_and_leaves_the_rest():
+    plain, skip = _root_skip_net()
+    s = CosineSchedule(100)
+    x0 = torch.randn(2, 48, 12)
+    x0[..., :3] = 0.0
+    x0[..., 1] = torch.linspace(0.0, -9.0, 48)  # a run's end: 9 standard deviations out
+    x0[..., 2] = 0.3 * torch.sin(torch.arange(48) / 6.0)  # a slow bob
+    z, txt = torch.zeros_like(x0), torch.randn(2, 384)
+    t = torch.tensor([0, 30])
+    xt = s.q_sample(x0, t, torch.randn(x0.shape, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        y_plain, y_skip = plain(xt, t, txt, z, z), skip(xt, t, txt, z, z)
+    assert torch.allclose(y_skip[..., 3:], y_plain[..., 3:])  # only the root channels change
+    skip.zero_root_outputs()
+    with torch.no_grad():
+        y0 = skip(xt, t, txt, z, z)
+    assert torch.allclose(y0[..., 3:], y_plain[..., 3:])
+    err = (y0[..., :3] - x0[..., :3]).abs()
+    assert float(err[0, :, 1].max()) < 0.05  # t = 0: the far root comes back, to the window's ends
+    assert float(err[0].max()) < 0.1  # and the bob, a little low-passed (the network adds the rest)
+    assert float(err[1, 8:-8].mean()) < 0.2 < float((xt[1, :, :3] / s.alphas_cumprod[30].sqrt() - x0[1, :, :3])
+                                                     .abs().mean())  # t = 30: the white noise is mostly gone
+    assert abs(float(y_plain[0, -1, 1]) + 9.0) > 5.0  # the x0 head (untrained) does not hand it back
+    # padded frames do not leak into the real ones
+    fm = torch.ones(2, 48, dtype=torch.bool)
+    fm[:, 40:] = False
+    junk = xt.clone()
+    junk[:, 40:] = 100.0
+    with torch.no_grad():
+        a, b = skip(xt, t, txt, z, z, frame_mask=fm), skip(junk, t, txt, z, z, frame_mask=fm)
+    assert torch.allclose(a[:, :40, :3], b[:, :40, :3], atol=1e-4)
+
+
+def test_the_root_skip_refuses_levels_above_its_own_and_configs_that_would_amplify_noise():
+    import pytest
+
+    from backend.models.diffusion.denoiser import ExpertDenoisers
+    plain, skip = _root_skip_net(max_t=30)
+    x, z, txt = torch.randn(1, 16, 12), torch.zeros(1, 16, 12), torch.randn(1, 384)
+    with pytest.raises(ValueError, match="t <= 30"):
+        skip(x, torch.tensor([31]), txt, z, z)
+    with pytest.raises(ValueError, match="below 50"):
+        MotionDenoiser(DenoiserConfig.from_dict({**plain.cfg.to_dict(), "root_skip_max_t": 60}))
+    both = ExpertDenoisers(plain, skip, max_t=30)  # an expert may use it on its own levels
+    assert torch.allclose(both(x, torch.tensor([20]), txt, z, z), skip(x, torch.tensor([20]), txt, z, z))
+    assert torch.allclose(both(x, torch.tensor([70]), txt, z, z), plain(x, torch.tensor([70]), txt, z, z))
+    with pytest.raises(ValueError, match="cover"):
+        ExpertDenoisers(plain, _root_skip_net(max_t=20)[1], max_t=30)  # levels 21-30 would be refused mid-sampling
+    with pytest.raises(ValueError, match="cover"):
+        ExpertDenoisers(skip, plain, max_t=30)  # the base network takes the noisy levels
