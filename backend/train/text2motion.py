@@ -44,6 +44,7 @@ def register(subparsers):
                    help="x0's root = the input's, low-passed, plus the network's output (a low-noise expert: needs "
                         "--max-t <= this; 0: off)")
     p.add_argument("--root-skip-sigma", type=float, default=4.0, help="frames: the root skip's Gaussian low-pass")
+    p.add_argument("--root-skip-dims", type=int, default=3, help="root channels of the skip (3: x, y, height; 2: x, y)")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start from these weights (their architecture and normaliser; --frame-head may add the head, "
                    "which starts at zero): fine-tuning")
@@ -134,12 +135,14 @@ def run(args) -> int:
         cfg = DenoiserConfig(feature_dim=feats.shape[-1], d_model=args.d_model, layers=args.layers,
                              heads=args.heads, ff=args.ff, patch=args.patch, diffusion_steps=args.diffusion_steps,
                              max_frames=max(480, 4 * args.window), frame_head=args.frame_head,
-                             root_skip_max_t=args.root_skip_max_t, root_skip_sigma=args.root_skip_sigma)
+                             root_skip_max_t=args.root_skip_max_t, root_skip_sigma=args.root_skip_sigma,
+                             root_skip_dims=args.root_skip_dims)
     else:
         normalizer = Normalizer.from_state_dict(init[0])
         cfg = DenoiserConfig.from_dict({**init[1]["config"], "frame_head": args.frame_head,
                                         "root_skip_max_t": args.root_skip_max_t,
-                                        "root_skip_sigma": args.root_skip_sigma})
+                                        "root_skip_sigma": args.root_skip_sigma,
+                                        "root_skip_dims": args.root_skip_dims})
         if cfg.diffusion_steps != args.diffusion_steps:
             print(f"--init-from weights use {cfg.diffusion_steps} diffusion steps, not {args.diffusion_steps}",
                   file=sys.stderr)

@@ -220,6 +220,11 @@ def test_the_root_skip_hands_back_a_root_far_out_of_range_and_leaves_the_rest():
     with torch.no_grad():
         a, b = skip(xt, t, txt, z, z, frame_mask=fm), skip(junk, t, txt, z, z, frame_mask=fm)
     assert torch.allclose(a[:, :40, :3], b[:, :40, :3], atol=1e-4)
+    ground = MotionDenoiser(DenoiserConfig.from_dict({**skip.cfg.to_dict(), "root_skip_dims": 2})).eval()
+    ground.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        yg = ground(xt, t, txt, z, z)
+    assert torch.allclose(yg[..., 2:], y_plain[..., 2:]) and not torch.allclose(yg[..., :2], y_plain[..., :2])
 
 
 def test_the_root_skip_refuses_levels_above_its_own_and_configs_that_would_amplify_noise():

@@ -20,6 +20,7 @@ out unchanged when it is added and fine-tuned.
 from the window's first frame), so a run's window ends 9 standard deviations from the mean, and a network whose
 output rows come out of a layer norm cannot reach it: at the lowest noise level, handed a clean 10 m run, the
 x0-predicting network returned 5.7 m. With this option the three root channels of x0 are the input's own root,
+(``root_skip_dims``: x, y and height, or the ground x, y only)
 rescaled to the clean signal's scale and low-passed (a Gaussian over ``root_skip_sigma`` frames, which removes the
 white noise but keeps the run's distance), plus what the network adds (the root's fast detail and the low-passed
 noise that is left). Predicting the noise itself (DDPM's epsilon) was tried first and failed to train: every error
@@ -39,8 +40,6 @@ from ..features import FEATURE_DIM_CONTACTS
 from ..weights import SidecarConfig
 from .schedule import CosineSchedule
 
-ROOT_CHANNELS = slice(0, 3)  # the root position in the features (backend.models.features)
-
 
 @dataclass
 class DenoiserConfig(SidecarConfig):
@@ -58,6 +57,7 @@ class DenoiserConfig(SidecarConfig):
     # the root channels of x0 are the input's, low-passed, plus the network's output, for t <= this (0: off)
     root_skip_max_t: int = 0
     root_skip_sigma: float = 4.0  # frames: the Gaussian low-pass of the root skip (module docstring)
+    root_skip_dims: int = 3  # root channels it applies to: 3 = x, y, height; 2 = the ground x, y only
 
 
 
@@ -120,10 +120,11 @@ class MotionDenoiser(nn.Module):
         nn.init.zeros_(self.ada_out.bias)
         self.register_buffer("pos", sinusoid(torch.arange(cfg.max_frames // P + 2), d), persistent=False)
         self.frame = FrameHead(D, d, cfg.frame_head) if cfg.frame_head > 0 else None
-        if not 0 <= cfg.root_skip_max_t < min(cfg.diffusion_steps, 50) or cfg.root_skip_sigma <= 0:
+        if not 0 <= cfg.root_skip_max_t < min(cfg.diffusion_steps, 50) or cfg.root_skip_sigma <= 0 \
+                or cfg.root_skip_dims not in (1, 2, 3):
             raise ValueError(f"root_skip_max_t must be 0 (off) or a low noise level below 50 (1 / sqrt(abar) grows "
                              f"without bound at high noise) and root_skip_sigma positive, got "
-                             f"{cfg.root_skip_max_t}, {cfg.root_skip_sigma}")
+                             f"{cfg.root_skip_max_t}, {cfg.root_skip_sigma} (and root_skip_dims 1-3, got {cfg.root_skip_dims})")
         abar = CosineSchedule(cfg.diffusion_steps).alphas_cumprod if cfg.root_skip_max_t else torch.ones(1)
         half = math.ceil(3 * cfg.root_skip_sigma)
         g = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=torch.float32) / cfg.root_skip_sigma) ** 2)
@@ -165,9 +166,9 @@ class MotionDenoiser(nn.Module):
             if bool((t > self.cfg.root_skip_max_t).any()):
                 raise ValueError(f"this network's root skip is defined for t <= {self.cfg.root_skip_max_t} only (a "
                                  f"low-noise expert), got t = {int(t.max())}")
-            root = x_t[..., ROOT_CHANNELS] / self.abar[t].sqrt().view(-1, 1, 1)
-            y = torch.cat([self._lowpass(root, frame_mask) + y[..., ROOT_CHANNELS], y[..., ROOT_CHANNELS.stop:]],
-                          dim=-1)
+            n = self.cfg.root_skip_dims
+            root = x_t[..., :n] / self.abar[t].sqrt().view(-1, 1, 1)
+            y = torch.cat([self._lowpass(root, frame_mask) + y[..., :n], y[..., n:]], dim=-1)
         return y
 
     def _lowpass(self, x: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
@@ -196,12 +197,13 @@ class MotionDenoiser(nn.Module):
         """Zero the output rows of the root channels (transformer head and frame head), so a network switched to
         the root skip starts out adding nothing to it: x0's root is the input's, rescaled and low-passed."""
         D, P2 = self.cfg.feature_dim, 2 * self.cfg.patch
-        rows = torch.tensor([k * D + c for k in range(P2) for c in range(ROOT_CHANNELS.start, ROOT_CHANNELS.stop)])
+        n = self.cfg.root_skip_dims
+        rows = torch.tensor([k * D + c for k in range(P2) for c in range(n)])
         self.out.weight[rows] = 0.0
         self.out.bias[rows] = 0.0
         if self.frame is not None:
-            self.frame.out.weight[ROOT_CHANNELS] = 0.0
-            self.frame.out.bias[ROOT_CHANNELS] = 0.0
+            self.frame.out.weight[:n] = 0.0
+            self.frame.out.bias[:n] = 0.0
 
     def _overlap_add(self, y: torch.Tensor, tok: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, 2P, D) token outputs -> (B, N*P, D) frames. Token k covers frames [kP - P/2, kP + 3P/2) with a
