@@ -40,11 +40,6 @@ def register(subparsers):
                         "uses on those steps (eDiff-I's expert denoisers); default: all levels")
     p.add_argument("--frame-head", type=int, default=0,
                    help="channels of the full-frame-rate convolutional head (0: none)")
-    p.add_argument("--root-skip-max-t", type=int, default=0,
-                   help="x0's root = the input's, low-passed, plus the network's output (a low-noise expert: needs "
-                        "--max-t <= this; 0: off)")
-    p.add_argument("--root-skip-sigma", type=float, default=4.0, help="frames: the root skip's Gaussian low-pass")
-    p.add_argument("--root-skip-dims", type=int, default=3, help="root channels of the skip (3: x, y, height; 2: x, y)")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start from these weights (their architecture and normaliser; --frame-head may add the head, "
                    "which starts at zero): fine-tuning")
@@ -97,10 +92,6 @@ def run(args) -> int:
     )
     from .text2motion_data import WindowBank, default_training_corpus, random_observation, training_clips
 
-    if args.root_skip_max_t and (args.max_t is None or not 0 <= args.max_t <= args.root_skip_max_t < 50):
-        print(f"--root-skip-max-t {args.root_skip_max_t} is for a low-noise expert: it needs --max-t between 0 and "
-              f"it, and a level below 50 (got --max-t {args.max_t})", file=sys.stderr)
-        return 2
     torch.set_num_threads(max(1, args.threads))
     rank, world, distributed = ddp_setup()
     device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
@@ -134,15 +125,10 @@ def run(args) -> int:
         normalizer = Normalizer.fit([feats[real]])
         cfg = DenoiserConfig(feature_dim=feats.shape[-1], d_model=args.d_model, layers=args.layers,
                              heads=args.heads, ff=args.ff, patch=args.patch, diffusion_steps=args.diffusion_steps,
-                             max_frames=max(480, 4 * args.window), frame_head=args.frame_head,
-                             root_skip_max_t=args.root_skip_max_t, root_skip_sigma=args.root_skip_sigma,
-                             root_skip_dims=args.root_skip_dims)
+                             max_frames=max(480, 4 * args.window), frame_head=args.frame_head)
     else:
         normalizer = Normalizer.from_state_dict(init[0])
-        cfg = DenoiserConfig.from_dict({**init[1]["config"], "frame_head": args.frame_head,
-                                        "root_skip_max_t": args.root_skip_max_t,
-                                        "root_skip_sigma": args.root_skip_sigma,
-                                        "root_skip_dims": args.root_skip_dims})
+        cfg = DenoiserConfig.from_dict({**init[1]["config"], "frame_head": args.frame_head})
         if cfg.diffusion_steps != args.diffusion_steps:
             print(f"--init-from weights use {cfg.diffusion_steps} diffusion steps, not {args.diffusion_steps}",
                   file=sys.stderr)
@@ -156,9 +142,6 @@ def run(args) -> int:
                   f"{unexpected})", file=sys.stderr)
             return 2
         log(f"initialised from {args.init_from} ({init[1].get('steps_done', '?')} steps); new: {missing}")
-        if cfg.root_skip_max_t and not init[1]["config"].get("root_skip_max_t"):
-            model.zero_root_outputs()  # the init predicted the whole root there: start from the skip alone
-            log("root channels switched to the root skip (their output rows zeroed)")
     ema = MotionDenoiser(cfg).to(device)
     ema.load_state_dict(model.state_dict())
     ema.eval()
@@ -178,7 +161,6 @@ def run(args) -> int:
     if t_top < 0:
         print(f"--max-t must be at least 0, got {args.max_t}", file=sys.stderr)
         return 2
-
     per_rank = max(1, args.batch // world)
     yaw = np.deg2rad(args.yaw_jitter)
 

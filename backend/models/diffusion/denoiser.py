@@ -15,17 +15,6 @@ head* (``frame_head`` channels, 0 = none) is a small two-layer temporal convolut
 noisy and observed features, told the transformer's context (token features interpolated to frames) and the step
 and text (FiLM); its zero-initialised output is added to the transformer's, so a network trained without it starts
 out unchanged when it is added and fine-tuned.
-
-*Root skip* (``root_skip_max_t`` > 0, stop 26, low-noise experts only): the root position is absolute (metres
-from the window's first frame), so a run's window ends 9 standard deviations from the mean, and a network whose
-output rows come out of a layer norm cannot reach it: at the lowest noise level, handed a clean 10 m run, the
-x0-predicting network returned 5.7 m. With this option the three root channels of x0 are the input's own root,
-(``root_skip_dims``: x, y and height, or the ground x, y only)
-rescaled to the clean signal's scale and low-passed (a Gaussian over ``root_skip_sigma`` frames, which removes the
-white noise but keeps the run's distance), plus what the network adds (the root's fast detail and the low-passed
-noise that is left). Predicting the noise itself (DDPM's epsilon) was tried first and failed to train: every error
-in it is white noise in the root (docs/text2motion.md). ``1 / sqrt(abar)`` grows without bound at high noise, so the
-skip is only defined for ``t <= root_skip_max_t`` (the expert's levels); the network refuses other levels.
 """
 from __future__ import annotations
 
@@ -38,7 +27,6 @@ from torch import nn
 
 from ..features import FEATURE_DIM_CONTACTS
 from ..weights import SidecarConfig
-from .schedule import CosineSchedule
 
 
 @dataclass
@@ -54,10 +42,6 @@ class DenoiserConfig(SidecarConfig):
     dropout: float = 0.1
     diffusion_steps: int = 100
     frame_head: int = 0  # channels of the full-frame-rate convolutional head (0: none; the v3 weights have none)
-    # the root channels of x0 are the input's, low-passed, plus the network's output, for t <= this (0: off)
-    root_skip_max_t: int = 0
-    root_skip_sigma: float = 4.0  # frames: the Gaussian low-pass of the root skip (module docstring)
-    root_skip_dims: int = 3  # root channels it applies to: 3 = x, y, height; 2 = the ground x, y only
 
 
 
@@ -120,16 +104,6 @@ class MotionDenoiser(nn.Module):
         nn.init.zeros_(self.ada_out.bias)
         self.register_buffer("pos", sinusoid(torch.arange(cfg.max_frames // P + 2), d), persistent=False)
         self.frame = FrameHead(D, d, cfg.frame_head) if cfg.frame_head > 0 else None
-        if not 0 <= cfg.root_skip_max_t < min(cfg.diffusion_steps, 50) or cfg.root_skip_sigma <= 0 \
-                or cfg.root_skip_dims not in (1, 2, 3):
-            raise ValueError(f"root_skip_max_t must be 0 (off) or a low noise level below 50 (1 / sqrt(abar) grows "
-                             f"without bound at high noise) and root_skip_sigma positive, got "
-                             f"{cfg.root_skip_max_t}, {cfg.root_skip_sigma} (and root_skip_dims 1-3, got {cfg.root_skip_dims})")
-        abar = CosineSchedule(cfg.diffusion_steps).alphas_cumprod if cfg.root_skip_max_t else torch.ones(1)
-        half = math.ceil(3 * cfg.root_skip_sigma)
-        g = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=torch.float32) / cfg.root_skip_sigma) ** 2)
-        self.register_buffer("skip_kernel", (g / g.sum()).view(1, 1, -1), persistent=False)
-        self.register_buffer("abar", abar, persistent=False)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor, obs: torch.Tensor,
                 mask: torch.Tensor, frame_mask: torch.Tensor | None = None,
@@ -162,48 +136,7 @@ class MotionDenoiser(nn.Module):
             if frame_mask is not None:
                 x_in = x_in * frame_mask[..., None].to(x_in.dtype)
             y = y + self.frame(x_in, h, c, P)
-        if self.cfg.root_skip_max_t:
-            if bool((t > self.cfg.root_skip_max_t).any()):
-                raise ValueError(f"this network's root skip is defined for t <= {self.cfg.root_skip_max_t} only (a "
-                                 f"low-noise expert), got t = {int(t.max())}")
-            n = self.cfg.root_skip_dims
-            root = x_t[..., :n] / self.abar[t].sqrt().view(-1, 1, 1)
-            y = torch.cat([self._lowpass(root, frame_mask) + y[..., :n], y[..., n:]], dim=-1)
         return y
-
-    def _lowpass(self, x: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
-        """(B, T, C) -> the same, each channel convolved in time with ``skip_kernel``. Beyond the first frame and
-        the last real one (``frame_mask``: real frames first, padding after) the signal is continued by point
-        reflection (``2 x[end] - x[end -+ k]``), so a steady run keeps its speed to the window's ends and padding
-        does not count."""
-        B, T, C = x.shape
-        k = self.skip_kernel
-        half = k.shape[-1] // 2
-        last = torch.full((B,), T - 1, device=x.device) if frame_mask is None else \
-            (frame_mask.long() * torch.arange(1, T + 1, device=x.device)).amax(1).clamp(min=1) - 1
-        i = torch.arange(-half, T + half, device=x.device).view(1, -1).expand(B, -1)
-        end = last.view(-1, 1)
-        before, after = i < 0, i > end
-        src = torch.where(before, -i, torch.where(after, 2 * end - i, i))
-        src = torch.minimum(src.clamp(min=0), end)
-        v = torch.gather(x, 1, src[..., None].expand(-1, -1, C))
-        first_v, last_v = x[:, :1], torch.gather(x, 1, end[..., None].expand(-1, 1, C))
-        v = torch.where(before[..., None], 2 * first_v - v, torch.where(after[..., None], 2 * last_v - v, v))
-        out = F.conv1d(v.transpose(1, 2).reshape(B * C, 1, -1), k).view(B, C, T)
-        return out.transpose(1, 2)
-
-    @torch.no_grad()
-    def zero_root_outputs(self) -> None:
-        """Zero the output rows of the root channels (transformer head and frame head), so a network switched to
-        the root skip starts out adding nothing to it: x0's root is the input's, rescaled and low-passed."""
-        D, P2 = self.cfg.feature_dim, 2 * self.cfg.patch
-        n = self.cfg.root_skip_dims
-        rows = torch.tensor([k * D + c for k in range(P2) for c in range(n)])
-        self.out.weight[rows] = 0.0
-        self.out.bias[rows] = 0.0
-        if self.frame is not None:
-            self.frame.out.weight[:n] = 0.0
-            self.frame.out.bias[:n] = 0.0
 
     def _overlap_add(self, y: torch.Tensor, tok: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, 2P, D) token outputs -> (B, N*P, D) frames. Token k covers frames [kP - P/2, kP + 3P/2) with a
@@ -237,13 +170,9 @@ class ExpertDenoisers(nn.Module):
 
     def __init__(self, base: MotionDenoiser, low_noise: MotionDenoiser, max_t: int):
         super().__init__()
-        same = lambda cfg: {k: v for k, v in cfg.to_dict().items() if not k.startswith("root_skip")}
-        if same(base.cfg) != same(low_noise.cfg):
+        if base.cfg.to_dict() != low_noise.cfg.to_dict():
             raise ValueError(f"the low-noise expert's config {low_noise.cfg.to_dict()} is not the base network's "
                              f"{base.cfg.to_dict()}")
-        if base.cfg.root_skip_max_t or low_noise.cfg.root_skip_max_t not in (0, *range(int(max_t), 50)):
-            raise ValueError(f"root_skip_max_t {low_noise.cfg.root_skip_max_t} of the expert must cover its levels "
-                             f"t <= {max_t}, and the base network (all other levels) cannot use it")
         self.base, self.low_noise, self.max_t = base, low_noise, int(max_t)
         self.cfg = base.cfg
 
