@@ -5,7 +5,9 @@ almost exactly; retrieval-augmented sampling (a few steps from a noised exemplar
 hand back. For each weights file, ``--windows`` val windows (seeded, canonicalised as in training, no observations)
 are noised to each level of ``--levels`` and the x0 estimate is scored against the clean window: mean squared error
 in normalised feature units over real frames, beside the error of the noisy input itself rescaled by its noise
-level (``x_t / sqrt(abar)``), the bar a perfect copy would meet. One JSON line per weights file.
+level (``x_t / sqrt(abar)``), the bar a perfect copy would meet. And the distance the root travels in the x0
+estimate (first to last real frame, on the ground) over the clean window's own, by how far the window goes (stop
+26 found the network caps the root's reach: a 10 m run came back as 5 m). One JSON line per weights file.
 """
 from __future__ import annotations
 
@@ -49,8 +51,29 @@ def x0_errors(model, feats, real, texts, levels, seed: int = 0) -> list[dict]:
         scaled = xt / model.schedule.abar(t)[:, None, None].sqrt()
         norm = w.sum() * x0.shape[-1]
         out.append({"level": int(level), "x0_mse": round(float((((pred - x0) ** 2) * w).sum() / norm), 4),
-                    "input_mse": round(float((((scaled - x0) ** 2) * w).sum() / norm), 4)})
+                    "input_mse": round(float((((scaled - x0) ** 2) * w).sum() / norm), 4),
+                    **distance_kept(model.normalizer.inverse(pred).numpy(), feats, real)})
     return out
+
+
+def distance_kept(pred, feats, real, bins=(0.5, 2.0, 4.0, 6.0)) -> dict:
+    """Ground distance from the first to the last real frame of the root in ``pred`` over ``feats``' own (both
+    (B, T, D) un-normalised features, root x, y first; ``real`` (B, T)), binned by the window's own distance in
+    metres (``bins``: lower edges; windows below the first do not move and are not counted): per bin the median
+    ratio and the count."""
+    import numpy as np
+
+    last = np.asarray(real).sum(1) - 1
+    rows = np.arange(len(last))
+    span = lambda f: np.linalg.norm(f[rows, last, :2] - f[:, 0, :2], axis=-1)
+    own, got = span(np.asarray(feats)), span(np.asarray(pred))
+    out = {}
+    for lo, hi in zip(bins, (*bins[1:], np.inf)):
+        sel = (own >= lo) & (own < hi)
+        name = f"{lo:g}-{hi:g} m" if np.isfinite(hi) else f"over {lo:g} m"
+        out[name] = {"windows": int(sel.sum()),
+                     "median_kept": round(float(np.median(got[sel] / own[sel])), 3) if sel.any() else None}
+    return {"distance_kept": out}
 
 
 def run(args) -> int:

@@ -136,3 +136,24 @@ def test_fidelity_the_frame_head_hands_back_more_of_the_input():
     for row in (base, head):
         assert row["levels"][0]["input_mse"] < 0.01 < row["levels"][1]["input_mse"]
     assert head["levels"][0]["x0_mse"] < 0.8 * base["levels"][0]["x0_mse"]
+    assert sum(b["windows"] for b in head["levels"][0]["distance_kept"].values()) <= 16
+
+
+def test_distance_kept_is_the_ratio_of_root_travel_by_distance():
+    from backend.eval.t2m_fidelity import distance_kept
+    T = 121  # four seconds at 30 fps
+    feats = np.zeros((4, T, 5))
+    feats[0, :, 1] = np.linspace(0, -10.0, T)  # a run
+    feats[1, :, 0] = np.linspace(0, 4.5, T)  # a walk
+    feats[2, :, 0] = np.linspace(0, 5.0, T)
+    feats[3, :, 0] = np.linspace(0, 0.2, T)  # standing about: not counted
+    real = np.ones((4, T), bool)
+    real[1, 101:] = False  # padding beyond the walk's last real frame is ignored (3.75 m to its last real frame)
+    pred = feats.copy()
+    pred[0, :, 1] *= 0.5
+    pred[1, 101:, 0] = 99.0
+    pred[2, :, 0] *= 0.9
+    out = distance_kept(pred, feats, real)["distance_kept"]
+    assert out["over 6 m"] == {"windows": 1, "median_kept": 0.5}
+    assert out["4-6 m"] == {"windows": 1, "median_kept": 0.9} and out["2-4 m"] == {"windows": 1, "median_kept": 1.0}
+    assert out["0.5-2 m"] == {"windows": 0, "median_kept": None}
