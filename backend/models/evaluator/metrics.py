@@ -42,16 +42,22 @@ def r_precision(motion_emb: np.ndarray, text_emb: np.ndarray, texts: list[str], 
     return hits / max(total, 1)
 
 
+def _pairs(motion_emb: np.ndarray, text_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (motion, text) embedding pairs of the R-precision protocol as float64; at least 2 of them."""
+    m, t = np.asarray(motion_emb, np.float64), np.asarray(text_emb, np.float64)
+    if len(m) < 2:
+        raise ValueError(f"R-precision needs at least 2 (motion, text) pairs, got {len(m)}")
+    return m, t
+
+
 def r_precision_batches(motion_emb: np.ndarray, text_emb: np.ndarray, rng: np.random.Generator, batch: int = 32,
                         tops: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
     """HumanML3D R-precision: pair ``i`` is (motion_emb[i], text_emb[i]). The pairs are shuffled and cut into
     batches of ``batch``; within a batch each motion ranks all the batch's texts by Euclidean distance and scores a
     hit at ``k`` when its own text is among the ``k`` nearest. Fewer pairs than ``batch``: one batch of them all.
     Returns {k: accuracy}."""
-    m, t = np.asarray(motion_emb, np.float64), np.asarray(text_emb, np.float64)
+    m, t = _pairs(motion_emb, text_emb)
     n = len(m)
-    if n < 2:
-        raise ValueError(f"R-precision needs at least 2 (motion, text) pairs, got {n}")
     order = rng.permutation(n)
     b = min(batch, n)
     hits = {k: 0 for k in tops}
@@ -73,10 +79,8 @@ def expected_r_precision(motion_emb: np.ndarray, text_emb: np.ndarray, batch: in
     accuracy this is the expectation of, pair by pair). Pair ``i``'s batch holds ``batch - 1`` of the other N - 1
     pairs, uniformly; with ``c`` of their texts strictly nearer than its own, the hit probability is
     hypergeometric: fewer than ``top`` of the ``c`` drawn. Fewer pairs than ``batch``: one batch of them all."""
-    m, t = np.asarray(motion_emb, np.float64), np.asarray(text_emb, np.float64)
+    m, t = _pairs(motion_emb, text_emb)
     n = len(m)
-    if n < 2:
-        raise ValueError(f"R-precision needs at least 2 (motion, text) pairs, got {n}")
     d = np.linalg.norm(m[:, None, :] - t[None, :, :], axis=-1)
     closer = (d < np.diag(d)[:, None]).sum(axis=1)
     others, draw = n - 1, min(batch, n) - 1
